@@ -1,0 +1,1 @@
+//! garden-consortium contract (in progress).

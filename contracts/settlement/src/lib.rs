@@ -1,0 +1,1 @@
+//! garden-settlement contract (in progress).

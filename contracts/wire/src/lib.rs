@@ -1,0 +1,1 @@
+//! Garden wire formats (filled in by the contracts work).

@@ -1,0 +1,1 @@
+//! Membership: heartbeats, scoring, SWIM, witnesses, probes.

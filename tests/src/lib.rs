@@ -1,0 +1,1 @@
+//! Garden e2e harness (in progress).
