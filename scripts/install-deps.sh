@@ -6,23 +6,26 @@
 #   - Hermes (ibc-relayer-cli) and cosmwasm-check, from crates.io.
 # Idempotent: built tools are cached by version under $GARDEN_TOOLS and skipped when present.
 #
-# Usage: scripts/install-deps.sh [--no-apt] [--only apt|wasmd|hermes|cosmwasm-check]
+# Usage: scripts/install-deps.sh [--no-apt] [--only NAME] [--skip NAME]
+#        NAME: apt | wasmd | cosmwasm-check | hermes
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(nats-server rustc-web cargo-web rust-web-src lld-22 binaryen
               libclang-dev protobuf-compiler clang pkg-config libssl-dev jq curl ca-certificates)
 DO_APT=1
 ONLY=""
+SKIP=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-apt) DO_APT=0 ;;
-    --only) ONLY="$2"; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --only) ONLY="${2:?--only needs a name}"; shift ;;
+    --skip) SKIP="$SKIP ${2:?--skip needs a name}"; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
 done
-want() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
+want() { [[ -z "$ONLY" || "$ONLY" == "$1" ]] && [[ " $SKIP " != *" $1 "* ]]; }
 
 install_apt() {
   local missing=()
