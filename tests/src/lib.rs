@@ -1,1 +1,12 @@
-//! Garden e2e harness (in progress).
+//! End-to-end harness for Garden: talks to the real wasmd chains started by
+//! `scripts/localnet.sh` (and, in later waves, to nats-server, Hermes and sidecars).
+//! A miniature of Hermes' test framework: configuration from `chain-config/`, a chain
+//! client over CometBFT RPC, and the test accounts of `chain-config/accounts.env`.
+
+pub mod chain;
+pub mod founders;
+pub mod localnet;
+
+pub use chain::{Chain, TxError, TxOutcome, Wallet};
+pub use founders::{founder, founders, Founder};
+pub use localnet::{artifact, ChainConfig};

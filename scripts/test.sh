@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test: unit and multi-test suites (contracts,
+# sidecar), the wasm build with cosmwasm-check, then end-to-end tests against a real wasmd
+# localnet started here on 127.0.0.1 (and stopped on exit).
+#
+# Usage: scripts/test.sh [--no-install] [--keep-localnet]
+# Environment: CARGO_TARGET_DIR (default ~/.cache/garden/target, kept between runs).
+source "$(dirname "$0")/lib.sh"
+
+INSTALL=1; KEEP=0
+for a in "$@"; do
+  case "$a" in
+    --no-install) INSTALL=0 ;;
+    --keep-localnet) KEEP=1 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) die "unknown option '$a' (see --help)" ;;
+  esac
+done
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GARDEN_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cd "$GARDEN_ROOT"
+T0=$(date +%s)
+declare -a SUMMARY=()
+step() {  # step "label" cmd... : runs, times, records
+  local label="$1"; shift
+  local t0; t0=$(date +%s)
+  log "$label"
+  "$@"
+  SUMMARY+=("$(printf '%-28s %5d s' "$label" $(( $(date +%s) - t0 )))")
+}
+
+[[ $INSTALL -eq 1 ]] && step "install dependencies" "$GARDEN_ROOT/scripts/install-deps.sh"
+garden_tool_env
+
+step "unit + multi-test suites" cargo test --locked --workspace --exclude garden-e2e
+step "contracts to wasm" "$GARDEN_ROOT/scripts/build-contracts.sh"
+
+stop_all() { "$GARDEN_ROOT/scripts/relayer.sh" stop; "$GARDEN_ROOT/scripts/localnet.sh" stop; }
+if [[ $KEEP -eq 0 ]]; then trap stop_all EXIT; fi
+step "localnet start" "$GARDEN_ROOT/scripts/localnet.sh" start --two-chain --reset
+relayer_up() {
+  "$GARDEN_ROOT/scripts/relayer.sh" keys
+  "$GARDEN_ROOT/scripts/relayer.sh" channel transfer transfer
+  "$GARDEN_ROOT/scripts/relayer.sh" start
+}
+step "hermes channel + start" relayer_up
+# e2e tests share the chain's test accounts: run them one at a time so account sequences
+# never race.
+step "e2e (real wasmd)" cargo test --locked -p garden-e2e -- --test-threads=1
+
+log "timings:"
+printf '  %s\n' "${SUMMARY[@]}" >&2
+log "all tests passed in $(( $(date +%s) - T0 )) s"
