@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Hermes between the local consortium zone and the settlement chain (relayer-config/hermes.toml).
+# Hermes' keyring lives under $GARDEN_NET/hermes (wiped with the localnet).
+#
+# Usage:
+#   scripts/relayer.sh keys                   import the `relayer` test account on both chains
+#   scripts/relayer.sh channel PORT_A PORT_B  create a channel (and client + connection) zone -> settle
+#   scripts/relayer.sh start | stop | status  run Hermes in the background (log in $GARDEN_NET/hermes)
+#   scripts/relayer.sh hermes ARGS...         run any hermes command with Garden's config
+source "$(dirname "$0")/lib.sh"
+garden_tool_env
+
+CONFIG="$GARDEN_ROOT/relayer-config/hermes.toml"
+HHOME="$GARDEN_NET/hermes"
+PIDFILE="$HHOME/hermes.pid"
+LOG="$HHOME/hermes.log"
+mkdir -p "$HHOME"
+
+hermes_cmd() { HOME="$HHOME" hermes --config "$CONFIG" "$@"; }
+running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  keys)
+    need hermes "scripts/install-deps.sh --only hermes"
+    source "$GARDEN_ROOT/chain-config/accounts.env"
+    m="$HHOME/relayer.mnemonic"; umask 077; echo "$MNEMONIC_RELAYER" > "$m"
+    for c in garden-zone garden-settle; do
+      hermes_cmd keys add --chain "$c" --mnemonic-file "$m" --overwrite >/dev/null \
+        || die "hermes could not import the relayer key for $c"
+    done
+    rm -f "$m"; log "relayer key imported for garden-zone and garden-settle" ;;
+  channel)
+    [[ $# -eq 2 ]] || die "usage: scripts/relayer.sh channel PORT_A PORT_B"
+    log "creating channel $1 (garden-zone) <-> $2 (garden-settle) with a new client and connection"
+    out=$(hermes_cmd --json create channel --a-chain garden-zone --b-chain garden-settle \
+      --a-port "$1" --b-port "$2" --new-client-connection --yes 2>&1) \
+      || die "hermes create channel failed: $(tail -n 3 <<<"$out")"
+    grep '"result"' <<<"$out" | tail -1 | jq -c '{zone: .result.a_side.channel_id, settle: .result.b_side.channel_id}' ;;
+  start)
+    running && { log "hermes already running (pid $(cat "$PIDFILE"))"; exit 0; }
+    need hermes "scripts/install-deps.sh --only hermes"
+    HOME="$HHOME" nohup hermes --config "$CONFIG" start >"$LOG" 2>&1 &
+    echo $! > "$PIDFILE"
+    sleep 1; running || die "hermes exited at start; see $LOG"
+    log "hermes started (pid $(cat "$PIDFILE"), log $LOG)" ;;
+  stop)
+    if running; then kill "$(cat "$PIDFILE")"; log "hermes stopped"; fi
+    rm -f "$PIDFILE" ;;
+  status) if running; then echo "hermes running (pid $(cat "$PIDFILE"))"; else echo "hermes stopped"; fi ;;
+  hermes) hermes_cmd "$@" ;;
+  -h|--help|"") sed -n '2,10p' "$0" ;;
+  *) die "unknown command '$cmd' (keys|channel|start|stop|status|hermes)" ;;
+esac
