@@ -32,6 +32,9 @@ const GAS_ADJUSTMENT: f64 = 1.3;
 const GAS_MARGIN: u64 = 20_000;
 /// How long to wait for a broadcast transaction to be committed.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// CometBFT's default `rpc.max_body_bytes`. Simulation sends the tx hex-encoded in an
+/// `abci_query` JSON body, broadcast sends it base64-encoded: both must fit.
+pub const MAX_RPC_BODY: usize = 1_000_000;
 
 /// A secp256k1 account key derived from a BIP-39 mnemonic on the Cosmos path m/44'/118'/0'/0/0.
 pub struct Wallet {
@@ -173,6 +176,13 @@ impl Chain {
     async fn send_once(&self, wallet: &Wallet, msgs: &[Any], memo: &str) -> Result<TxOutcome> {
         let account = self.account(&wallet.address).await?;
         let probe = self.sign(wallet, msgs, memo, account, 0)?;
+        if probe.len() * 2 + 512 > MAX_RPC_BODY {
+            bail!(
+                "transaction of {} bytes is too large to simulate over CometBFT RPC (hex-encoded it exceeds the {} byte max_body_bytes); send a smaller batch",
+                probe.len(),
+                MAX_RPC_BODY
+            );
+        }
         #[allow(deprecated)] // `tx` (the Tx message) is deprecated in favour of `tx_bytes`.
         let sim: SimulateResponse = self
             .abci_query("/cosmos.tx.v1beta1.Service/Simulate", SimulateRequest { tx: None, tx_bytes: probe })

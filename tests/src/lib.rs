@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod founders;
 pub mod localnet;
+pub mod settlement;
 
 pub use chain::{Chain, TxError, TxOutcome, Wallet};
 pub use founders::{founder, founders, Founder};

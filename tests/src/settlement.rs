@@ -1,0 +1,95 @@
+//! Deploying Garden's contracts on the real zone from Rust, and building signed
+//! consumption attestations with the founders' test keys (shared by the settlement e2e
+//! tests and the gas benchmark).
+
+use anyhow::{anyhow, Result};
+use cosmrs::AccountId;
+use ed25519_dalek::{Signer, SigningKey};
+use garden_wire::{Attestation, Domain};
+use serde_json::json;
+
+use crate::{artifact, founders, Chain, Wallet};
+
+/// Addresses of one deployment of the consortium and settlement contracts.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub consortium: AccountId,
+    pub settlement: AccountId,
+}
+
+/// Stores both contracts (as the admin: code upload is permissioned), instantiates the
+/// consortium with the L1 founders and the settlement contract pointing at it, with the
+/// admin account as governance admin of both.
+pub async fn deploy(chain: &Chain, admin: &Wallet, label: &str) -> Result<Deployment> {
+    let (consortium_code, _) = chain.store_code(admin, artifact("consortium")?).await?;
+    let (settlement_code, _) = chain.store_code(admin, artifact("settlement")?).await?;
+    let mut members = Vec::new();
+    for f in founders()?.into_iter().filter(|f| f.level == "l1") {
+        let w = Wallet::test_account(&f.account)?;
+        members.push(json!({"addr": w.address.to_string(), "pubkey": f.pubkey, "level": f.level, "weight": f.weight}));
+    }
+    let admin_addr = admin.address.to_string();
+    let init = json!({"members": members, "params": null, "admin": admin_addr});
+    let (consortium, _) = chain
+        .instantiate(admin, consortium_code, &init, &format!("{label}-consortium"), Some(admin.address.clone()), vec![])
+        .await?;
+    let init = json!({"consortium": consortium.to_string(), "denom": chain.config.denom, "params": null, "admin": admin_addr});
+    let (settlement, _) = chain
+        .instantiate(admin, settlement_code, &init, &format!("{label}-settlement"), Some(admin.address.clone()), vec![])
+        .await?;
+    Ok(Deployment { consortium, settlement })
+}
+
+/// Seconds since the Unix epoch (attestations carry wall-clock times).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Parameters of a run of attestations from one consumer to one provider.
+pub struct AttestationSpec<'a> {
+    pub chain_id: &'a str,
+    pub settlement: &'a str,
+    pub provider: &'a str,
+    pub consumer: &'a str,
+    pub key: &'a SigningKey,
+    pub kind: &'a str,
+    pub unit: &'a str,
+    pub max_unit_price: u128,
+    pub quantity: u64,
+    pub signed_at: u64,
+}
+
+impl AttestationSpec<'_> {
+    /// One signed attestation with `nonce`, for resource `resource-<nonce>`.
+    pub fn sign(&self, nonce: u64) -> Attestation {
+        let mut a = Attestation {
+            provider: self.provider.to_string(),
+            consumer: self.consumer.to_string(),
+            resource_id: format!("resource-{}", nonce % 16),
+            quantity: self.quantity,
+            unit: self.unit.to_string(),
+            price_ref: self.kind.to_string(),
+            max_unit_price: self.max_unit_price,
+            period_start: self.signed_at.saturating_sub(3600),
+            period_end: self.signed_at.saturating_sub(60),
+            nonce,
+            signed_at: self.signed_at,
+            signer: self.key.verifying_key().to_bytes(),
+            signature: [0; 64],
+        };
+        let domain = Domain { chain_id: self.chain_id, contract: self.settlement };
+        a.signature = self.key.sign(&a.signing_bytes(&domain)).to_bytes();
+        a
+    }
+
+    pub fn sign_range(&self, nonces: std::ops::Range<u64>) -> Vec<Attestation> {
+        nonces.map(|n| self.sign(n)).collect()
+    }
+}
+
+/// The `settle_batch` execute message carrying `items` as one GWAB v1 batch.
+pub fn settle_msg(items: &[Attestation]) -> Result<serde_json::Value> {
+    use base64::Engine;
+    let bytes = garden_wire::batch::encode(items).map_err(|e| anyhow!("encoding the batch: {e}"))?;
+    Ok(json!({"settle_batch": {"batch": base64::engine::general_purpose::STANDARD.encode(bytes), "strict": null}}))
+}
