@@ -26,18 +26,23 @@ TX=(--home "$H" --node "$NODE" --chain-id "$CHAIN_ID" --keyring-backend test --o
 addr() { wasmd keys show "$1" -a --keyring-backend test --home "$H"; }
 
 # Broadcasts, waits for the block, fails with the chain's log if the tx failed; prints the tx JSON.
+ERR=$(mktemp); trap 'rm -f "$ERR"' EXIT
 run_tx() {
   local out hash res code
-  out=$(wasmd tx "$@" "${TX[@]}" 2>&1) || die "wasmd tx $1 $2 failed: $out"
+  out=$(wasmd tx "$@" "${TX[@]}" 2>"$ERR") || die "wasmd tx $1 $2 failed: $(tail -n 2 "$ERR")"
   code=$(jq -r '.code // 0' <<<"$out" 2>/dev/null || echo 1)
   [[ $code == 0 ]] || die "wasmd tx $1 $2 refused: $(jq -r .raw_log <<<"$out" 2>/dev/null || echo "$out")"
   hash=$(jq -r .txhash <<<"$out")
-  res=$(wasmd q wait-tx "$hash" --timeout 30s "${Q[@]}" 2>&1) || die "tx $hash not committed: $res"
+  res=$(wasmd q wait-tx "$hash" --timeout 30s "${Q[@]}" 2>"$ERR") || die "tx $hash not committed: $(tail -n 2 "$ERR")"
   code=$(jq -r '.code // 0' <<<"$res")
   [[ $code == 0 ]] || die "tx $hash failed: $(jq -r .raw_log <<<"$res")"
   echo "$res"
 }
-event_attr() { jq -r --arg t "$2" --arg k "$3" '[.events[] | select(.type == $t) | .attributes[] | select(.key == $k) | .value][0]' <<<"$1"; }
+event_attr() {  # tx-json event-type key
+  local v; v=$(jq -r --arg t "$2" --arg k "$3" '[.events[] | select(.type == $t) | .attributes[] | select(.key == $k) | .value][0] // empty' <<<"$1")
+  [[ -n $v ]] || die "no $2.$3 event in the transaction result"
+  echo "$v"
+}
 
 store() {
   local wasm="$GARDEN_ROOT/artifacts/garden_$1.wasm" res

@@ -3,6 +3,8 @@
 # Sourced, never executed.
 
 set -euo pipefail
+# Make failures inside $(...) abort too (bash does not inherit -e there by default).
+shopt -s inherit_errexit
 
 GARDEN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

@@ -45,6 +45,7 @@ relayer_up() {
   "$GARDEN_ROOT/scripts/relayer.sh" start
 }
 step "hermes channel + start" relayer_up
+step "deploy with the chain CLI" "$GARDEN_ROOT/scripts/deploy-contracts.sh"
 # e2e tests share the chain's test accounts: run them one at a time so account sequences
 # never race.
 step "e2e (real wasmd)" cargo test --locked -p garden-e2e -- --test-threads=1
