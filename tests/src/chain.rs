@@ -36,6 +36,11 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 /// `abci_query` JSON body, broadcast sends it base64-encoded: both must fit.
 pub const MAX_RPC_BODY: usize = 1_000_000;
 
+fn is_stale_connection(e: &cosmrs::rpc::Error) -> bool {
+    let text = e.to_string();
+    text.contains("connection closed") || text.contains("error sending request")
+}
+
 /// A secp256k1 account key derived from a BIP-39 mnemonic on the Cosmos path m/44'/118'/0'/0/0.
 pub struct Wallet {
     key: SigningKey,
@@ -119,7 +124,17 @@ impl Chain {
 
     /// Runs a gRPC query through ABCI (`path` like `/cosmos.bank.v1beta1.Query/Balance`).
     pub async fn abci_query<Req: Message, Resp: Message + Default>(&self, path: &str, req: Req) -> Result<Resp> {
-        let res = self.rpc.abci_query(Some(path.to_string()), req.encode_to_vec(), None, false).await?;
+        let data = req.encode_to_vec();
+        // CometBFT closes idle keep-alive connections; the pooled HTTP client only finds out
+        // on the next request. A query is idempotent, so retry such transport errors.
+        let mut attempt = 0;
+        let res = loop {
+            match self.rpc.abci_query(Some(path.to_string()), data.clone(), None, false).await {
+                Ok(r) => break r,
+                Err(e) if attempt < 2 && is_stale_connection(&e) => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         if res.code.is_err() {
             return Err(anyhow!("query {path} failed (code {}): {}", res.code.value(), res.log));
         }
