@@ -117,7 +117,10 @@ start_chain() {
     h=$(rpc_height || true)
     [[ -n $h && $h != null && $h -ge 2 ]] && break
     is_running || die "$CHAIN_ID: wasmd exited during start; last log lines: $(tail -n 3 "$LOG" | tr '\n' ' ')"
-    [[ $(date +%s) -lt $deadline ]] || die "$CHAIN_ID: no block within ${START_TIMEOUT}s; see $LOG (raise GARDEN_START_TIMEOUT on a slow machine)"
+    if [[ $(date +%s) -ge $deadline ]]; then
+      kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"
+      die "$CHAIN_ID: no block within ${START_TIMEOUT}s (stopped it); see $LOG (raise GARDEN_START_TIMEOUT on a slow machine)"
+    fi
     sleep 0.5
   done
   log "$CHAIN_ID: producing blocks (height $h)"
