@@ -1,0 +1,3 @@
+mod emergency_endorse;
+mod governance;
+mod suite;
