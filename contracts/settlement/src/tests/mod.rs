@@ -1,0 +1,3 @@
+mod escrow_offers;
+mod settle;
+mod suite;
