@@ -1,1 +1,154 @@
-//! Membership: heartbeats, scoring, SWIM, witnesses, probes.
+//! Membership: the node→indexer heartbeat, node-side indexer scoring and pool management,
+//! indexer-side admission, challenges and witnesses, bandwidth/indirect probes and SWIM.
+//!
+//! Everything here is a **pure state machine with an explicit clock**: callers pass `now`
+//! ([`Timestamp`], wall-clock milliseconds) and get back [`node::Action`]s to perform. No
+//! function in this module reads the system clock, opens a stream or spawns a task, so every
+//! rule is unit-testable without a network (go-common.md §7–§16 describe the Go behaviour this
+//! reproduces; `docs/DIVERGENCES.md` § Membership lists where it deliberately differs).
+//!
+//! # Layout
+//! | module | what |
+//! |---|---|
+//! | [`wire`] | compact binary primitives (varints, peer ids, multiaddrs) + [`wire::DecodeError`] |
+//! | [`heartbeat`] | `Heartbeat` / `HeartbeatResponse` messages, signing, the protocol constants |
+//! | [`codec`] | one generic size-bounded `request_response::Codec` used by every protocol here |
+//! | [`score`] | node-side 7-dimension indexer score, `UptimeTracker` (§8.3, §17) |
+//! | [`threshold`] | the age-based threshold `min(80, 20 + 60·age/24 h)` (§8.4, indexer §9) |
+//! | [`swim`] | SWIM events, the deduplicating hop-limited piggyback queue (§10) |
+//! | [`witness`] | witness query messages, the cross-check rule (§9.4–9.5) |
+//! | [`probe`] | bandwidth probe + indirect probe messages and evaluation (§9.6, §10.5, §16.2) |
+//! | [`admission`] | indexer-side admission score (go-common.md §16.1) |
+//! | [`select`] | fill-rate / subnet-diversity candidate selection (§14.4), `quick_score` (§13) |
+//! | [`node`] | [`node::Pool`]: the node's indexer pool (§6–§8, §11–§14) |
+//! | [`indexer`] | [`indexer::Registry`]: the indexer's heartbeat sessions and responses (§15, indexer §9–§11) |
+//!
+//! # Integration (swarm glue, owned by `net/`)
+//! Five request-response protocols, each `request_response::Behaviour<codec::Codec<P>>`:
+//!
+//! ```text
+//! heartbeat::PROTOCOL   /garden/heartbeat/1.0.0          codec::Codec<codec::HeartbeatProtocol>
+//! witness::PROTOCOL     /garden/witness/1.0.0            codec::Codec<codec::WitnessProtocol>
+//! probe::PROTOCOL       /garden/probe/1.0.0              codec::Codec<codec::ProbeProtocol>
+//! probe::INDIRECT_PROTOCOL /garden/indirect-probe/1.0.0  codec::Codec<codec::IndirectProbeProtocol>
+//! node::CANDIDATES_PROTOCOL /garden/indexer-candidates/1.0.0 codec::Codec<codec::CandidatesProtocol>
+//! ```
+//!
+//! Node side: keep one [`node::Pool`]; call [`node::Pool::on_tick`] every second or so (it only
+//! sends heartbeats that are due), feed back [`node::Pool::on_response`] /
+//! [`node::Pool::on_failure`] for each heartbeat outcome, and perform the returned
+//! [`node::Action`]s. Indexer side: keep one [`indexer::Registry`]; for every inbound heartbeat
+//! call [`indexer::Registry::on_heartbeat`] and send the response it returns (after filling in the
+//! DHT challenge result if it asks for one); call [`indexer::Registry::on_tick`] every ~30 s for
+//! session expiry. Both sides answer witness queries and echo probes with the helpers in
+//! [`witness`] and [`probe`].
+
+pub mod admission;
+pub mod codec;
+pub mod heartbeat;
+pub mod indexer;
+pub mod node;
+pub mod probe;
+pub mod score;
+pub mod select;
+pub mod swim;
+pub mod threshold;
+pub mod wire;
+pub mod witness;
+
+use std::time::Duration;
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+///
+/// The membership logic never reads the clock itself: callers pass `now`. Milliseconds (not
+/// `Instant`) because several values cross the wire and are compared between peers
+/// (`born_at` equality, `last_seen` freshness).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The zero time; used on the wire for "unset" (like Go's zero `time.Time`).
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    /// From milliseconds since the Unix epoch.
+    pub const fn from_millis(ms: u64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// Read the system clock. Only for the event loop; decision logic takes `now` as an argument.
+    pub fn now() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+
+    /// True for the zero ("unset") time.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `self − earlier`, zero if `earlier` is later (clock skew never yields a negative age).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `self + d`, saturating.
+    pub fn plus(self, d: Duration) -> Timestamp {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(ms))
+    }
+}
+
+/// A peer and the addresses it can be reached at (Go's `peer.AddrInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer.
+    pub peer: libp2p::PeerId,
+    /// Its addresses (without the `/p2p/` suffix).
+    pub addrs: Vec<libp2p::Multiaddr>,
+}
+
+impl PeerInfo {
+    /// A peer with addresses.
+    pub fn new(peer: libp2p::PeerId, addrs: Vec<libp2p::Multiaddr>) -> Self {
+        PeerInfo { peer, addrs }
+    }
+}
+
+/// Clamp a float into `[0, 1]`, mapping NaN to 0 (remote input can carry anything).
+pub(crate) fn unit(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod flow_tests;
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Deterministic keys and peer ids for tests and benches.
+    use ed25519_dalek::SigningKey;
+    use libp2p::PeerId;
+
+    /// A signing key derived from one byte, and its libp2p peer id.
+    pub(crate) fn key(seed: u8) -> (SigningKey, PeerId) {
+        let sk = SigningKey::from_bytes(&[seed; 32]);
+        let peer = crate::membership::heartbeat::peer_id_of(&sk.verifying_key());
+        (sk, peer)
+    }
+
+    /// A peer id from one byte.
+    pub(crate) fn peer(seed: u8) -> PeerId {
+        key(seed).1
+    }
+}

@@ -1,0 +1,572 @@
+//! The indexer's side of the heartbeat: sessions, admission, and the response
+//! (go-common.md §15–§16, go-indexer.md §9–§11).
+//!
+//! [`Registry::on_heartbeat`] verifies the signature against the authenticated sender, checks
+//! replay, capacity (new peers only, B11) and admission, updates the session and builds the
+//! response. Slow work is left to the caller and announced in [`Accepted`]: the DHT challenge
+//! lookup, the bandwidth probe (run asynchronously and fed back with [`Registry::on_probe`],
+//! instead of Go's synchronous probe inside every heartbeat), and republishing a changed record.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use ed25519_dalek::VerifyingKey;
+use libp2p::{Multiaddr, PeerId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+mod config;
+
+pub use config::Config;
+
+use crate::membership::admission::{self, Inputs, Refused};
+use crate::membership::heartbeat::{self, ChallengeEntry, HeartbeatResponse, SignedHeartbeat};
+use crate::membership::probe::Measurement;
+use crate::membership::score::UptimeTracker;
+use crate::membership::select::is_routable;
+use crate::membership::swim::{self, EventQueue, Incarnation, Kind};
+use crate::membership::{PeerInfo, Timestamp};
+
+/// Why a heartbeat was not accepted. Only `Capacity` and `Refused` are worth a retry later.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Reject {
+    /// Malformed, not Ed25519, or bad signature.
+    #[error(transparent)]
+    Heartbeat(#[from] heartbeat::Error),
+    /// Full, and the peer has no session yet.
+    #[error("too many connections ({max}), try another indexer")]
+    Capacity {
+        /// Capacity.
+        max: u32,
+    },
+    /// Not newer than the last accepted heartbeat of the session.
+    #[error("replayed heartbeat (seq {seq})")]
+    Replay {
+        /// The offending sequence number.
+        seq: u64,
+    },
+    /// Admission score below the age-based threshold.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
+
+/// An accepted heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The response to send (fill `response.dht` first if `dht_challenge` is set).
+    pub response: HeartbeatResponse,
+    /// The node sent a record different from the one held: validate and republish it.
+    pub record: Option<Vec<u8>>,
+    /// Look up `/node/<did>` (≤ 3 s) and set `response.dht` before sending.
+    pub dht_challenge: Option<String>,
+    /// Probe this node's bandwidth (`/garden/probe/1.0.0`) and report with [`Registry::on_probe`].
+    pub probe: bool,
+    /// The admission score the node got.
+    pub score: f64,
+}
+
+/// One node's heartbeat session.
+#[derive(Clone, Debug)]
+struct Session {
+    idx: usize,
+    key: VerifyingKey,
+    uptime: UptimeTracker,
+    last: (Timestamp, u64),
+    expires_at: Timestamp,
+    record: Option<Vec<u8>>,
+    bound: Option<Vec<PeerId>>,
+    name: Option<String>,
+    addrs: Vec<Multiaddr>,
+    probe: Option<Measurement>,
+    probe_requested: Option<Timestamp>,
+}
+
+/// Before the first probe result, a node is scored as average on both probe dimensions.
+const UNMEASURED: Measurement = Measurement {
+    ok: true,
+    bandwidth: 0.5,
+    latency: 0.5,
+};
+
+/// The indexer's registry of heartbeating nodes.
+#[derive(Debug)]
+pub struct Registry {
+    cfg: Config,
+    local: PeerId,
+    born_at: Timestamp,
+    incarnation: Incarnation,
+    events: EventQueue,
+    sessions: HashMap<PeerId, Session>,
+    /// Session ids in a vector (with `Session::idx`) for O(1) random sampling.
+    ids: Vec<PeerId>,
+    referents: HashSet<PeerId>,
+    pending: HashMap<PeerId, HashMap<PeerId, Timestamp>>,
+    known_indexers: Vec<PeerInfo>,
+    diversity: f64,
+    in_batch: HashMap<PeerId, Timestamp>,
+    tried: HashSet<PeerId>,
+    rng: StdRng,
+}
+
+impl Registry {
+    /// A registry for indexer `local` started at `born_at`.
+    pub fn new(cfg: Config, local: PeerId, born_at: Timestamp) -> Self {
+        let rng = match cfg.rng_seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_entropy(),
+        };
+        Registry {
+            events: EventQueue::new(cfg.swim.clone()),
+            cfg,
+            local,
+            born_at,
+            incarnation: Incarnation::starting_at(born_at),
+            sessions: HashMap::new(),
+            ids: Vec::new(),
+            referents: HashSet::new(),
+            pending: HashMap::new(),
+            known_indexers: Vec::new(),
+            diversity: 1.0,
+            in_batch: HashMap::new(),
+            tried: HashSet::new(),
+            rng,
+        }
+    }
+
+    /// Other indexers (the DHT cache) offered as suggestions and candidates.
+    pub fn set_known_indexers(&mut self, v: Vec<PeerInfo>) {
+        self.known_indexers = v.into_iter().filter(|i| i.peer != self.local).collect();
+    }
+
+    /// Known indexers (for the candidates protocol).
+    pub fn known_indexers(&self) -> &[PeerInfo] {
+        &self.known_indexers
+    }
+
+    /// This indexer's current subnet diversity (see [`admission::subnet_diversity`]).
+    pub fn set_diversity(&mut self, d: f64) {
+        self.diversity = d;
+    }
+
+    /// Live sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// No sessions.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Whether `peer` heartbeats here (gate for indirect probes, IX-13).
+    pub fn has_session(&self, peer: &PeerId) -> bool {
+        self.sessions.contains_key(peer)
+    }
+
+    /// The last record `peer` sent.
+    pub fn record_of(&self, peer: &PeerId) -> Option<&[u8]> {
+        self.sessions.get(peer).and_then(|s| s.record.as_deref())
+    }
+
+    /// Nodes that chose this indexer as referent (distributed search serves their records).
+    pub fn referents(&self) -> impl Iterator<Item = &PeerId> {
+        self.referents.iter()
+    }
+
+    /// Current SWIM incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation.get()
+    }
+
+    /// `born_at`.
+    pub fn born_at(&self) -> Timestamp {
+        self.born_at
+    }
+
+    /// Current fill rate.
+    pub fn fill_rate(&self) -> f64 {
+        fill(self.sessions.len(), self.cfg.max_nodes)
+    }
+
+    /// A bandwidth probe of `peer` finished.
+    pub fn on_probe(&mut self, peer: &PeerId, m: Measurement) {
+        if let Some(s) = self.sessions.get_mut(peer) {
+            s.probe = Some(m);
+        }
+    }
+
+    /// Handle one heartbeat from the authenticated `peer` reachable at `addrs`.
+    pub fn on_heartbeat(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        addrs: &[Multiaddr],
+        req: &SignedHeartbeat,
+    ) -> Result<Accepted, Reject> {
+        let existing = self.sessions.get(&peer);
+        let is_new = existing.is_none();
+        if is_new && self.sessions.len() >= self.cfg.max_nodes as usize {
+            return Err(Reject::Capacity {
+                max: self.cfg.max_nodes,
+            });
+        }
+        let key = match existing {
+            Some(s) => s.key,
+            None => heartbeat::verifying_key_of(&peer).ok_or(heartbeat::Error::NotEd25519(peer))?,
+        };
+        req.verify(&key, &self.local)
+            .map_err(|_| heartbeat::Error::BadSignature(peer))?;
+        let hb = req.heartbeat();
+        // Strictly newer (timestamp, seq): a replay has neither; a restarted node has a newer time.
+        if existing.is_some_and(|s| (hb.timestamp, hb.seq) <= s.last) {
+            return Err(Reject::Replay { seq: hb.seq });
+        }
+
+        let (age, uptime, probe) = match existing {
+            Some(s) => (
+                s.uptime.age(now),
+                s.uptime.ratio(now),
+                s.probe.unwrap_or(UNMEASURED),
+            ),
+            None => (Duration::ZERO, 0.0, UNMEASURED),
+        };
+        let inputs = Inputs {
+            uptime,
+            bandwidth: probe.bandwidth,
+            diversity: self.diversity,
+            latency: probe.latency,
+            fill: self.fill_rate(),
+        };
+        let score = admission::admit(&inputs, age)?;
+
+        // Upsert the session.
+        let allow_loopback = self.cfg.allow_loopback;
+        let ttl = self.cfg.session_ttl;
+        let probe_interval = self.cfg.probe_interval;
+        let ids = &mut self.ids;
+        let s = self.sessions.entry(peer).or_insert_with(|| {
+            ids.push(peer);
+            Session {
+                idx: ids.len() - 1,
+                key,
+                uptime: UptimeTracker::new(now),
+                last: (Timestamp::ZERO, 0),
+                expires_at: now,
+                record: None,
+                bound: None,
+                name: None,
+                addrs: Vec::new(),
+                probe: None,
+                probe_requested: None,
+            }
+        });
+        s.uptime.record_heartbeat(now);
+        s.last = (hb.timestamp, hb.seq);
+        s.expires_at = now.plus(ttl);
+        let mut new_record = None;
+        if let Some(r) = &hb.record {
+            if s.record.as_ref() != Some(r) {
+                new_record = Some(r.clone());
+                s.record = Some(r.clone());
+            }
+        }
+        if let Some(b) = &hb.indexers_bound {
+            s.bound = Some(b.clone());
+        }
+        if hb.name.is_some() {
+            s.name = hb.name.clone();
+        }
+        let routable: Vec<Multiaddr> = addrs
+            .iter()
+            .filter(|a| is_routable(a, allow_loopback))
+            .cloned()
+            .collect();
+        if !routable.is_empty() {
+            s.addrs = routable;
+        }
+        // A session created by a heartbeat that omits the record or pool list means we lost
+        // state the node believes we hold (restart, expiry): ask for everything once.
+        let resync = is_new && (hb.record.is_none() || hb.indexers_bound.is_none());
+        let want_probe = s
+            .probe_requested
+            .is_none_or(|t| now.since(t) >= probe_interval);
+        if want_probe {
+            s.probe_requested = Some(now);
+        }
+        let bound: Vec<PeerId> = s.bound.clone().unwrap_or_default();
+
+        if hb.referent {
+            self.referents.insert(peer);
+        } else {
+            self.referents.remove(&peer);
+        }
+        // Drain before taking this heartbeat's events in, so nothing is echoed straight back
+        // to the peer it came from (our refutation reaches the suspecting node through the
+        // response's `incarnation`, and the others through the queue).
+        let events_out = self.events.drain(swim::EVENTS_PER_MESSAGE);
+        self.swim_in(hb.suspected_incarnation, &hb.events);
+        self.index_pending(now, peer, &hb.pending_contact);
+
+        let response = self.build_response(now, peer, hb, &bound, resync, events_out);
+        Ok(Accepted {
+            response,
+            record: new_record,
+            dht_challenge: hb.challenge_did.clone(),
+            probe: want_probe,
+            score,
+        })
+    }
+
+    /// SWIM: refute suspicion of ourselves (at our incarnation or newer, IX-15), relay the rest.
+    fn swim_in(&mut self, suspected: Option<u64>, events: &[swim::MemberEvent]) {
+        let mut refute = suspected;
+        for ev in events {
+            if ev.peer == self.local {
+                if ev.kind != Kind::Alive {
+                    refute = Some(refute.map_or(ev.incarnation, |r| r.max(ev.incarnation)));
+                }
+            } else {
+                self.events.add(ev.clone());
+            }
+        }
+        if let Some(s) = refute {
+            if let Some(new) = self.incarnation.refute(s) {
+                self.events.originate(Kind::Alive, self.local, new);
+            }
+        }
+    }
+
+    /// DTN wake-up index: `target → {caller → expiry}`, bounded (IX-16).
+    fn index_pending(&mut self, now: Timestamp, caller: PeerId, targets: &[PeerId]) {
+        let expiry = now.plus(self.cfg.pending_ttl);
+        for t in targets {
+            if *t == caller {
+                continue;
+            }
+            if !self.pending.contains_key(t) && self.pending.len() >= self.cfg.max_pending_targets {
+                continue;
+            }
+            let callers = self.pending.entry(*t).or_default();
+            if callers.contains_key(&caller) || callers.len() < self.cfg.max_callers_per_target {
+                callers.insert(caller, expiry);
+            }
+        }
+    }
+
+    fn build_response(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        hb: &heartbeat::Heartbeat,
+        bound: &[PeerId],
+        resync: bool,
+        events: Vec<swim::MemberEvent>,
+    ) -> HeartbeatResponse {
+        let peer_count = self.sessions.len();
+        let fill_rate = fill(peer_count, self.cfg.max_nodes);
+        let mut challenges = Vec::new();
+        if hb.challenge_self {
+            challenges.push(ChallengeEntry {
+                peer,
+                found: true,
+                last_seen: now,
+            });
+        }
+        // Positions in the pool list we hold; unknown positions (stale list) are skipped.
+        for c in hb
+            .challenge_refs
+            .iter()
+            .filter_map(|i| bound.get(usize::from(*i)))
+        {
+            let last = self.sessions.get(c).and_then(|s| s.uptime.last_seen);
+            challenges.push(ChallengeEntry {
+                peer: *c,
+                found: last.is_some(),
+                last_seen: last.unwrap_or(Timestamp::ZERO),
+            });
+        }
+        challenges.truncate(heartbeat::MAX_CHALLENGE_ANSWERS);
+
+        let witnesses = self.witnesses(&peer);
+        let overloaded = fill_rate > self.cfg.offload_threshold;
+        let mut wanted = hb.need as usize;
+        if overloaded && wanted < 1 {
+            wanted = 1;
+        }
+        let suggestions = self.suggestions(&peer, bound, wanted);
+        let suggest_migrate =
+            self.offload(now, peer, overloaded, !suggestions.is_empty(), peer_count);
+        HeartbeatResponse {
+            fill_rate,
+            peer_count: peer_count as u32,
+            max_nodes: self.cfg.max_nodes,
+            born_at: self.born_at,
+            challenges,
+            dht: None,
+            witnesses,
+            suggestions,
+            suggest_migrate,
+            incarnation: self.incarnation.get(),
+            events,
+            pending_callers: self.pending_callers(now, &peer),
+            resync,
+        }
+    }
+
+    /// Up to 3 other sessions with routable addresses, sampled at random (IX-25). Random
+    /// probes into the id list keep this O(1) per heartbeat whatever the session count.
+    fn witnesses(&mut self, requester: &PeerId) -> Vec<PeerInfo> {
+        let n = self.ids.len();
+        let mut out: Vec<PeerInfo> = Vec::new();
+        if n < 2 {
+            return out;
+        }
+        for _ in 0..4 * heartbeat::MAX_WITNESSES {
+            if out.len() == heartbeat::MAX_WITNESSES {
+                break;
+            }
+            let p = self.ids[self.rng.gen_range(0..n)];
+            if p == *requester || p == self.local || out.iter().any(|w| w.peer == p) {
+                continue;
+            }
+            if let Some(s) = self.sessions.get(&p).filter(|s| !s.addrs.is_empty()) {
+                out.push(PeerInfo::new(p, s.addrs.clone()));
+            }
+        }
+        out
+    }
+
+    /// Up to `wanted` known indexers the requester does not already use (IX-18), starting at a
+    /// random rotation so that migrating nodes spread out.
+    fn suggestions(
+        &mut self,
+        requester: &PeerId,
+        bound: &[PeerId],
+        wanted: usize,
+    ) -> Vec<PeerInfo> {
+        let wanted = wanted.min(heartbeat::MAX_SUGGESTIONS);
+        let n = self.known_indexers.len();
+        if wanted == 0 || n == 0 {
+            return Vec::new();
+        }
+        let start = self.rng.gen_range(0..n);
+        (0..n)
+            .map(|i| &self.known_indexers[(start + i) % n])
+            .filter(|k| k.peer != *requester && k.peer != self.local && !bound.contains(&k.peer))
+            .take(wanted)
+            .cloned()
+            .collect()
+    }
+
+    /// Offload (go-indexer.md §11.9): while overloaded, ask at most `offload_batch` nodes at a
+    /// time to migrate; each stays in the batch for the grace period, then is not asked again
+    /// until everyone has been asked.
+    fn offload(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        overloaded: bool,
+        has_suggestion: bool,
+        peer_count: usize,
+    ) -> bool {
+        if !overloaded {
+            self.in_batch.clear();
+            self.tried.clear();
+            return false;
+        }
+        if !has_suggestion {
+            return false;
+        }
+        let grace = self.cfg.offload_grace;
+        let expired: Vec<PeerId> = self
+            .in_batch
+            .iter()
+            .filter(|(_, t)| now.since(**t) > grace)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            self.in_batch.remove(&p);
+            self.tried.insert(p);
+        }
+        if self.tried.len() >= peer_count {
+            self.tried.clear();
+        }
+        if self.tried.contains(&peer) {
+            return false;
+        }
+        if self.in_batch.contains_key(&peer) {
+            return true;
+        }
+        if self.in_batch.len() < self.cfg.offload_batch {
+            self.in_batch.insert(peer, now);
+            return true;
+        }
+        false
+    }
+
+    /// Unexpired callers waiting for `target`; expired ones are dropped.
+    fn pending_callers(&mut self, now: Timestamp, target: &PeerId) -> Vec<PeerId> {
+        let Some(callers) = self.pending.get_mut(target) else {
+            return Vec::new();
+        };
+        callers.retain(|_, exp| *exp > now);
+        let out: Vec<PeerId> = callers
+            .keys()
+            .copied()
+            .take(heartbeat::MAX_PENDING)
+            .collect();
+        if callers.is_empty() {
+            self.pending.remove(target);
+        }
+        out
+    }
+
+    /// Periodic GC (every ~30 s): expire silent sessions and stale pending entries. Returns the
+    /// expired peers (for behaviour-tracker / search cleanup).
+    pub fn on_tick(&mut self, now: Timestamp) -> Vec<PeerId> {
+        let expired: Vec<PeerId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now >= s.expires_at)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in &expired {
+            self.remove_session(p);
+        }
+        self.pending.retain(|_, callers| {
+            callers.retain(|_, exp| *exp > now);
+            !callers.is_empty()
+        });
+        expired
+    }
+
+    /// Drop everything about `peer` (GC, ban, tombstone: one path, IX-8).
+    pub fn remove_session(&mut self, peer: &PeerId) {
+        if let Some(s) = self.sessions.remove(peer) {
+            self.ids.swap_remove(s.idx);
+            if let Some(moved) = self.ids.get(s.idx) {
+                if let Some(m) = self.sessions.get_mut(moved) {
+                    m.idx = s.idx;
+                }
+            }
+        }
+        self.referents.remove(peer);
+        self.in_batch.remove(peer);
+        self.tried.remove(peer);
+        self.pending.remove(peer);
+        for callers in self.pending.values_mut() {
+            callers.remove(peer);
+        }
+    }
+}
+
+fn fill(count: usize, max: u32) -> f64 {
+    if max == 0 {
+        0.0
+    } else {
+        (count as f64 / f64::from(max)).min(1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+//! Heartbeat failures: SWIM suspicion, indirect probe, eviction of dead indexers, and
+//! recovery of an empty pool from the seeds (go-common.md §10–§12).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use libp2p::PeerId;
+
+use super::{Action, EvictReason, Pool};
+use crate::membership::probe::{self, choose_voters};
+use crate::membership::swim::{FailureStep, Kind};
+use crate::membership::Timestamp;
+
+/// An indirect probe waiting for its voters.
+#[derive(Clone, Debug)]
+pub(super) struct PendingProbe {
+    asked: Vec<PeerId>,
+    answers: HashMap<PeerId, bool>,
+}
+
+/// Backoff for empty-pool recovery: 10 s doubling to 320 s (Go's effective cap, B16).
+#[derive(Clone, Debug)]
+pub(super) struct Retry {
+    initial: Duration,
+    delay: Duration,
+    next: Option<Timestamp>,
+}
+
+impl Retry {
+    pub(super) fn new(initial: Duration) -> Self {
+        Retry {
+            initial,
+            delay: initial,
+            next: None,
+        }
+    }
+}
+
+impl Pool {
+    /// A heartbeat to `peer` failed (timeout, dial or stream error, refused).
+    pub fn on_failure(&mut self, now: Timestamp, peer: PeerId) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.on_candidate_failure(now, &peer, &mut out) {
+            return out;
+        }
+        let timeout = self.cfg.swim.suspect_timeout;
+        let pool_size = self.entries.len();
+        let Some(e) = self.entries.get_mut(&peer) else {
+            return out;
+        };
+        e.in_flight = None;
+        // We do not know what the indexer kept: resend record and pool list next time.
+        e.acked_record = None;
+        e.acked_bound = None;
+        if e.is_seed {
+            // Seeds stay; the next tick retries (§11 step 2a).
+            return out;
+        }
+        let inc = e.swim.incarnation;
+        let info = e.info.clone();
+        match e.swim.on_failure(now, timeout) {
+            FailureStep::Suspected => {
+                self.events.originate(Kind::Suspect, peer, inc);
+                if pool_size > 1 {
+                    let others = self.indexers();
+                    let voters =
+                        choose_voters(&mut self.rng, &peer, &others, probe::INDIRECT_FANOUT);
+                    if !voters.is_empty() {
+                        self.probes.insert(
+                            peer,
+                            PendingProbe {
+                                asked: voters.clone(),
+                                answers: HashMap::new(),
+                            },
+                        );
+                        out.push(Action::IndirectProbe {
+                            target: info,
+                            voters,
+                        });
+                    }
+                }
+            }
+            FailureStep::Waiting => {}
+            FailureStep::Dead => self.declare_dead(now, peer, inc, &mut out),
+        }
+        out
+    }
+
+    /// One voter's answer about `target` (failures count as unreachable). When every voter has
+    /// answered: a majority "reachable" keeps the indexer suspected (the next ticks retry until
+    /// the suspicion timeout), otherwise it is declared dead now.
+    pub fn on_indirect_probe_answer(
+        &mut self,
+        now: Timestamp,
+        target: PeerId,
+        voter: PeerId,
+        reachable: bool,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(p) = self.probes.get_mut(&target) else {
+            return out;
+        };
+        if !p.asked.contains(&voter) {
+            return out;
+        }
+        p.answers.insert(voter, reachable);
+        if p.answers.len() < p.asked.len() {
+            return out;
+        }
+        let yes = p.answers.values().filter(|r| **r).count();
+        let asked = p.asked.len();
+        self.probes.remove(&target);
+        let still_suspected = self
+            .entries
+            .get(&target)
+            .is_some_and(|e| e.swim.is_suspected());
+        if !probe::indirect_verdict(yes, asked) && still_suspected {
+            let inc = self.entries.get(&target).map_or(0, |e| e.swim.incarnation);
+            self.declare_dead(now, target, inc, &mut out);
+        }
+        out
+    }
+
+    fn declare_dead(&mut self, now: Timestamp, peer: PeerId, inc: u64, out: &mut Vec<Action>) {
+        self.events.originate(Kind::Dead, peer, inc);
+        let remaining = self.remove(&peer, EvictReason::Dead, out);
+        if remaining.is_empty() {
+            // The last indexer died: recover from the seeds right away (§12).
+            self.retry.next = Some(now);
+            self.recover_if_empty(now, out);
+        } else {
+            let need = self.cfg.max_indexers.saturating_sub(remaining.len()).max(1);
+            self.start_replacement(now, need, out);
+        }
+    }
+
+    /// Below `min_indexers` (Go only looked at start-up and after evictions): with an empty
+    /// pool re-add the seeds, or look in the DHT when there are none; with a non-empty pool
+    /// look in the DHT for the missing ones. Retried with backoff 10 s → 320 s until the pool
+    /// is back at its minimum (§12.2, without the panic the Go comment promised).
+    pub(super) fn recover_if_empty(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        let len = self.entries.len();
+        if len >= self.cfg.min_indexers.max(1) || (len > 0 && self.replacement.is_some()) {
+            self.retry.delay = self.retry.initial;
+            self.retry.next = None;
+            return;
+        }
+        let due = match self.retry.next {
+            None => {
+                self.retry.next = Some(now.plus(self.retry.delay));
+                false
+            }
+            Some(t) => now >= t,
+        };
+        if !due {
+            return;
+        }
+        self.retry.delay = (self.retry.delay * 2).min(self.cfg.retry_max);
+        self.retry.next = Some(now.plus(self.retry.delay));
+        if len == 0 && !self.cfg.seeds.is_empty() {
+            self.add_seeds(now);
+        } else {
+            let missing = self.cfg.min_indexers.max(1) - len;
+            out.push(Action::DiscoverIndexers { count: missing * 3 });
+        }
+    }
+
+    /// Add the configured seeds as sticky members (existing entries become sticky again).
+    pub(super) fn add_seeds(&mut self, now: Timestamp) {
+        let seeds: Vec<_> = self
+            .cfg
+            .seeds
+            .iter()
+            .take(self.cfg.max_indexers)
+            .cloned()
+            .collect();
+        for s in seeds {
+            if let Some(e) = self.entries.get_mut(&s.peer) {
+                e.is_seed = true;
+            } else {
+                self.insert(now, s, true);
+            }
+        }
+    }
+}

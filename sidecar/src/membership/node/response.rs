@@ -1,0 +1,231 @@
+//! Processing a heartbeat response: liveness and SWIM, the seven score dimensions, witness
+//! queries, score eviction, pending callers, migration and suggestions (go-common.md §8).
+
+use std::time::Duration;
+
+use libp2p::PeerId;
+
+use super::{Action, EvictReason, Pool};
+use crate::membership::heartbeat::HeartbeatResponse;
+use crate::membership::score::latency_score;
+use crate::membership::select::routable;
+use crate::membership::swim::{Kind, MemberEvent};
+use crate::membership::threshold::dynamic_min_score;
+use crate::membership::witness::{self, Claim, WitnessReport};
+use crate::membership::Timestamp;
+
+impl Pool {
+    /// A heartbeat to `peer` was answered after `rtt`.
+    pub fn on_response(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        resp: &HeartbeatResponse,
+        rtt: Duration,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.on_candidate_response(now, &peer, resp, rtt, &mut out) {
+            return out;
+        }
+        let local = self.local;
+        let verifier = self.dht_verifier.clone();
+        let did = self.did.clone();
+        let Some(e) = self.entries.get_mut(&peer) else {
+            return out;
+        };
+        let flight = e.in_flight.take();
+
+        // §8.1 liveness and SWIM.
+        e.score.uptime.record_heartbeat(now);
+        let inc = (resp.incarnation > 0).then_some(resp.incarnation);
+        let cleared = e.swim.on_success(inc);
+        let alive_inc = e.swim.incarnation;
+
+        // Steady-state bookkeeping: what the indexer now holds.
+        if let Some(f) = &flight {
+            if f.record_version.is_some() {
+                e.acked_record = f.record_version;
+            }
+            if f.bound_version.is_some() {
+                e.acked_bound = f.bound_version;
+            }
+        }
+        if resp.resync {
+            e.acked_record = None;
+            e.acked_bound = None;
+        }
+
+        // §8.2 metrics.
+        e.score.observe_born_at(resp.born_at);
+        e.score
+            .observe_fill(resp.fill_rate, resp.peer_count, resp.max_nodes);
+        if let Some(f) = &flight {
+            if f.challenge_self {
+                let own = resp.challenges.iter().find(|c| c.peer == local);
+                if let Some(c) = own {
+                    e.score.observe_own_challenge(c.found, c.last_seen, now);
+                }
+            }
+            if f.dht_challenge {
+                let ok = match (&resp.dht, &verifier, &did) {
+                    (Some(d), Some(v), Some(did)) => d.found && v(did, &d.payload),
+                    (Some(d), _, _) => d.found && !d.payload.is_empty(),
+                    (None, _, _) => false,
+                };
+                e.score.observe_dht(ok);
+            }
+        }
+        let witnesses: Vec<_> = resp
+            .witnesses
+            .iter()
+            .filter(|w| w.peer != local && w.peer != peer)
+            .cloned()
+            .collect();
+        if witnesses.is_empty() {
+            if resp.max_nodes > 0 {
+                let ok = witness::lone_indexer_consistent(
+                    resp.peer_count,
+                    resp.max_nodes,
+                    resp.fill_rate,
+                );
+                e.score.observe_witnesses(1, u32::from(ok));
+            }
+        } else {
+            self.witness_claims.insert(
+                peer,
+                Claim {
+                    born_at: resp.born_at,
+                    fill_rate: resp.fill_rate,
+                },
+            );
+            out.push(Action::QueryWitnesses {
+                indexer: peer,
+                witnesses,
+            });
+        }
+
+        let Some(e) = self.entries.get_mut(&peer) else {
+            return out;
+        };
+        let value = e.score.compute(now, latency_score(rtt));
+        let age = e.score.uptime.age(now);
+        let online = e.score.uptime.total_online;
+        let is_seed = e.is_seed;
+
+        if cleared {
+            self.events.originate(Kind::Alive, peer, alive_inc);
+        }
+        // SWIM infection: forward what still has hops, apply alive refutations.
+        for ev in &resp.events {
+            self.apply_event(ev);
+        }
+        if !resp.pending_callers.is_empty() {
+            out.push(Action::PendingCallers {
+                via: peer,
+                callers: resp.pending_callers.clone(),
+            });
+        }
+
+        // §8.4 score eviction; the last indexer is never evicted on score alone.
+        let threshold = dynamic_min_score(age);
+        if value < threshold
+            && online >= self.cfg.eviction_grace
+            && !is_seed
+            && self.entries.len() > 1
+        {
+            let remaining = self.remove(
+                &peer,
+                EvictReason::LowScore {
+                    score: value,
+                    threshold,
+                },
+                &mut out,
+            );
+            let need = self.cfg.max_indexers.saturating_sub(remaining.len()).max(1);
+            self.start_replacement(now, need, &mut out);
+            // Stop here: nothing else from an evicted indexer is acted on (B6).
+            return out;
+        }
+
+        // §8.8 migration first, so that suggestions can take the freed slot.
+        let mut migrated = false;
+        if resp.suggest_migrate {
+            migrated = self.migrate(now, &peer, &resp.suggestions, &mut out);
+        }
+        // §8.6 suggestions, capped at the pool size and filtered (B18).
+        let mut added = false;
+        for s in &resp.suggestions {
+            if self.entries.len() >= self.cfg.max_indexers {
+                break;
+            }
+            if let Some(info) = routable(s, self.cfg.allow_loopback) {
+                added |= self.insert(now, info, false);
+            }
+        }
+        if migrated && !added {
+            // Migration without a usable suggestion must not shrink the pool for good (B23).
+            self.start_replacement(now, 1, &mut out);
+        }
+        out
+    }
+
+    /// Honour a migration request from `peer`. A seed only loses its stickiness; a non-seed
+    /// leaves if the pool keeps at least `min_indexers` others (counting usable suggestions).
+    fn migrate(
+        &mut self,
+        _now: Timestamp,
+        peer: &PeerId,
+        suggestions: &[crate::membership::PeerInfo],
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(e) = self.entries.get_mut(peer) else {
+            return false;
+        };
+        if e.is_seed {
+            e.is_seed = false;
+            return false;
+        }
+        let fresh = suggestions
+            .iter()
+            .filter(|s| !self.entries.contains_key(&s.peer) && s.peer != self.local)
+            .filter(|s| routable(s, self.cfg.allow_loopback).is_some())
+            .count();
+        let others = self.entries.len() - 1 + fresh;
+        if others >= self.cfg.min_indexers.max(1) {
+            self.remove(peer, EvictReason::Migrated, out);
+            return true;
+        }
+        false
+    }
+
+    /// A SWIM event heard in a response: queue it for forwarding if it still has hops (the
+    /// queue deduplicates) and act on `alive` refutations about pool members (§10.4). Suspect
+    /// and dead events from gossip never evict locally.
+    fn apply_event(&mut self, ev: &MemberEvent) {
+        self.events.add(ev.clone());
+        if ev.kind == Kind::Alive {
+            if let Some(e) = self.entries.get_mut(&ev.peer) {
+                e.swim.on_alive_gossip(ev.incarnation);
+            }
+        }
+    }
+
+    /// All witness answers for the last response of `indexer` (`None` = no answer).
+    pub fn on_witness_answers(
+        &mut self,
+        _now: Timestamp,
+        indexer: PeerId,
+        answers: &[(PeerId, Option<WitnessReport>)],
+    ) {
+        let Some(claim) = self.witness_claims.remove(&indexer) else {
+            return;
+        };
+        let (checked, consistent) = witness::tally(&self.local, answers, claim);
+        if checked == 0 {
+            return;
+        }
+        if let Some(e) = self.entries.get_mut(&indexer) {
+            e.score.observe_witnesses(checked, consistent);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The age-based threshold both sides use: `min(80, 20 + 60 × age / 24 h)`.
+//!
+//! Node side it is the eviction bar for an indexer's score (go-common.md §8.4, "20 % → 80 %
+//! over 24 h"); indexer side it is the admission bar for a node (go-common.md §16.1; the spec
+//! README fixes this over the older 40/75 pair). A newcomer only has to clear 20, a peer known
+//! for a day has to clear 80: trust is earned, and a long-standing peer that degrades is
+//! dropped sooner than a new one that has had no chance to prove itself.
+
+use std::time::Duration;
+
+/// Threshold at age zero.
+pub const START: f64 = 20.0;
+/// Threshold cap, reached at [`RAMP`].
+pub const CAP: f64 = 80.0;
+/// Time to go from [`START`] to [`CAP`].
+pub const RAMP: Duration = Duration::from_secs(24 * 3600);
+
+/// `min(80, 20 + 60 × age / 24 h)`, in score points (0–100).
+pub fn dynamic_min_score(age: Duration) -> f64 {
+    let frac = age.as_secs_f64() / RAMP.as_secs_f64();
+    (START + (CAP - START) * frac).min(CAP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curve_starts_at_20_ramps_linearly_and_caps_at_80() {
+        assert_eq!(dynamic_min_score(Duration::ZERO), 20.0);
+        assert!((dynamic_min_score(Duration::from_secs(6 * 3600)) - 35.0).abs() < 1e-9);
+        assert!((dynamic_min_score(Duration::from_secs(12 * 3600)) - 50.0).abs() < 1e-9);
+        assert_eq!(dynamic_min_score(RAMP), 80.0);
+        assert_eq!(dynamic_min_score(Duration::from_secs(10 * 24 * 3600)), 80.0);
+    }
+
+    #[test]
+    fn curve_is_monotonic() {
+        let mut prev = 0.0;
+        for h in 0..48u64 {
+            let v = dynamic_min_score(Duration::from_secs(h * 3600));
+            assert!(v >= prev);
+            prev = v;
+        }
+    }
+}
