@@ -1,0 +1,435 @@
+//! Sidecar configuration: a TOML file plus `GARDEN_<SECTION>_<KEY>` environment overrides.
+//!
+//! Every key has a default (the `default` module below); the shipped `sidecar/config.toml`
+//! documents each key with `[Default: x]` and a test checks that it parses to
+//! [`Config::default`]. Unknown keys are errors (`deny_unknown_fields`), so a typo never
+//! silently falls back to a default. Protocol modules never read this file: `app.rs` maps
+//! these sections into their own runtime configs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix for overrides: `GARDEN_NETWORK_ROLE=indexer`.
+pub const ENV_PREFIX: &str = "GARDEN_";
+
+/// Errors while loading or validating the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("environment override {var} does not name a config section")]
+    UnknownEnvSection { var: String },
+    #[error("invalid value for {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Which roles this process plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A regular peer: publishes its record, keeps a pool of indexers.
+    Node,
+    /// Serves the DHT, registers itself in the indexer registry, answers searches.
+    Indexer,
+    /// Both roles in one process.
+    Both,
+}
+
+impl Role {
+    pub fn is_node(self) -> bool {
+        matches!(self, Role::Node | Role::Both)
+    }
+    pub fn is_indexer(self) -> bool {
+        matches!(self, Role::Indexer | Role::Both)
+    }
+}
+
+/// Top-level configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub identity: IdentityConfig,
+    pub network: NetworkConfig,
+    pub discovery: DiscoveryConfig,
+    pub gater: GaterConfig,
+    pub location: LocationConfig,
+    pub membership: MembershipConfig,
+    pub log: LogConfig,
+}
+
+/// Membership plane timing (heartbeats, SWIM, sessions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MembershipConfig {
+    /// Node → indexer heartbeat interval. [Default: 20]
+    pub heartbeat_interval_secs: u64,
+    /// SWIM: a suspected indexer is declared dead after this long. [Default: 180]
+    pub suspect_timeout_secs: u64,
+    /// Online time an indexer needs before it can be evicted on score. [Default: 120]
+    pub eviction_grace_secs: u64,
+    /// Indexer: a heartbeat session expires after this long without a heartbeat. [Default: 120]
+    pub session_ttl_secs: u64,
+    /// Accept loopback addresses for indexers and witnesses (single-host tests only). [Default: false]
+    pub allow_loopback: bool,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 20,
+            suspect_timeout_secs: 180,
+            eviction_grace_secs: 120,
+            session_ttl_secs: 120,
+            allow_loopback: false,
+        }
+    }
+}
+
+/// Key files. The config names files; it never holds key material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Ed25519 libp2p identity (protobuf encoding), generated on first start. [Default: "garden-identity.key"]
+    pub key_file: PathBuf,
+    /// Private-network pre-shared key in the go-libp2p `swarm.key` format. [Default: "swarm.key"]
+    pub psk_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Roles played by this process. [Default: "node"]
+    pub role: Role,
+    /// Listen multiaddrs (TCP only: QUIC cannot run under pnet). [Default: ["/ip4/0.0.0.0/tcp/4001"]]
+    pub listen: Vec<String>,
+    /// Seed indexers, multiaddrs ending with `/p2p/<peer id>`. [Default: []]
+    pub seeds: Vec<String>,
+    /// Run Kademlia in server mode. Unset: server iff the role includes indexer. [Default: unset]
+    pub dht_server: Option<bool>,
+    /// Close connections idle for this long. [Default: 60]
+    pub idle_connection_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    /// Human name published under `/name/<name>`; empty publishes no name record. [Default: ""]
+    pub name: String,
+    /// Lifetime of our signed records. [Default: 120]
+    pub record_ttl_secs: u64,
+    /// How often we re-sign and re-publish our records (must be < record_ttl_secs). [Default: 40]
+    pub republish_interval_secs: u64,
+    /// Kademlia query timeout. [Default: 10]
+    pub query_timeout_secs: u64,
+    /// A search ends when no new result arrived for this long. [Default: 5]
+    pub search_idle_timeout_secs: u64,
+    /// Minimum name length for substring searches (IX-14). [Default: 3]
+    pub search_min_name_len: usize,
+    /// Maximum hits one indexer returns for one search (IX-14). [Default: 20]
+    pub search_max_hits: usize,
+    /// Minimum indexer pool size of a node. [Default: 1]
+    pub min_indexers: usize,
+    /// Maximum indexer pool size of a node. [Default: 5]
+    pub max_indexers: usize,
+    /// Node capacity an indexer announces (its fill rate is peers / capacity). [Default: 500]
+    pub indexer_capacity: u32,
+    /// How often nodes look for indexers in the DHT registry. [Default: 60]
+    pub indexer_discovery_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GaterConfig {
+    /// New (never seen) peers accepted per window (burst guard). [Default: 20]
+    pub max_new_peers_per_window: usize,
+    /// Burst-guard window. [Default: 30]
+    pub window_secs: u64,
+    /// Heartbeats accepted per peer per minute. [Default: 5]
+    pub max_heartbeats_per_minute: usize,
+    /// Record publishes (DHT puts) accepted per peer per minute. [Default: 10]
+    pub max_publishes_per_minute: usize,
+    /// Gets (searches served) per peer per minute. [Default: 50]
+    pub max_gets_per_minute: usize,
+    /// Strikes that trigger a ban. [Default: 3]
+    pub strikes_before_ban: u32,
+    /// Ban (blacklist) duration. [Default: 600]
+    pub ban_secs: u64,
+    /// Peers always refused (peer ids). [Default: []]
+    pub blacklist: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocationConfig {
+    /// 0 none, 1 continent, 2 country, 3 region, 4 city. [Default: 0]
+    pub granularity: u8,
+    /// Site latitude in degrees; required when granularity > 0. [Default: unset]
+    pub latitude: Option<f64>,
+    /// Site longitude in degrees; required when granularity > 0. [Default: unset]
+    pub longitude: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` env-filter directive; `RUST_LOG` wins when set. [Default: "info"]
+    pub filter: String,
+    /// Emit JSON lines instead of text. [Default: false]
+    pub json: bool,
+}
+
+mod default {
+    pub(super) const LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            key_file: "garden-identity.key".into(),
+            psk_file: "swarm.key".into(),
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            role: Role::Node,
+            listen: vec![default::LISTEN.to_string()],
+            seeds: Vec::new(),
+            dht_server: None,
+            idle_connection_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            record_ttl_secs: 120,
+            republish_interval_secs: 40,
+            query_timeout_secs: 10,
+            search_idle_timeout_secs: 5,
+            search_min_name_len: 3,
+            search_max_hits: 20,
+            min_indexers: 1,
+            max_indexers: 5,
+            indexer_capacity: 500,
+            indexer_discovery_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for GaterConfig {
+    fn default() -> Self {
+        Self {
+            max_new_peers_per_window: 20,
+            window_secs: 30,
+            max_heartbeats_per_minute: 5,
+            max_publishes_per_minute: 10,
+            max_gets_per_minute: 50,
+            strikes_before_ban: 3,
+            ban_secs: 600,
+            blacklist: Vec::new(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text (no environment overrides).
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Loads `path` (if given; defaults otherwise), then applies `GARDEN_*` overrides from
+    /// `env`, then validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, Error> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| Error::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let mut table: toml::Table = toml::from_str(&text)?;
+        apply_env(&mut table, env)?;
+        let cfg: Config = table.try_into()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks cross-field invariants.
+    pub fn validate(&self) -> Result<(), Error> {
+        let d = &self.discovery;
+        if d.min_indexers == 0 || d.min_indexers > d.max_indexers {
+            return Err(Error::Invalid {
+                key: "discovery.min_indexers",
+                reason: format!("need 1 <= min ({}) <= max ({})", d.min_indexers, d.max_indexers),
+            });
+        }
+        if d.republish_interval_secs == 0 || d.republish_interval_secs >= d.record_ttl_secs {
+            return Err(Error::Invalid {
+                key: "discovery.republish_interval_secs",
+                reason: "must be > 0 and < record_ttl_secs".into(),
+            });
+        }
+        if d.record_ttl_secs > crate::discovery::record::MAX_TTL.as_secs() {
+            return Err(Error::Invalid {
+                key: "discovery.record_ttl_secs",
+                reason: "must be <= 86400 (validators reject longer TTLs)".into(),
+            });
+        }
+        let l = &self.location;
+        if l.granularity > 4 {
+            return Err(Error::Invalid {
+                key: "location.granularity",
+                reason: "must be 0..=4".into(),
+            });
+        }
+        if l.granularity > 0 && (l.latitude.is_none() || l.longitude.is_none()) {
+            return Err(Error::Invalid {
+                key: "location.latitude",
+                reason: "latitude and longitude are required when granularity > 0".into(),
+            });
+        }
+        if self.membership.heartbeat_interval_secs == 0 {
+            return Err(Error::Invalid {
+                key: "membership.heartbeat_interval_secs",
+                reason: "must be >= 1".into(),
+            });
+        }
+        if self.gater.strikes_before_ban == 0 {
+            return Err(Error::Invalid {
+                key: "gater.strikes_before_ban",
+                reason: "must be >= 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+const SECTIONS: &[&str] = &["identity", "network", "discovery", "gater", "location", "membership", "log"];
+
+/// Applies `GARDEN_<SECTION>_<KEY>=value` overrides. The value is parsed as a TOML value when
+/// it is one (`true`, `5`, `["a"]`), else taken as a string; a key whose default is a list
+/// also accepts a comma-separated string.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), Error> {
+    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
+    for (var, raw) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        if !SECTIONS.contains(&section) {
+            // Variables such as GARDEN_CONFIG belong to the CLI, not to a section.
+            if var == "GARDEN_CONFIG" || var == "GARDEN_ROLE" {
+                continue;
+            }
+            return Err(Error::UnknownEnvSection { var });
+        }
+        let is_list = defaults
+            .get(section)
+            .and_then(|s| s.get(key))
+            .map(|v| v.is_array())
+            .unwrap_or(false);
+        let value = parse_env_value(&raw, is_list);
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.to_string(), value);
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str, is_list: bool) -> toml::Value {
+    if let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        if let Some(v) = t.get("v") {
+            if !is_list || v.is_array() {
+                return v.clone();
+            }
+        }
+    }
+    if is_list {
+        let items = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| toml::Value::String(s.to_string()))
+            .collect();
+        return toml::Value::Array(items);
+    }
+    toml::Value::String(raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses_to_defaults() {
+        let text = include_str!("../config.toml");
+        assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn env_overrides_apply_with_types() {
+        let env = vec![
+            ("GARDEN_NETWORK_ROLE".to_string(), "indexer".to_string()),
+            ("GARDEN_DISCOVERY_MAX_INDEXERS".to_string(), "7".to_string()),
+            ("GARDEN_NETWORK_SEEDS".to_string(), "/ip4/1.2.3.4/tcp/1,/ip4/5.6.7.8/tcp/2".to_string()),
+            ("GARDEN_LOG_JSON".to_string(), "true".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.network.role, Role::Indexer);
+        assert_eq!(cfg.discovery.max_indexers, 7);
+        assert_eq!(cfg.network.seeds.len(), 2);
+        assert!(cfg.log.json);
+    }
+
+    #[test]
+    fn unknown_keys_and_sections_are_errors() {
+        assert!(Config::from_toml("[network]\nrole = \"node\"\ntypo = 1\n").is_err());
+        let env = vec![("GARDEN_NOPE_X".to_string(), "1".to_string())];
+        assert!(matches!(Config::load(None, env), Err(Error::UnknownEnvSection { .. })));
+        let env = vec![("GARDEN_GATER_NOPE".to_string(), "1".to_string())];
+        assert!(Config::load(None, env).is_err());
+    }
+
+    #[test]
+    fn invariants_are_checked() {
+        let bad = "[discovery]\nmin_indexers = 6\nmax_indexers = 5\n";
+        assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
+        let bad = "[location]\ngranularity = 2\n";
+        assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
+    }
+}

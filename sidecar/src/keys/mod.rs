@@ -1,0 +1,63 @@
+//! Key material of the three planes, as distinct types that cannot be confused:
+//!
+//! * [`NodeIdentity`]: the libp2p Ed25519 identity (discovery plane: transport, record signing);
+//! * [`RecordKey`]: a symmetric key for optional record payload encryption (data plane);
+//! * [`SettlementKey`]: the Ed25519 key that signs chain transactions and attestations.
+//!
+//! None converts into another, none implements `Clone` for its secret, `Debug` never prints
+//! secrets, and all are zeroized on drop. Discovery code only ever receives a `NodeIdentity`;
+//! the settlement plane loads its own key from its own file. [`psk`] loads the private-network
+//! pre-shared key.
+
+pub mod identity;
+pub mod psk;
+pub mod secret;
+
+pub use identity::NodeIdentity;
+pub use psk::load_psk;
+pub use secret::{RecordKey, SettlementKey};
+
+use std::path::PathBuf;
+
+/// Errors loading or creating key files.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write key file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {path} is not a valid {what}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+/// Writes `bytes` to `path` with owner-only permissions, creating parent directories.
+pub(crate) fn write_secret_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(path).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)
+}
