@@ -1,0 +1,204 @@
+//! A Kademlia record store that only keeps valid records.
+//!
+//! Kademlia runs with `StoreInserts::FilterBoth`: inbound PUTs reach the event loop, which
+//! applies the gater's rate limit and then calls [`Store::insert`]. Local puts (our own
+//! records, Kademlia's republish and caching) go through [`RecordStore::put`], which applies
+//! the same validation. Every stored value therefore passed [`record::validate`] and won
+//! [`record::select`] against the value it replaced. Provider records (the indexer registry's
+//! announcements) are kept as is by the inner `MemoryStore`.
+//!
+//! Records live at most 24 h and are re-signed every 40 s by their owners, so the store is in
+//! memory: persistence would only keep expired data across restarts.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use libp2p::kad::{
+    store::{self, MemoryStore, MemoryStoreConfig, RecordStore},
+    ProviderRecord, Record, RecordKey as KadKey,
+};
+use libp2p::PeerId;
+
+use super::{now_ms, record};
+
+/// Runtime options.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Maximum number of value records. [Default: 100 000]
+    pub max_records: usize,
+    /// Maximum number of provider records. [Default: 10 000]
+    pub max_providers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_records: 100_000,
+            max_providers: 10_000,
+        }
+    }
+}
+
+/// Validating record store.
+pub struct Store {
+    inner: MemoryStore,
+}
+
+impl Store {
+    pub fn new(local: PeerId, config: Config) -> Self {
+        let mem = MemoryStoreConfig {
+            max_records: config.max_records,
+            max_value_bytes: record::MAX_RECORD_BYTES,
+            max_providers_per_key: 64,
+            max_provided_keys: config.max_providers,
+        };
+        Self {
+            inner: MemoryStore::with_config(local, mem),
+        }
+    }
+
+    /// Validates `r` at the current time and stores it when it wins against the stored value.
+    pub fn insert(&mut self, r: Record) -> Result<record::Verified, record::Error> {
+        self.insert_at(r, now_ms())
+    }
+
+    /// [`Store::insert`] with an explicit clock.
+    pub fn insert_at(&mut self, mut r: Record, now: u64) -> Result<record::Verified, record::Error> {
+        let new = record::validate(r.key.as_ref(), &r.value, now)?;
+        if let Some(old) = self.inner.get(&r.key) {
+            // An invalid or expired stored value simply loses.
+            if let Ok(old) = record::validate(old.key.as_ref(), &old.value, now) {
+                record::select(r.key.as_ref(), &old, &new)?;
+            }
+        }
+        let left = record::expiry_ms(&new).saturating_sub(now);
+        r.expires = Some(Instant::now() + Duration::from_millis(left));
+        r.publisher = Some(new.peer_id);
+        self.inner
+            .put(r)
+            .map_err(|e| record::Error::Malformed(format!("store refused: {e}")))?;
+        Ok(new)
+    }
+
+    /// The valid, live record stored under `key`, if any.
+    pub fn get_valid(&self, key: &str) -> Option<record::Verified> {
+        let r = self.inner.get(&KadKey::new(&key))?;
+        record::validate(r.key.as_ref(), &r.value, now_ms()).ok()
+    }
+
+    /// Local search for indexers: live node records whose DID or peer id equals `needle`, or
+    /// whose name contains it (case-insensitive, when `substring`). At most `max` hits.
+    pub fn search_local(&self, needle: &str, substring: bool, max: usize) -> Vec<record::Verified> {
+        let now = now_ms();
+        let lower = needle.to_lowercase();
+        self.inner
+            .records()
+            .filter(|r| r.key.as_ref().starts_with(record::NODE_PREFIX.as_bytes()))
+            .filter_map(|r| record::validate(r.key.as_ref(), &r.value, now).ok())
+            .filter(|v| !v.is_tombstone())
+            .filter(|v| {
+                v.body.did == needle
+                    || v.peer_id.to_string() == needle
+                    || v.body.name == needle
+                    || (substring && v.body.name.to_lowercase().contains(&lower))
+            })
+            .take(max)
+            .collect()
+    }
+
+    /// Number of value records held.
+    pub fn len(&self) -> usize {
+        self.inner.records().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RecordStore for Store {
+    type RecordsIter<'a> = <MemoryStore as RecordStore>::RecordsIter<'a>;
+    type ProvidedIter<'a> = <MemoryStore as RecordStore>::ProvidedIter<'a>;
+
+    fn get(&self, k: &KadKey) -> Option<Cow<'_, Record>> {
+        self.inner.get(k)
+    }
+
+    fn put(&mut self, r: Record) -> store::Result<()> {
+        let key = String::from_utf8_lossy(r.key.as_ref()).into_owned();
+        self.insert(r).map(|_| ()).map_err(|e| {
+            tracing::debug!(%key, error = %e, "record refused by the store");
+            store::Error::ValueTooLarge
+        })
+    }
+
+    fn remove(&mut self, k: &KadKey) {
+        self.inner.remove(k)
+    }
+
+    fn records(&self) -> Self::RecordsIter<'_> {
+        self.inner.records()
+    }
+
+    fn add_provider(&mut self, record: ProviderRecord) -> store::Result<()> {
+        self.inner.add_provider(record)
+    }
+
+    fn providers(&self, key: &KadKey) -> Vec<ProviderRecord> {
+        self.inner.providers(key)
+    }
+
+    fn provided(&self) -> Self::ProvidedIter<'_> {
+        self.inner.provided()
+    }
+
+    fn remove_provider(&mut self, k: &KadKey, p: &PeerId) {
+        self.inner.remove_provider(k, p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::record::{node_key, Draft, RecordKind};
+    use crate::keys::NodeIdentity;
+
+    fn rec(key: &str, value: Vec<u8>) -> Record {
+        Record::new(KadKey::new(&key), value)
+    }
+
+    fn draft() -> Draft {
+        Draft {
+            kind: RecordKind::Peer,
+            name: "garden-site".into(),
+            addrs: vec![],
+            location: None,
+            indexer: None,
+            ttl_ms: 120_000,
+        }
+    }
+
+    #[test]
+    fn store_keeps_valid_newer_records_and_refuses_the_rest() {
+        let id = NodeIdentity::generate();
+        let mut s = Store::new(PeerId::random(), Config::default());
+        let key = node_key(&id.did());
+        let now = now_ms();
+        s.insert_at(rec(&key, draft().sign(&id, now)), now).unwrap();
+        assert_eq!(
+            s.insert_at(rec(&key, draft().sign(&id, now - 10)), now).unwrap_err(),
+            record::Error::Stale
+        );
+        assert!(s.put(rec(&key, b"junk".to_vec())).is_err());
+        let forged = draft().sign(&NodeIdentity::generate(), now + 1);
+        assert!(s.insert_at(rec(&key, forged), now + 1).is_err());
+        assert_eq!(s.len(), 1);
+        let hits = s.search_local("site", true, 10);
+        assert_eq!(hits.len(), 1);
+        assert!(s.search_local("site", false, 10).is_empty());
+        assert_eq!(s.search_local(&id.peer_id().to_string(), false, 10).len(), 1);
+        // A tombstone replaces it and hides it from search.
+        s.insert_at(rec(&key, Draft::tombstone(&id, "garden-site", now + 2)), now + 2).unwrap();
+        assert!(s.search_local("site", true, 10).is_empty());
+    }
+}
