@@ -1,0 +1,135 @@
+//! The composed `NetworkBehaviour`: one behaviour per concern.
+//!
+//! | field | protocol | concern |
+//! |---|---|---|
+//! | `gater` | — | blacklist, bans, burst guard (first: denies before others see a connection) |
+//! | `identify` | `/garden/id/1.0.0` | learn listen addresses and protocols |
+//! | `ping` | `/ipfs/ping/1.0.0` | liveness of idle connections |
+//! | `kad` | `/garden/kad/1.0.0` | records, indexer registry (provider records) |
+//! | `gossipsub` | meshsub | search queries |
+//! | `search` | `/garden/search/1.0.0` | search results, indexer → searcher |
+//! | `heartbeat`, `witness`, `probe`, `indirect`, `candidates` | `/garden/<name>/1.0.0` | membership plane (codecs in `membership::codec`) |
+
+use std::time::Duration;
+
+use libp2p::{
+    gossipsub, identify, kad, ping,
+    request_response::{self, ProtocolSupport},
+    swarm::NetworkBehaviour,
+    StreamProtocol,
+};
+
+use super::gater;
+use crate::discovery::{search, store::Store};
+use crate::keys::NodeIdentity;
+use crate::membership::codec as mcodec;
+
+/// Kademlia protocol name (private prefix; Go: `/oc/kad/1.0.0`).
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/kad/1.0.0");
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/garden/id/1.0.0";
+
+/// Errors building the behaviour.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("gossipsub: {0}")]
+    Gossipsub(String),
+}
+
+/// Parameters the event loop derives from the config.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub dht_server: bool,
+    pub query_timeout: Duration,
+    pub gater: gater::Limits,
+    pub blacklist: Vec<libp2p::PeerId>,
+    pub request_timeout: Duration,
+}
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gater: gater::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub kad: kad::Behaviour<Store>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub search: request_response::cbor::Behaviour<search::Results, search::Ack>,
+    pub heartbeat: request_response::Behaviour<mcodec::Codec<mcodec::HeartbeatProtocol>>,
+    pub witness: request_response::Behaviour<mcodec::Codec<mcodec::WitnessProtocol>>,
+    pub probe: request_response::Behaviour<mcodec::Codec<mcodec::ProbeProtocol>>,
+    pub indirect: request_response::Behaviour<mcodec::Codec<mcodec::IndirectProbeProtocol>>,
+    pub candidates: request_response::Behaviour<mcodec::Codec<mcodec::CandidatesProtocol>>,
+}
+
+/// A request-response behaviour for one membership protocol.
+fn membership_rr<P: mcodec::Protocol>(
+    cfg: request_response::Config,
+) -> request_response::Behaviour<mcodec::Codec<P>> {
+    request_response::Behaviour::with_codec(
+        mcodec::Codec::<P>::default(),
+        [(P::NAME, ProtocolSupport::Full)],
+        cfg,
+    )
+}
+
+impl Behaviour {
+    pub fn new(identity: &NodeIdentity, params: &Params) -> Result<Self, Error> {
+        let peer_id = identity.peer_id();
+
+        let mut kcfg = kad::Config::new(KAD_PROTOCOL);
+        kcfg.set_query_timeout(params.query_timeout);
+        kcfg.set_record_filtering(kad::StoreInserts::FilterBoth);
+        // Owners re-sign and re-publish every republish interval; records carry their expiry.
+        kcfg.set_publication_interval(None);
+        kcfg.set_record_ttl(Some(crate::discovery::record::MAX_TTL));
+        let store = Store::new(peer_id, Default::default());
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kcfg);
+        kad.set_mode(Some(if params.dht_server {
+            kad::Mode::Server
+        } else {
+            kad::Mode::Client
+        }));
+
+        let gcfg = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .max_transmit_size(search::MAX_QUERY_BYTES * 4)
+            .heartbeat_interval(Duration::from_secs(1))
+            .build()
+            .map_err(|e| Error::Gossipsub(e.to_string()))?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(identity.keypair().clone()),
+            gcfg,
+        )
+        .map_err(|e| Error::Gossipsub(e.to_string()))?;
+
+        let rr = request_response::Config::default().with_request_timeout(params.request_timeout);
+        let search_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(search::MAX_RESULTS_BYTES)
+            .set_response_size_maximum(search::MAX_ACK_BYTES);
+        let search = request_response::Behaviour::with_codec(
+            search_codec,
+            [(search::PROTOCOL, ProtocolSupport::Full)],
+            rr.clone(),
+        );
+
+        Ok(Self {
+            gater: gater::Behaviour::new(gater::State::new(
+                params.gater.clone(),
+                params.blacklist.iter().copied(),
+            )),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), identity.public())
+                    .with_agent_version(format!("garden/{}", env!("CARGO_PKG_VERSION"))),
+            ),
+            ping: ping::Behaviour::default(),
+            kad,
+            gossipsub,
+            search,
+            heartbeat: membership_rr(rr.clone()),
+            witness: membership_rr(rr.clone()),
+            probe: membership_rr(rr.clone()),
+            indirect: membership_rr(rr.clone()),
+            candidates: membership_rr(rr),
+        })
+    }
+}

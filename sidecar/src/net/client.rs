@@ -1,0 +1,149 @@
+//! The cloneable handle to a running node (the file-sharing example's `Client`): each method
+//! sends a [`Command`] with a oneshot reply channel to the [`super::EventLoop`].
+
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::mpsc;
+
+use super::membership_glue::MembershipEvent;
+use crate::discovery::{record::Verified, registry::Candidate, search::Needle};
+
+/// Errors returned to callers.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    #[error("the node has stopped")]
+    Closed,
+    #[error("dial failed: {0}")]
+    Dial(String),
+    #[error("record not found")]
+    NotFound,
+    #[error("publish failed: {0}")]
+    Publish(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+/// A successful lookup.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub record: Verified,
+    /// Time from the start of the query to the first valid record.
+    pub elapsed: Duration,
+    /// Requests the query had sent by then (an upper bound of the hops).
+    pub requests: u32,
+}
+
+/// Snapshot of a node's state.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub peer_id: PeerId,
+    pub did: String,
+    pub listen_addrs: Vec<Multiaddr>,
+    pub connected: Vec<PeerId>,
+    pub indexers: Vec<PeerId>,
+    /// Pool members currently suspected (SWIM).
+    pub suspected: Vec<PeerId>,
+    pub stored_records: usize,
+    /// Peers currently banned by the gater (not the static blacklist).
+    pub banned: Vec<PeerId>,
+    /// Indexer: live heartbeat sessions (0 on pure nodes).
+    pub heartbeat_sessions: usize,
+    /// Inbound connections refused by the gater since start.
+    pub denied_connections: u64,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// Commands understood by the event loop.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Status(Reply<Status>),
+    Dial(Multiaddr, Reply<()>),
+    Publish(Reply<()>),
+    Lookup(String, Reply<Lookup>),
+    Search(Needle, Duration, mpsc::Sender<Verified>, Reply<()>),
+    DiscoverIndexers(Reply<Vec<Candidate>>),
+    Leave(Reply<()>),
+    MembershipEvents(Reply<tokio::sync::broadcast::Receiver<MembershipEvent>>),
+    Shutdown(Reply<()>),
+}
+
+/// Handle to a running node.
+#[derive(Clone, Debug)]
+pub struct Client {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    did: String,
+}
+
+impl Client {
+    pub(crate) fn new(tx: mpsc::Sender<Command>, peer_id: PeerId, did: String) -> Self {
+        Self { tx, peer_id, did }
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    pub fn did(&self) -> &str {
+        &self.did
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    pub async fn status(&self) -> Result<Status, Error> {
+        self.call(Command::Status).await
+    }
+
+    /// Dials `addr` (must end with `/p2p/<peer id>`); resolves once connected.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), Error> {
+        self.call(|r| Command::Dial(addr, r)).await
+    }
+
+    /// Re-signs and publishes our records now; resolves when the `/node/` record was stored
+    /// by at least one DHT server.
+    pub async fn publish(&self) -> Result<(), Error> {
+        self.call(Command::Publish).await
+    }
+
+    /// Looks up one DHT key (`/node/<did>`, `/name/<name>`, `/indexer/<peer id>`) and returns
+    /// the first valid record.
+    pub async fn lookup(&self, key: impl Into<String>) -> Result<Lookup, Error> {
+        let key = key.into();
+        self.call(|r| Command::Lookup(key, r)).await
+    }
+
+    /// Starts a distributed search. Verified hits arrive on the receiver as they are found;
+    /// it closes after `idle` without a new hit.
+    pub async fn search(&self, needle: Needle, idle: Duration) -> Result<mpsc::Receiver<Verified>, Error> {
+        let (tx, rx) = mpsc::channel(64);
+        self.call(|r| Command::Search(needle, idle, tx, r)).await?;
+        Ok(rx)
+    }
+
+    /// Asks the DHT registry for indexers (provider records + signed load records).
+    pub async fn discover_indexers(&self) -> Result<Vec<Candidate>, Error> {
+        self.call(Command::DiscoverIndexers).await
+    }
+
+    /// Voluntary departure: publishes signed tombstones and stops republishing.
+    pub async fn leave(&self) -> Result<(), Error> {
+        self.call(Command::Leave).await
+    }
+
+    /// Subscribes to the node pool's changes (joined, suspected, cleared, evicted).
+    pub async fn membership_events(&self) -> Result<tokio::sync::broadcast::Receiver<MembershipEvent>, Error> {
+        self.call(Command::MembershipEvents).await
+    }
+
+    /// Stops the event loop (the swarm and its connections are dropped).
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.call(Command::Shutdown).await
+    }
+}
