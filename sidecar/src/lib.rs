@@ -1,5 +1,21 @@
 //! Garden sidecar library: the discovery plane (libp2p), and later the DTN data plane and the
 //! settlement signer. The `garden` binary is a thin wrapper around it so tests can start
 //! several nodes in one process.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | TOML file + `GARDEN_*` environment overrides, documented defaults |
+//! | [`keys`] | `NodeIdentity`, `RecordKey`, `SettlementKey`, the PSK |
+//! | [`net`] | transport (TCP + pnet + Noise + Yamux), composed behaviour, gater, event loop, `Client` |
+//! | [`discovery`] | signed records + validators, validating record store, registry, search, location |
+//! | [`membership`] | heartbeats, scoring, SWIM, witnesses, probes (pure state machines) |
+//! | [`app`] | wiring: config → runtime configs → running node |
+//! | [`cli`] | `garden` subcommands |
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod discovery;
+pub mod keys;
 pub mod membership;
+pub mod net;

@@ -1,0 +1,79 @@
+//! `garden search`: starts an ephemeral client node (fresh identity, no published records)
+//! with the configured PSK and seeds, runs one search and prints hits as they arrive.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::ConfigArgs;
+use crate::app::{node_config, App};
+use crate::discovery::search::Needle;
+use crate::keys::{self, NodeIdentity};
+
+/// Search by name (substring), DID (`did:key:…`) or peer id.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Name, DID or peer id to look for.
+    pub needle: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Stop after this many seconds without a new hit [default: discovery.search_idle_timeout_secs].
+    #[arg(long)]
+    pub idle: Option<u64>,
+    /// One JSON object per hit instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) async fn run(args: Args) -> anyhow::Result<()> {
+    let mut cfg = args.config.load()?;
+    // A one-shot command: only warnings unless RUST_LOG asks for more.
+    cfg.log.filter = "warn".into();
+    super::init_tracing(&cfg.log);
+    anyhow::ensure!(!cfg.network.seeds.is_empty(), "no seeds configured (network.seeds)");
+    cfg.network.role = crate::config::Role::Node;
+    cfg.network.listen = vec!["/ip4/0.0.0.0/tcp/0".into()];
+    let psk = keys::load_psk(&cfg.identity.psk_file)
+        .with_context(|| format!("loading {}", cfg.identity.psk_file.display()))?;
+    let identity = Arc::new(NodeIdentity::generate());
+    let mut nc = node_config(&cfg, &identity)?;
+    nc.settings.publish = false;
+    let app = App::start_node(identity, psk, nc).await?;
+    let needle = Needle::parse(&args.needle).context("parsing the needle")?;
+    let idle = Duration::from_secs(args.idle.unwrap_or(cfg.discovery.search_idle_timeout_secs));
+    // Give the seed connections a moment: wait for the first dial to a seed.
+    for seed in &cfg.network.seeds {
+        if let Ok(addr) = seed.parse() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), app.client.dial(addr)).await;
+        }
+    }
+    let mut hits = app.client.search(needle, idle).await?;
+    let mut n = 0;
+    while let Some(v) = hits.recv().await {
+        n += 1;
+        if args.json {
+            let j = serde_json::json!({
+                "peer_id": v.peer_id.to_string(),
+                "did": v.body.did,
+                "name": v.body.name,
+                "addrs": v.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                "expires_at_ms": v.body.expires_at_ms,
+                "location": v.body.location.map(|l| serde_json::json!({
+                    "granularity": l.granularity, "latitude": l.latitude, "longitude": l.longitude
+                })),
+            });
+            println!("{j}");
+        } else {
+            println!("{}  {}  {}", v.body.name, v.peer_id, v.body.did);
+            for a in v.addrs() {
+                println!("    {a}");
+            }
+        }
+    }
+    if !args.json {
+        eprintln!("{n} result(s)");
+    }
+    app.shutdown().await;
+    Ok(())
+}
