@@ -1,0 +1,96 @@
+//! Helpers for multi-node tests: nodes on loopback TCP in one process, a shared PSK, and
+//! event-driven waits with generous deadlines (never sleep-then-assert).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use garden_sidecar::app::App;
+use garden_sidecar::config::{Config, Role};
+use garden_sidecar::keys::NodeIdentity;
+use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr};
+
+/// Deadline for anything a test waits for.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn psk() -> PreSharedKey {
+    PreSharedKey::new([42u8; 32])
+}
+
+pub fn other_psk() -> PreSharedKey {
+    PreSharedKey::new([7u8; 32])
+}
+
+pub fn config(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
+    let mut c = Config::default();
+    c.network.role = role;
+    c.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    c.network.seeds = seeds.iter().map(|a| a.to_string()).collect();
+    c.discovery.name = name.into();
+    c.log.filter = "warn".into();
+    c
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub async fn start(cfg: &Config) -> App {
+    start_with_psk(cfg, psk()).await
+}
+
+pub async fn start_with_psk(cfg: &Config, psk: PreSharedKey) -> App {
+    init_tracing();
+    App::start_with(Arc::new(NodeIdentity::generate()), psk, cfg)
+        .await
+        .expect("node starts")
+}
+
+/// First listen address with `/p2p/<peer id>`.
+pub async fn addr(app: &App) -> Multiaddr {
+    let st = app.client.status().await.expect("status");
+    st.listen_addrs[0].clone().with(Protocol::P2p(st.peer_id))
+}
+
+/// Awaits `f` with the test deadline.
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    within_for(DEADLINE, what, f).await
+}
+
+/// Awaits `f` with an explicit deadline.
+pub async fn within_for<T>(deadline: Duration, what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(deadline, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {deadline:?}: {what}"))
+}
+
+/// Retries `f` until it returns `Some`, with a short pause between attempts (each attempt is
+/// itself a network round trip), failing after the test deadline.
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    within(what, async {
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+/// Publishes `app`'s records, retrying until a DHT server stored them.
+pub async fn publish(app: &App) {
+    eventually("publish", || async { app.client.publish().await.ok() }).await
+}
