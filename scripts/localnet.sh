@@ -100,7 +100,10 @@ init_chain() {
 
 start_chain() {
   load_chain "$1"
-  if is_running; then log "$CHAIN_ID: already running (pid $(cat "$PIDFILE"), height $(rpc_height))"; return; fi
+  if is_running; then
+    if [[ $RESET -eq 0 ]]; then log "$CHAIN_ID: already running (pid $(cat "$PIDFILE"), height $(rpc_height))"; return; fi
+    stop_chain "$1"; load_chain "$1"
+  fi
   [[ -f $HOME_DIR/config/genesis.json && $RESET -eq 0 ]] || init_chain
   local p
   for p in "$RPC_PORT" "$P2P_PORT" "$GRPC_PORT"; do

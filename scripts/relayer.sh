@@ -4,7 +4,8 @@
 #
 # Usage:
 #   scripts/relayer.sh keys                   import the `relayer` test account on both chains
-#   scripts/relayer.sh channel PORT_A PORT_B  create a channel (and client + connection) zone -> settle
+#   scripts/relayer.sh channel PORT_A PORT_B  create a channel (and client + connection) zone -> settle;
+#                                             its ids go to $GARDEN_NET/hermes/channel-PORT_A-PORT_B.json
 #   scripts/relayer.sh start | stop | status  run Hermes in the background (log in $GARDEN_NET/hermes)
 #   scripts/relayer.sh hermes ARGS...         run any hermes command with Garden's config
 source "$(dirname "$0")/lib.sh"
@@ -36,7 +37,12 @@ case "$cmd" in
     out=$(hermes_cmd --json create channel --a-chain garden-zone --b-chain garden-settle \
       --a-port "$1" --b-port "$2" --new-client-connection --yes 2>&1) \
       || die "hermes create channel failed: $(tail -n 3 <<<"$out")"
-    grep '"result"' <<<"$out" | tail -1 | jq -c '{zone: .result.a_side.channel_id, settle: .result.b_side.channel_id}' ;;
+    ids=$(grep '"result"' <<<"$out" | tail -1 | jq -c --arg a "$1" --arg b "$2" \
+      '{zone_port: $a, zone: .result.a_side.channel_id, settle_port: $b, settle: .result.b_side.channel_id}') \
+      || die "could not read the channel ids from Hermes' answer"
+    # Tests and later scripts read the channel of a port pair from here.
+    echo "$ids" > "$HHOME/channel-$1-$2.json"
+    echo "$ids" ;;
   start)
     running && { log "hermes already running (pid $(cat "$PIDFILE"))"; exit 0; }
     need hermes "scripts/install-deps.sh --only hermes"

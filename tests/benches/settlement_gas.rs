@@ -10,8 +10,8 @@
 //! marginal cost against the block gas limit and CometBFT's 1 MB RPC body / max_tx_bytes.
 
 use anyhow::Result;
-use garden_e2e::settlement::{deploy, settle_msg, unix_now, AttestationSpec};
-use garden_e2e::{founder, Chain, ChainConfig, Wallet};
+use garden_e2e::settlement::{settle_msg, Market};
+use garden_e2e::{Chain, ChainConfig};
 use serde_json::json;
 
 /// CometBFT defaults: `rpc.max_body_bytes` and `mempool.max_tx_bytes` are both 1 MB.
@@ -22,35 +22,14 @@ const MAX_TX_BYTES: u64 = 1_048_576;
 async fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; any other argument is a filter we do not use.
     let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
-    let admin = Wallet::test_account("admin")?;
-    let provider = Wallet::test_account("provider")?;
-    let consumer = Wallet::test_account("consumer")?;
-    let submitter = Wallet::test_account("signer")?;
-    let d = deploy(&chain, &admin, "gas-bench").await?;
+    let m = Market::open(&chain, "gas-bench", 1, 1_000_000_000).await?;
+    let (d, admin, submitter) = (&m.deployment, &m.admin, &m.submitter);
     // Let the benchmark go past the default max_batch (1 000) up to the contract's ceiling.
     let params: serde_json::Value = chain.query(&d.settlement, &json!({"config": {}})).await?;
     let mut p = params["params"].clone();
     p["max_batch"] = json!(4000);
-    chain.execute(&admin, &d.settlement, &json!({"update_params": {"params": p}}), vec![]).await?;
-    chain
-        .execute(&provider, &d.settlement, &json!({"set_offer": {"kind": "cpu", "unit": "cpu-second", "unit_price": "1"}}), vec![])
-        .await?;
-    chain.execute(&consumer, &d.settlement, &json!({"deposit": {"lock_secs": null}}), vec![chain.coin(1_000_000_000)?]).await?;
-
-    let key = founder("consumer")?.attestation_key()?;
-    let (p_s, c_s, s_s) = (provider.address.to_string(), consumer.address.to_string(), d.settlement.to_string());
-    let spec = AttestationSpec {
-        chain_id: &chain.config.chain_id,
-        settlement: &s_s,
-        provider: &p_s,
-        consumer: &c_s,
-        key: &key,
-        kind: "cpu",
-        unit: "cpu-second",
-        max_unit_price: 1,
-        quantity: 7,
-        signed_at: unix_now() - 30,
-    };
+    chain.execute(admin, &d.settlement, &json!({"update_params": {"params": p}}), vec![]).await?;
+    let spec = m.spec(&chain, 1, 7);
 
     let block_gas: u64 = chain_block_max_gas(&chain).await?;
     println!("settlement gas on {} (block max_gas {block_gas})", chain.config.chain_id);
@@ -61,7 +40,7 @@ async fn main() -> Result<()> {
     for n in [1u64, 10, 100, 1_000, 2_000, 2_500] {
         let items = spec.sign_range(nonce..nonce + n);
         nonce += n;
-        let out = chain.execute(&submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
+        let out = chain.execute(submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
         println!(
             "| {n} | {} | {} | {} | {} |",
             out.gas_used,
@@ -75,7 +54,7 @@ async fn main() -> Result<()> {
     // One transaction per attestation, 10 times.
     let mut single = Vec::new();
     for _ in 0..10 {
-        let out = chain.execute(&submitter, &d.settlement, &settle_msg(&[spec.sign(nonce)])?, vec![]).await?;
+        let out = chain.execute(submitter, &d.settlement, &settle_msg(&[spec.sign(nonce)])?, vec![]).await?;
         nonce += 1;
         single.push(out.gas_used);
     }

@@ -8,7 +8,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use garden_wire::{Attestation, Domain};
 use serde_json::json;
 
-use crate::{artifact, founders, Chain, Wallet};
+use crate::{artifact, founder, founders, Chain, Wallet};
 
 /// Addresses of one deployment of the consortium and settlement contracts.
 #[derive(Debug, Clone)]
@@ -92,4 +92,64 @@ pub fn settle_msg(items: &[Attestation]) -> Result<serde_json::Value> {
     use base64::Engine;
     let bytes = garden_wire::batch::encode(items).map_err(|e| anyhow!("encoding the batch: {e}"))?;
     Ok(json!({"settle_batch": {"batch": base64::engine::general_purpose::STANDARD.encode(bytes), "strict": null}}))
+}
+
+/// A deployment with a market open on it: the provider offers `cpu` per `cpu-second` at
+/// `unit_price`, the consumer has `deposit` in escrow, and the `signer` account submits
+/// batches the consumer's attestation key signed.
+pub struct Market {
+    pub deployment: Deployment,
+    pub admin: Wallet,
+    pub provider: Wallet,
+    pub consumer: Wallet,
+    pub submitter: Wallet,
+    pub consumer_key: SigningKey,
+    provider_addr: String,
+    consumer_addr: String,
+    settlement_addr: String,
+}
+
+impl Market {
+    pub const KIND: &'static str = "cpu";
+    pub const UNIT: &'static str = "cpu-second";
+
+    pub async fn open(chain: &Chain, label: &str, unit_price: u128, deposit: u128) -> Result<Self> {
+        let admin = Wallet::test_account("admin")?;
+        let provider = Wallet::test_account("provider")?;
+        let consumer = Wallet::test_account("consumer")?;
+        let submitter = Wallet::test_account("signer")?;
+        let deployment = deploy(chain, &admin, label).await?;
+        let offer = json!({"set_offer": {"kind": Self::KIND, "unit": Self::UNIT, "unit_price": unit_price.to_string()}});
+        chain.execute(&provider, &deployment.settlement, &offer, vec![]).await?;
+        chain
+            .execute(&consumer, &deployment.settlement, &json!({"deposit": {"lock_secs": null}}), vec![chain.coin(deposit)?])
+            .await?;
+        Ok(Self {
+            consumer_key: founder("consumer")?.attestation_key()?,
+            provider_addr: provider.address.to_string(),
+            consumer_addr: consumer.address.to_string(),
+            settlement_addr: deployment.settlement.to_string(),
+            deployment,
+            admin,
+            provider,
+            consumer,
+            submitter,
+        })
+    }
+
+    /// Attestations of `quantity` units at most `max_unit_price`, signed 30 s ago.
+    pub fn spec<'a>(&'a self, chain: &'a Chain, max_unit_price: u128, quantity: u64) -> AttestationSpec<'a> {
+        AttestationSpec {
+            chain_id: &chain.config.chain_id,
+            settlement: &self.settlement_addr,
+            provider: &self.provider_addr,
+            consumer: &self.consumer_addr,
+            key: &self.consumer_key,
+            kind: Self::KIND,
+            unit: Self::UNIT,
+            max_unit_price,
+            quantity,
+            signed_at: unix_now() - 30,
+        }
+    }
 }

@@ -12,7 +12,16 @@ use ibc_proto::cosmos::base::v1beta1::Coin as ProtoCoin;
 use ibc_proto::ibc::apps::transfer::v1::MsgTransfer;
 use sha2::{Digest, Sha256};
 
-const CHANNEL: &str = "channel-0";
+/// `(zone side, settlement side)` channel ids that scripts/relayer.sh recorded when it
+/// created the transfer channel.
+fn transfer_channels(zone: &Chain) -> anyhow::Result<(String, String)> {
+    let path = zone.config.home.parent().context("GARDEN_NET")?.join("hermes/channel-transfer-transfer.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} missing: create the channel with scripts/relayer.sh channel transfer transfer", path.display()))?;
+    let ids: serde_json::Value = serde_json::from_str(&text)?;
+    let side = |k: &str| ids[k].as_str().map(str::to_string).with_context(|| format!("no '{k}' channel id in {}", path.display()));
+    Ok((side("zone")?, side("settle")?))
+}
 
 #[tokio::test]
 async fn ics20_transfer_is_relayed_by_hermes() -> anyhow::Result<()> {
@@ -20,15 +29,16 @@ async fn ics20_transfer_is_relayed_by_hermes() -> anyhow::Result<()> {
     let settle = Chain::connect(ChainConfig::load("garden-settle")?).await?;
     let sender = Wallet::test_account("consumer")?;
     let receiver = Wallet::test_account("provider")?;
-    // The voucher denom on the receiving side: ibc/<sha256("transfer/channel-0/<denom>")>.
-    let trace = format!("transfer/{CHANNEL}/{}", zone.config.denom);
+    // The voucher denom on the receiving side: ibc/<sha256("transfer/<its channel>/<denom>")>.
+    let (channel, settle_channel) = transfer_channels(&zone)?;
+    let trace = format!("transfer/{settle_channel}/{}", zone.config.denom);
     let voucher = format!("ibc/{}", hex::encode_upper(Sha256::digest(trace.as_bytes())));
     let before = settle.balance(&receiver.address.to_string(), &voucher).await?;
 
     let timeout_ns = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)? + Duration::from_secs(600)).as_nanos() as u64;
     let msg = MsgTransfer {
         source_port: "transfer".into(),
-        source_channel: CHANNEL.into(),
+        source_channel: channel,
         token: Some(ProtoCoin { denom: zone.config.denom.clone(), amount: "12345".into() }),
         sender: sender.address.to_string(),
         receiver: receiver.address.to_string(),

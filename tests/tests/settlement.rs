@@ -3,8 +3,8 @@
 //! own code, good ones paid once), and a batch of 1 000 attestations in one transaction.
 
 use base64::Engine;
-use garden_e2e::settlement::{deploy, settle_msg, unix_now, AttestationSpec};
-use garden_e2e::{founder, Chain, ChainConfig, Wallet};
+use garden_e2e::settlement::{settle_msg, Market};
+use garden_e2e::{Chain, ChainConfig};
 use serde_json::{json, Value};
 
 const UNIT_PRICE: u128 = 3;
@@ -13,39 +13,17 @@ const QUANTITY: u64 = 10;
 #[tokio::test]
 async fn batches_settle_per_item_and_1000_fit_in_one_transaction() -> anyhow::Result<()> {
     let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
-    let admin = Wallet::test_account("admin")?;
-    let provider = Wallet::test_account("provider")?;
-    let consumer = Wallet::test_account("consumer")?;
-    let submitter = Wallet::test_account("signer")?;
-    let d = deploy(&chain, &admin, "settle-e2e").await?;
-
-    chain
-        .execute(&provider, &d.settlement, &json!({"set_offer": {"kind": "cpu", "unit": "cpu-second", "unit_price": UNIT_PRICE.to_string()}}), vec![])
-        .await?;
     let deposit = 1_000_000u128;
-    chain.execute(&consumer, &d.settlement, &json!({"deposit": {"lock_secs": null}}), vec![chain.coin(deposit)?]).await?;
-
-    let key = founder("consumer")?.attestation_key()?;
-    let (provider_s, consumer_s, settlement_s) =
-        (provider.address.to_string(), consumer.address.to_string(), d.settlement.to_string());
-    let spec = AttestationSpec {
-        chain_id: &chain.config.chain_id,
-        settlement: &settlement_s,
-        provider: &provider_s,
-        consumer: &consumer_s,
-        key: &key,
-        kind: "cpu",
-        unit: "cpu-second",
-        max_unit_price: UNIT_PRICE,
-        quantity: QUANTITY,
-        signed_at: unix_now() - 30,
-    };
+    let m = Market::open(&chain, "settle-e2e", UNIT_PRICE, deposit).await?;
+    let (d, submitter) = (&m.deployment, &m.submitter);
+    let (provider_s, consumer_s) = (m.provider.address.to_string(), m.consumer.address.to_string());
+    let spec = m.spec(&chain, UNIT_PRICE, QUANTITY);
 
     // A batch of 10 where item 3 has a forged signature and item 7 repeats item 0's nonce.
     let mut items = spec.sign_range(0..10);
     items[3].signature[0] ^= 0xff;
     items[7] = spec.sign(0);
-    let out = chain.execute(&submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
+    let out = chain.execute(submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
     eprintln!("batch of 10 (2 bad): {} gas", out.gas_used);
     let record: Value = chain.query(&d.settlement, &json!({"batch": {"batch_id": 1}})).await?;
     assert_eq!(record["settled"], 8, "{record}");
@@ -56,14 +34,14 @@ async fn batches_settle_per_item_and_1000_fit_in_one_transaction() -> anyhow::Re
     assert!(codes.iter().enumerate().all(|(i, c)| i == 3 || i == 7 || *c == 0), "{codes:?}");
 
     // Submitting the same batch again pays nothing: every nonce is used or the item is bad.
-    chain.execute(&submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
+    chain.execute(submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
     let paid: String = chain.query(&d.settlement, &json!({"paid": {"consumer": consumer_s, "provider": provider_s}})).await?;
     let expected_paid = 8 * QUANTITY as u128 * UNIT_PRICE;
     assert_eq!(paid.parse::<u128>()?, expected_paid);
 
     // 1 000 attestations in one transaction.
     let big = spec.sign_range(1_000..2_000);
-    let out = chain.execute(&submitter, &d.settlement, &settle_msg(&big)?, vec![]).await?;
+    let out = chain.execute(submitter, &d.settlement, &settle_msg(&big)?, vec![]).await?;
     eprintln!("batch of 1000: {} gas ({} per item), tx {} bytes", out.gas_used, out.gas_used / 1000, out.tx_bytes);
     let record: Value = chain.query(&d.settlement, &json!({"batch": {"batch_id": 3}})).await?;
     assert_eq!(record["settled"], 1000, "{}", record["rejected"]);
