@@ -6,10 +6,11 @@
 #   4. deploys the consortium and settlement contracts with the chain CLI.
 # The chains keep running in the background; `scripts/run-local.sh stop` stops them.
 #
-# Usage: scripts/run-local.sh [start|stop|status] [--reset]
+# Usage: scripts/run-local.sh [start|stop|status] [--reset]   (start is the default)
 source "$(dirname "$0")/lib.sh"
 
-cmd="${1:-start}"; [[ $# -gt 0 ]] && shift
+cmd="${1:-start}"
+case "$cmd" in --*) cmd=start ;; *) [[ $# -gt 0 ]] && shift ;; esac
 case "$cmd" in
   stop) exec "$GARDEN_ROOT/scripts/localnet.sh" stop ;;
   status) exec "$GARDEN_ROOT/scripts/localnet.sh" status "$@" ;;
