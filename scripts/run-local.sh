@@ -3,8 +3,9 @@
 #   1. installs what is missing (scripts/install-deps.sh; cached tools are skipped),
 #   2. builds the contracts (scripts/build-contracts.sh),
 #   3. starts the consortium zone and the settlement chain (scripts/localnet.sh),
-#   4. deploys the consortium and settlement contracts with the chain CLI.
-# The chains keep running in the background; `scripts/run-local.sh stop` stops them.
+#   4. deploys the consortium and settlement contracts with the chain CLI,
+#   5. starts three sidecars (an indexer, nodes site-a and site-b) in one private network.
+# Everything keeps running in the background; `scripts/run-local.sh stop` stops it.
 #
 # Usage: scripts/run-local.sh [start|stop|status] [--reset]   (start is the default)
 source "$(dirname "$0")/lib.sh"
@@ -12,8 +13,8 @@ source "$(dirname "$0")/lib.sh"
 cmd="${1:-start}"
 case "$cmd" in --*) cmd=start ;; *) [[ $# -gt 0 ]] && shift ;; esac
 case "$cmd" in
-  stop) exec "$GARDEN_ROOT/scripts/localnet.sh" stop ;;
-  status) exec "$GARDEN_ROOT/scripts/localnet.sh" status "$@" ;;
+  stop) "$GARDEN_ROOT/scripts/sidecars.sh" stop; exec "$GARDEN_ROOT/scripts/localnet.sh" stop ;;
+  status) "$GARDEN_ROOT/scripts/sidecars.sh" status; exec "$GARDEN_ROOT/scripts/localnet.sh" status "$@" ;;
   start) ;;
   -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
   *) die "unknown command '$cmd' (start|stop|status)" ;;
@@ -34,4 +35,5 @@ if [[ -f $GARDEN_NET/deployment.json && ${#RESET[@]} -eq 0 ]] \
 else
   "$GARDEN_ROOT/scripts/deploy-contracts.sh"
 fi
-log "local network running: scripts/run-local.sh status | scripts/run-local.sh stop"
+"$GARDEN_ROOT/scripts/sidecars.sh" start
+log "local network running. Try: scripts/sidecars.sh search site-b | scripts/run-local.sh status | scripts/run-local.sh stop"

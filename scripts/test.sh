@@ -36,7 +36,13 @@ garden_tool_env
 step "unit + multi-test suites" cargo test --locked --workspace --exclude garden-e2e
 step "contracts to wasm" "$GARDEN_ROOT/scripts/build-contracts.sh"
 
-stop_all() { "$GARDEN_ROOT/scripts/relayer.sh" stop; "$GARDEN_ROOT/scripts/localnet.sh" stop; }
+stop_all() {
+  "$GARDEN_ROOT/scripts/sidecars.sh" stop
+  "$GARDEN_ROOT/scripts/relayer.sh" stop
+  "$GARDEN_ROOT/scripts/localnet.sh" stop
+}
+# The sidecar e2e test runs the debug `garden` binary the unit step built.
+export GARDEN_BIN="$CARGO_TARGET_DIR/debug/garden"
 if [[ $KEEP -eq 0 ]]; then trap stop_all EXIT; fi
 step "localnet start" "$GARDEN_ROOT/scripts/localnet.sh" start --two-chain --reset
 relayer_up() {

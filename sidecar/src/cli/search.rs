@@ -33,7 +33,9 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     super::init_tracing(&cfg.log);
     anyhow::ensure!(!cfg.network.seeds.is_empty(), "no seeds configured (network.seeds)");
     cfg.network.role = crate::config::Role::Node;
-    cfg.network.listen = vec!["/ip4/0.0.0.0/tcp/0".into()];
+    // Results come back over the connections this client dials; it never needs to be
+    // reachable, so it listens on loopback only.
+    cfg.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     let psk = keys::load_psk(&cfg.identity.psk_file)
         .with_context(|| format!("loading {}", cfg.identity.psk_file.display()))?;
     let identity = Arc::new(NodeIdentity::generate());

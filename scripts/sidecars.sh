@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Local sidecars on 127.0.0.1: one indexer and two nodes (site-a, site-b) in one private
+# network (a fresh PSK), the nodes seeded with the indexer. Each keeps its keys, log and pid in
+# $GARDEN_NET/sidecars/<name>/.
+#
+# Usage:
+#   scripts/sidecars.sh start     build the `garden` binary (release) if needed, start all three
+#   scripts/sidecars.sh stop
+#   scripts/sidecars.sh status
+#   scripts/sidecars.sh search NEEDLE [--json]   search the local network (name, DID or peer id)
+source "$(dirname "$0")/lib.sh"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GARDEN_CACHE/target}"
+# GARDEN_BIN picks another build (scripts/test.sh uses the debug binary its tests built).
+GARDEN="${GARDEN_BIN:-$CARGO_TARGET_DIR/release/garden}"
+DIR="$GARDEN_NET/sidecars"
+# name:port:role
+SIDECARS=(indexer:4101:indexer site-a:4102:node site-b:4103:node)
+
+running() { [[ -f $DIR/$1/garden.pid ]] && kill -0 "$(cat "$DIR/$1/garden.pid")" 2>/dev/null; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+build() {
+  log "building the garden sidecar (release)"
+  (cd "$GARDEN_ROOT" && cargo build --locked --release -p garden-sidecar --bin garden) \
+    || die "building the garden sidecar failed (see cargo output above)"
+}
+
+seed_addr() {
+  local id; id=$(cat "$DIR/indexer/peer_id")
+  echo "/ip4/127.0.0.1/tcp/4101/p2p/$id"
+}
+
+start_one() {  # name port role
+  local name="$1" port="$2" role="$3" d="$DIR/$1"
+  if running "$name"; then log "$name already running (pid $(cat "$d/garden.pid"))"; return; fi
+  port_in_use "$port" && die "$name: port 127.0.0.1:$port is already in use (ss -ltnp | grep :$port)"
+  mkdir -p "$d"
+  if [[ ! -f $d/garden-identity.key ]]; then
+    "$GARDEN" keygen --identity "$d/garden-identity.key" --json | jq -r .peer_id > "$d/peer_id" \
+      || die "$name: keygen failed"
+  fi
+  local seeds=""; [[ $role == node ]] && seeds=$(seed_addr)
+  (
+    cd "$d"
+    GARDEN_IDENTITY_KEY_FILE="$d/garden-identity.key" GARDEN_IDENTITY_PSK_FILE="$DIR/swarm.key" \
+    GARDEN_NETWORK_LISTEN="/ip4/127.0.0.1/tcp/$port" GARDEN_NETWORK_SEEDS="$seeds" \
+    GARDEN_DISCOVERY_NAME="$name" RUST_LOG="${RUST_LOG:-info}" \
+      nohup "$GARDEN" run --role "$role" > "$d/garden.log" 2>&1 &
+    echo $! > "$d/garden.pid"
+  )
+  local deadline=$(( $(date +%s) + 30 ))
+  until port_in_use "$port"; do
+    running "$name" || die "$name exited at start; last log lines: $(tail -n 3 "$d/garden.log" | tr '\n' ' ')"
+    [[ $(date +%s) -lt $deadline ]] || die "$name did not listen on 127.0.0.1:$port within 30 s; see $d/garden.log"
+    sleep 0.2
+  done
+  log "$name ($role) up: peer $(cat "$d/peer_id"), 127.0.0.1:$port, log $d/garden.log"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  start)
+    need jq
+    [[ -x $GARDEN ]] || build
+    mkdir -p "$DIR"
+    [[ -f $DIR/swarm.key ]] || "$GARDEN" keygen --identity "$DIR/.psk-owner.key" --psk "$DIR/swarm.key" >/dev/null \
+      || die "could not create the private-network PSK"
+    for s in "${SIDECARS[@]}"; do IFS=: read -r n p r <<<"$s"; start_one "$n" "$p" "$r"; done ;;
+  stop)
+    for s in "${SIDECARS[@]}"; do
+      IFS=: read -r n _ _ <<<"$s"
+      if running "$n"; then kill "$(cat "$DIR/$n/garden.pid")"; log "$n stopped"; fi
+      rm -f "$DIR/$n/garden.pid"
+    done ;;
+  status)
+    for s in "${SIDECARS[@]}"; do
+      IFS=: read -r n p r <<<"$s"
+      if running "$n"; then echo -e "$n\t$r\trunning\t127.0.0.1:$p\t$(cat "$DIR/$n/peer_id")"; else echo -e "$n\t$r\tstopped"; fi
+    done ;;
+  search)
+    [[ $# -ge 1 ]] || die "usage: scripts/sidecars.sh search NEEDLE [--json]"
+    [[ -f $DIR/swarm.key ]] || die "no local sidecar network: scripts/sidecars.sh start"
+    GARDEN_IDENTITY_PSK_FILE="$DIR/swarm.key" GARDEN_NETWORK_SEEDS="$(seed_addr)" \
+      "$GARDEN" search "$@" ;;
+  -h|--help|"") sed -n '2,10p' "$0" ;;
+  *) die "unknown command '$cmd' (start|stop|status|search)" ;;
+esac
