@@ -107,9 +107,9 @@ pub enum ExecuteMsg {
         action: Action,
     },
     /// L1 members with weight when the proposal opened. A vote that makes the proposal pass
-    /// applies its action in the same transaction.
+    /// marks it `passed`; as in cw3, its action is applied by a separate `execute`.
     Vote { proposal_id: u64, vote: Vote },
-    /// Apply a proposal that passed but was not applied yet (passed only at expiry).
+    /// Anyone: apply a passed proposal's action (once).
     Execute { proposal_id: u64 },
     /// Mark an expired or hopeless proposal as rejected.
     Close { proposal_id: u64 },
