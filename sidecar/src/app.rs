@@ -71,6 +71,7 @@ pub fn node_config(cfg: &Config, identity: &NodeIdentity) -> Result<NodeConfig, 
             gater: Limits {
                 max_new_peers_per_window: g.max_new_peers_per_window,
                 window: Duration::from_secs(g.window_secs),
+                rate_window: Duration::from_secs(g.rate_window_secs),
                 heartbeats_per_minute: g.max_heartbeats_per_minute,
                 publishes_per_minute: g.max_publishes_per_minute,
                 gets_per_minute: g.max_gets_per_minute,
@@ -98,6 +99,7 @@ pub fn node_config(cfg: &Config, identity: &NodeIdentity) -> Result<NodeConfig, 
                 .with_interval(Duration::from_secs(m.heartbeat_interval_secs))
                 .with_swim(swim::Config::new().with_suspect_timeout(Duration::from_secs(m.suspect_timeout_secs)))
                 .with_eviction_grace(Duration::from_secs(m.eviction_grace_secs))
+                .with_eviction_threshold(m.eviction_threshold_start, m.eviction_threshold_cap)
                 .with_allow_loopback(m.allow_loopback),
             registry: indexer::Config::new()
                 .with_session_ttl(Duration::from_secs(m.session_ttl_secs))

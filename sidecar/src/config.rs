@@ -73,6 +73,11 @@ pub struct MembershipConfig {
     pub suspect_timeout_secs: u64,
     /// Online time an indexer needs before it can be evicted on score. [Default: 120]
     pub eviction_grace_secs: u64,
+    /// Node side: score (0–100) an indexer must keep at age zero; the bar ramps linearly to
+    /// `eviction_threshold_cap` over 24 h. [Default: 20]
+    pub eviction_threshold_start: f64,
+    /// Node side: score an indexer known for 24 h or more must keep. [Default: 80]
+    pub eviction_threshold_cap: f64,
     /// Indexer: a heartbeat session expires after this long without a heartbeat. [Default: 120]
     pub session_ttl_secs: u64,
     /// Accept loopback addresses for indexers and witnesses (single-host tests only). [Default: false]
@@ -85,6 +90,8 @@ impl Default for MembershipConfig {
             heartbeat_interval_secs: 20,
             suspect_timeout_secs: 180,
             eviction_grace_secs: 120,
+            eviction_threshold_start: 20.0,
+            eviction_threshold_cap: 80.0,
             session_ttl_secs: 120,
             allow_loopback: false,
         }
@@ -150,11 +157,13 @@ pub struct GaterConfig {
     pub max_new_peers_per_window: usize,
     /// Burst-guard window. [Default: 30]
     pub window_secs: u64,
-    /// Heartbeats accepted per peer per minute. [Default: 5]
+    /// Sliding window of the three per-peer limits below ("per minute" with the default). [Default: 60]
+    pub rate_window_secs: u64,
+    /// Heartbeats accepted per peer per rate window. [Default: 5]
     pub max_heartbeats_per_minute: usize,
-    /// Record publishes (DHT puts) accepted per peer per minute. [Default: 10]
+    /// Record publishes (DHT puts) accepted per peer per rate window. [Default: 10]
     pub max_publishes_per_minute: usize,
-    /// Gets (searches served) per peer per minute. [Default: 50]
+    /// Gets (searches served) per peer per rate window. [Default: 50]
     pub max_gets_per_minute: usize,
     /// Strikes that trigger a ban. [Default: 3]
     pub strikes_before_ban: u32,
@@ -232,6 +241,7 @@ impl Default for GaterConfig {
         Self {
             max_new_peers_per_window: 20,
             window_secs: 30,
+            rate_window_secs: 60,
             max_heartbeats_per_minute: 5,
             max_publishes_per_minute: 10,
             max_gets_per_minute: 50,
@@ -316,6 +326,20 @@ impl Config {
         if self.membership.heartbeat_interval_secs == 0 {
             return Err(Error::Invalid {
                 key: "membership.heartbeat_interval_secs",
+                reason: "must be >= 1".into(),
+            });
+        }
+        let m = &self.membership;
+        let (start, cap) = (m.eviction_threshold_start, m.eviction_threshold_cap);
+        if !(0.0..=100.0).contains(&start) || !(0.0..=100.0).contains(&cap) || cap < start {
+            return Err(Error::Invalid {
+                key: "membership.eviction_threshold_start",
+                reason: format!("need 0 <= start ({start}) <= cap ({cap}) <= 100"),
+            });
+        }
+        if self.gater.rate_window_secs == 0 {
+            return Err(Error::Invalid {
+                key: "gater.rate_window_secs",
                 reason: "must be >= 1".into(),
             });
         }
@@ -407,9 +431,15 @@ mod tests {
             ("GARDEN_DISCOVERY_MAX_INDEXERS".to_string(), "7".to_string()),
             ("GARDEN_NETWORK_SEEDS".to_string(), "/ip4/1.2.3.4/tcp/1,/ip4/5.6.7.8/tcp/2".to_string()),
             ("GARDEN_LOG_JSON".to_string(), "true".to_string()),
+            ("GARDEN_GATER_RATE_WINDOW_SECS".to_string(), "5".to_string()),
+            ("GARDEN_MEMBERSHIP_EVICTION_THRESHOLD_START".to_string(), "30".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.gater.rate_window_secs, 5);
+        assert_eq!(cfg.membership.eviction_threshold_start, 30.0);
+        let file = Config::from_toml("[membership]\neviction_threshold_start = 50\neviction_threshold_cap = 90\n").unwrap();
+        assert_eq!((file.membership.eviction_threshold_start, file.membership.eviction_threshold_cap), (50.0, 90.0));
         assert_eq!(cfg.network.role, Role::Indexer);
         assert_eq!(cfg.discovery.max_indexers, 7);
         assert_eq!(cfg.network.seeds.len(), 2);
@@ -430,6 +460,12 @@ mod tests {
         let bad = "[discovery]\nmin_indexers = 6\nmax_indexers = 5\n";
         assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
         let bad = "[location]\ngranularity = 2\n";
+        assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
+        let bad = "[membership]\neviction_threshold_start = 90.0\neviction_threshold_cap = 50.0\n";
+        assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
+        let bad = "[membership]\neviction_threshold_cap = 101.0\n";
+        assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
+        let bad = "[gater]\nrate_window_secs = 0\n";
         assert!(matches!(Config::from_toml(bad), Err(Error::Invalid { .. })));
     }
 }

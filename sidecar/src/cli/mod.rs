@@ -31,7 +31,7 @@ pub enum Command {
 /// Options shared by commands that read the configuration.
 #[derive(Debug, clap::Args)]
 pub struct ConfigArgs {
-    /// TOML configuration file (every key optional; GARDEN_<SECTION>_<KEY> overrides it).
+    /// TOML configuration file (every key optional; `GARDEN_<SECTION>_<KEY>` overrides it).
     #[arg(long, short, env = "GARDEN_CONFIG")]
     pub config: Option<PathBuf>,
 }

@@ -1,5 +1,5 @@
 //! The cloneable handle to a running node (the file-sharing example's `Client`): each method
-//! sends a [`Command`] with a oneshot reply channel to the [`super::EventLoop`].
+//! sends a `Command` with a oneshot reply channel to the [`super::EventLoop`].
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::membership_glue::MembershipEvent;
 use crate::discovery::{record::Verified, registry::Candidate, search::Needle};
+use crate::membership::{node::MemberView, PeerInfo};
 
 /// Errors returned to callers.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct Status {
     pub listen_addrs: Vec<Multiaddr>,
     pub connected: Vec<PeerId>,
     pub indexers: Vec<PeerId>,
+    /// Node: each pool member with its last score, seed flag and last answered heartbeat.
+    pub members: Vec<MemberView>,
     /// Pool members currently suspected (SWIM).
     pub suspected: Vec<PeerId>,
     pub stored_records: usize,
@@ -50,6 +53,8 @@ pub struct Status {
     pub banned: Vec<PeerId>,
     /// Indexer: live heartbeat sessions (0 on pure nodes).
     pub heartbeat_sessions: usize,
+    /// Indexer: each heartbeating node with the addresses witnesses are given for it.
+    pub sessions: Vec<PeerInfo>,
     /// Inbound connections refused by the gater since start.
     pub denied_connections: u64,
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use super::client::{Command, Error, Lookup, Reply, Status};
-use super::membership_glue::{Membership, MembershipEvent};
+use super::membership_glue::{node_pool, Membership, MembershipEvent};
 use crate::config::Role;
 use crate::discovery::{
     now_ms,
@@ -26,7 +26,7 @@ use crate::discovery::{
     search,
 };
 use crate::keys::NodeIdentity;
-use crate::membership::{heartbeat::Signer, indexer, node, PeerInfo, Timestamp};
+use crate::membership::{indexer, node, Timestamp};
 
 /// Runtime settings of the loop (mapped from the config by `app.rs`).
 #[derive(Debug, Clone)]
@@ -103,40 +103,7 @@ impl EventLoop {
         settings: Settings,
     ) -> Self {
         let born_at_ms = now_ms();
-        let mut membership = Membership::default();
-        // Nodes keep an indexer pool; a "strict" indexer (pure indexer role) with seeds also
-        // heartbeats other indexers, with twice the pool size (Go `InitNode`, ops §1.3).
-        let strict_indexer = settings.role == Role::Indexer && !settings.seeds.is_empty();
-        if settings.role.is_node() || strict_indexer {
-            let max = if strict_indexer { settings.max_indexers * 2 } else { settings.max_indexers };
-            let seeds = settings
-                .seeds
-                .iter()
-                .filter_map(|a| match a.iter().last() {
-                    Some(Protocol::P2p(peer)) => {
-                        let addr: Multiaddr = a.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
-                        Some(PeerInfo::new(peer, vec![addr]))
-                    }
-                    _ => None,
-                })
-                .collect();
-            let cfg = settings
-                .pool
-                .clone()
-                .with_seeds(seeds)
-                .with_pool_size(settings.min_indexers, max);
-            let signer = Signer::from_libp2p(identity.ed25519());
-            let verifier: node::DhtVerifier = Arc::new(|did: &str, payload: &[u8]| {
-                record::validate(record::node_key(did).as_bytes(), payload, now_ms())
-                    .is_ok_and(|v| !v.is_tombstone())
-            });
-            let mut pool = node::Pool::new(cfg, signer, Timestamp::from_millis(born_at_ms)).with_dht_verifier(verifier);
-            pool.set_did(identity.did());
-            if !settings.name.is_empty() {
-                pool.set_name(settings.name.clone());
-            }
-            membership.pool = Some(pool);
-        }
+        let mut membership = Membership::with_pool(node_pool(&settings, &identity, Timestamp::from_millis(born_at_ms)));
         if settings.role.is_indexer() {
             membership.registry = Some(indexer::Registry::new(
                 settings.registry.clone().with_max_nodes(settings.indexer_capacity),
@@ -253,6 +220,7 @@ impl EventLoop {
             listen_addrs: self.swarm.listeners().cloned().collect(),
             connected: self.swarm.connected_peers().copied().collect(),
             indexers: self.membership.pool.as_ref().map(|p| p.indexers()).unwrap_or_default(),
+            members: self.membership.pool.as_ref().map(|p| p.members()).unwrap_or_default(),
             suspected: self
                 .membership
                 .pool
@@ -263,6 +231,7 @@ impl EventLoop {
             banned: self.swarm.behaviour().gater.state().banned_peers(Instant::now()),
             denied_connections: self.swarm.behaviour().gater.state().denied_count(),
             heartbeat_sessions: self.membership.registry.as_ref().map_or(0, |r| r.len()),
+            sessions: self.membership.registry.as_ref().map(|r| r.sessions()).unwrap_or_default(),
         }
     }
 
@@ -426,11 +395,12 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Probe(e)) => self.on_probe_rr(e),
             SwarmEvent::Behaviour(BehaviourEvent::Indirect(e)) => self.on_indirect_rr(e),
             SwarmEvent::Behaviour(BehaviourEvent::Candidates(e)) => self.on_candidates_rr(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
-                if info.protocols.contains(&KAD_PROTOCOL) =>
-            {
-                for addr in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                self.membership.on_identified(peer_id, &info.listen_addrs);
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for addr in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
                 }
             }
             SwarmEvent::Behaviour(_) => {}
@@ -438,12 +408,14 @@ impl EventLoop {
                 tracing::info!(%address, "listening");
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                self.membership
-                    .remote_addrs
-                    .insert(peer_id, endpoint.get_remote_address().clone());
+                let dialed = endpoint.is_dialer().then(|| endpoint.get_remote_address());
+                self.membership.on_connected(peer_id, dialed);
                 for r in self.pending_dial.remove(&peer_id).unwrap_or_default() {
                     let _ = r.send(Ok(()));
                 }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.membership.on_disconnected(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, %error, "dial failed");

@@ -22,7 +22,8 @@ use libp2p::swarm::{
 };
 use libp2p::PeerId;
 
-const MINUTE: Duration = Duration::from_secs(60);
+/// Default window of the per-peer behavioural limits.
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Bound on remembered peers (known set and per-peer windows).
 const MAX_TRACKED_PEERS: usize = 50_000;
 
@@ -31,6 +32,8 @@ const MAX_TRACKED_PEERS: usize = 50_000;
 pub struct Limits {
     pub max_new_peers_per_window: usize,
     pub window: Duration,
+    /// Sliding window of the per-peer limits below (`*_per_minute` name the default window).
+    pub rate_window: Duration,
     pub heartbeats_per_minute: usize,
     pub publishes_per_minute: usize,
     pub gets_per_minute: usize,
@@ -39,12 +42,13 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Go defaults: 20 new peers / 30 s; 5 heartbeats, 10 publishes, 50 gets per minute;
-    /// 3 strikes, 10 min ban.
+    /// Go defaults: 20 new peers / 30 s; 5 heartbeats, 10 publishes, 50 gets per 60 s rate
+    /// window; 3 strikes, 10 min ban.
     fn default() -> Self {
         Self {
             max_new_peers_per_window: 20,
             window: Duration::from_secs(30),
+            rate_window: DEFAULT_RATE_WINDOW,
             heartbeats_per_minute: 5,
             publishes_per_minute: 10,
             gets_per_minute: 50,
@@ -190,8 +194,8 @@ impl State {
         self.known.insert(peer);
     }
 
-    /// Counts one `action` by `peer`. Over the per-minute limit the action is refused and
-    /// costs one strike.
+    /// Counts one `action` by `peer`. Over its limit within the sliding
+    /// [`Limits::rate_window`] the action is refused and costs one strike.
     pub fn record(&mut self, peer: &PeerId, action: Action, now: Instant) -> Verdict {
         if self.is_banned(peer, now) {
             return Verdict::Banned;
@@ -202,9 +206,10 @@ impl State {
             Action::Get => self.limits.gets_per_minute,
         };
         self.bound_table();
+        let window = self.limits.rate_window;
         let st = self.peers.entry(*peer).or_default();
         let w = &mut st.windows[action as usize];
-        while w.front().is_some_and(|t| now.duration_since(*t) >= MINUTE) {
+        while w.front().is_some_and(|t| now.duration_since(*t) >= window) {
             w.pop_front();
         }
         if w.len() >= max {
@@ -399,6 +404,32 @@ mod tests {
         let later = t0 + Duration::from_secs(601);
         assert!(s.check(&p, later).is_ok());
         assert_eq!(s.record(&p, Action::Publish, later), Verdict::Allow);
+    }
+
+    #[test]
+    fn rate_window_is_configurable_and_slides() {
+        let t0 = Instant::now();
+        let short = Limits {
+            rate_window: Duration::from_secs(5),
+            strikes_before_ban: 100,
+            ..limits()
+        };
+        let mut s = State::new(short, []);
+        let p = PeerId::random();
+        assert_eq!(s.record(&p, Action::Publish, t0), Verdict::Allow);
+        assert_eq!(s.record(&p, Action::Publish, t0 + Duration::from_secs(1)), Verdict::Allow);
+        let at4 = t0 + Duration::from_secs(4);
+        assert_eq!(s.record(&p, Action::Publish, at4), Verdict::Throttled { strikes: 1 });
+        // At 5 s the first action left the window: one slot is free again, not two.
+        let at5 = t0 + Duration::from_secs(5);
+        assert_eq!(s.record(&p, Action::Publish, at5), Verdict::Allow);
+        assert_eq!(s.record(&p, Action::Publish, at5), Verdict::Throttled { strikes: 2 });
+        // The default window is a minute: the same sequence at 5 s is still refused.
+        let mut s = State::new(limits(), []);
+        s.record(&p, Action::Publish, t0);
+        s.record(&p, Action::Publish, t0 + Duration::from_secs(1));
+        assert_eq!(s.record(&p, Action::Publish, at5), Verdict::Throttled { strikes: 1 });
+        assert_eq!(s.record(&p, Action::Publish, t0 + Duration::from_secs(60)), Verdict::Allow);
     }
 
     #[test]

@@ -3,19 +3,23 @@
 //! actions they return. No membership decision is taken here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use libp2p::{
     kad,
+    multiaddr::Protocol,
     request_response::{self, OutboundRequestId, ResponseChannel},
     Multiaddr, PeerId,
 };
 
-use super::event_loop::EventLoop;
+use super::event_loop::{EventLoop, Settings};
 use super::gater::{Action as GateAction, Verdict};
+use crate::config::Role;
 use crate::discovery::{now_ms, record, registry::Candidate};
+use crate::keys::NodeIdentity;
 use crate::membership::{
-    heartbeat::{DhtAnswer, HeartbeatResponse, SignedHeartbeat},
+    heartbeat::{DhtAnswer, HeartbeatResponse, SignedHeartbeat, Signer},
     indexer,
     node::{self, Action, CandidatesRequest, CandidatesResponse},
     probe::{self, IndirectRequest, IndirectResponse, Measurement, Payload},
@@ -61,11 +65,104 @@ pub(super) struct Membership {
     indirect_out: HashMap<OutboundRequestId, (PeerId, PeerId)>,
     candidates_out: HashMap<OutboundRequestId, PeerId>,
     probe_out: HashMap<OutboundRequestId, ProbeOut>,
-    pub(super) remote_addrs: HashMap<PeerId, Multiaddr>,
+    /// Listen addresses each connected peer announced (identify), without `/p2p/`.
+    pub(super) listen_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// The address we dialled, for peers we connected to ourselves (a listen address too).
+    pub(super) dialed_addrs: HashMap<PeerId, Multiaddr>,
+}
+
+/// Most listen addresses remembered per peer (the record limit, `record::MAX_ADDRS`).
+const MAX_LISTEN_ADDRS: usize = record::MAX_ADDRS;
+
+/// Where a peer can be reached, for witnesses: the listen addresses it announced through
+/// identify, else the address we dialled it at, else nothing (the remote address of an
+/// inbound connection is the dialler's ephemeral port, useless to anyone else).
+fn reachable_addrs(identified: Option<&[Multiaddr]>, dialed: Option<&Multiaddr>) -> Vec<Multiaddr> {
+    match identified {
+        Some(a) if !a.is_empty() => a.to_vec(),
+        _ => dialed.cloned().into_iter().collect(),
+    }
+}
+
+/// `addr` without a trailing `/p2p/<peer id>`.
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+}
+
+impl Membership {
+    /// Membership state around a node pool (`None` on pure indexers).
+    pub(super) fn with_pool(pool: Option<node::Pool>) -> Self {
+        Self { pool, ..Self::default() }
+    }
+
+    /// Identify told us `peer`'s listen addresses.
+    pub(super) fn on_identified(&mut self, peer: PeerId, listen: &[Multiaddr]) {
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        for a in listen.iter().map(without_p2p) {
+            if addrs.len() < MAX_LISTEN_ADDRS && !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        self.listen_addrs.insert(peer, addrs);
+    }
+
+    /// A connection to `peer` was established; `dialed` is the address when we dialled.
+    pub(super) fn on_connected(&mut self, peer: PeerId, dialed: Option<&Multiaddr>) {
+        if let Some(a) = dialed {
+            self.dialed_addrs.insert(peer, without_p2p(a));
+        }
+    }
+
+    /// The last connection to `peer` closed.
+    pub(super) fn on_disconnected(&mut self, peer: &PeerId) {
+        self.listen_addrs.remove(peer);
+        self.dialed_addrs.remove(peer);
+    }
+
+    fn reachable(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        reachable_addrs(self.listen_addrs.get(peer).map(Vec::as_slice), self.dialed_addrs.get(peer))
+    }
 }
 
 fn now() -> Timestamp {
     Timestamp::from_millis(now_ms())
+}
+
+/// The DHT-challenge check wired into the node pool: the indexer's payload must be a live,
+/// validly signed peer record of the challenged DID (`record::validate_as_node` at `now`). A
+/// tombstone, an expired record, another DID's record or a record claiming our DID under
+/// another key all fail (Go only looked at `found`, B19).
+pub(super) fn dht_answer_is_valid(did: &str, payload: &[u8], now: Timestamp) -> bool {
+    record::validate_as_node(payload, now.as_millis())
+        .is_ok_and(|v| v.body.did == did && v.body.kind == record::RecordKind::Peer)
+}
+
+/// The node pool of this process, if it keeps one: nodes do; a "strict" indexer (pure indexer
+/// role) with seeds also heartbeats other indexers, with twice the pool size (Go `InitNode`,
+/// ops §1.3). Seeds come from `settings.seeds`; DHT challenges are checked with
+/// [`dht_answer_is_valid`].
+pub(super) fn node_pool(settings: &Settings, identity: &NodeIdentity, born_at: Timestamp) -> Option<node::Pool> {
+    let strict_indexer = settings.role == Role::Indexer && !settings.seeds.is_empty();
+    if !settings.role.is_node() && !strict_indexer {
+        return None;
+    }
+    let max = if strict_indexer { settings.max_indexers * 2 } else { settings.max_indexers };
+    let seeds = settings
+        .seeds
+        .iter()
+        .filter_map(|a| match a.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(PeerInfo::new(peer, vec![without_p2p(a)])),
+            _ => None,
+        })
+        .collect();
+    let cfg = settings.pool.clone().with_seeds(seeds).with_pool_size(settings.min_indexers, max);
+    let signer = Signer::from_libp2p(identity.ed25519());
+    let mut pool = node::Pool::new(cfg, signer, born_at).with_dht_verifier(Arc::new(dht_answer_is_valid));
+    pool.set_did(identity.did());
+    if !settings.name.is_empty() {
+        pool.set_name(settings.name.clone());
+    }
+    Some(pool)
 }
 
 impl EventLoop {
@@ -252,7 +349,7 @@ impl EventLoop {
             tracing::info!(%peer, "heartbeat refused by rate limit");
             return;
         }
-        let addrs: Vec<Multiaddr> = self.membership.remote_addrs.get(&peer).cloned().into_iter().collect();
+        let addrs = self.membership.reachable(&peer);
         let Some(registry) = self.membership.registry.as_mut() else { return };
         let mut acc = match registry.on_heartbeat(now(), peer, &addrs, &req) {
             Ok(acc) => acc,
@@ -425,5 +522,137 @@ impl EventLoop {
             None => return,
         };
         self.perform(acts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::discovery::record::{sign_body, Draft, RecordBody, RecordKind};
+    use crate::membership::heartbeat::HeartbeatResponse;
+
+    fn draft(ttl_ms: u64) -> Draft {
+        Draft {
+            kind: RecordKind::Peer,
+            name: "n".into(),
+            addrs: vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap()],
+            location: None,
+            indexer: None,
+            ttl_ms,
+        }
+    }
+
+    /// Settings of a node whose first heartbeat to `seed` carries a DHT challenge.
+    fn settings(seed: PeerId) -> Settings {
+        Settings {
+            role: Role::Node,
+            name: "n".into(),
+            record_ttl: Duration::from_secs(120),
+            republish_interval: Duration::from_secs(40),
+            search_min_name_len: 3,
+            search_max_hits: 20,
+            min_indexers: 1,
+            max_indexers: 5,
+            indexer_capacity: 500,
+            discovery_interval: Duration::from_secs(60),
+            location: None,
+            seeds: vec![format!("/ip4/10.0.0.9/tcp/4001/p2p/{seed}").parse().unwrap()],
+            publish: true,
+            pool: node::Config::new()
+                .with_rng_seed(3)
+                .with_challenge_max_interval(1)
+                .with_dht_challenge_every(1),
+            registry: indexer::Config::new(),
+        }
+    }
+
+    /// Heartbeats the seed of a pool built like the event loop's, answering each DHT challenge
+    /// with one payload; returns (checked, succeeded).
+    fn challenge(me: &NodeIdentity, payloads: &[Vec<u8>], now_ms: u64) -> (u32, u32) {
+        let seed = PeerId::random();
+        let mut pool = node_pool(&settings(seed), me, Timestamp::from_millis(now_ms)).expect("nodes keep a pool");
+        for (i, payload) in payloads.iter().enumerate() {
+            let t = Timestamp::from_millis(now_ms + i as u64 * 20_000);
+            let sent = pool.on_tick(t).into_iter().find_map(|a| match a {
+                Action::SendHeartbeat { peer, request, .. } if peer == seed => Some(request),
+                _ => None,
+            });
+            let hb = sent.expect("seed heartbeated");
+            assert_eq!(hb.heartbeat().challenge_did.as_deref(), Some(me.did().as_str()));
+            let resp = HeartbeatResponse {
+                dht: Some(DhtAnswer { found: true, payload: payload.clone() }),
+                ..HeartbeatResponse::default()
+            };
+            pool.on_response(t, seed, &resp, Duration::from_millis(5));
+        }
+        let s = pool.score(&seed).expect("seed stays");
+        (s.dht_checked, s.dht_success)
+    }
+
+    #[test]
+    fn forged_dht_challenge_payloads_fail_and_the_genuine_record_passes() {
+        let now = now_ms();
+        let me = NodeIdentity::generate();
+        let other = NodeIdentity::generate();
+        // Each payload is answered `found`: only the verifier can tell them apart.
+        let garbage = b"not a record".to_vec();
+        let someone_elses = draft(120_000).sign(&other, now);
+        let claiming_my_did = {
+            // A body naming my DID, signed with another key.
+            let genuine = draft(120_000).sign(&me, now);
+            let v = record::validate_as_node(&genuine, now).unwrap();
+            let mut body: RecordBody = v.body.clone();
+            body.public_key = other.public().encode_protobuf();
+            sign_body(&other, &body)
+        };
+        let my_expired = draft(1_000).sign(&me, now - 60_000);
+        let my_tombstone = Draft::tombstone(&me, "n", now);
+        let forged = [garbage, someone_elses, claiming_my_did, my_expired, my_tombstone];
+        for (i, p) in forged.iter().enumerate() {
+            assert_eq!(challenge(&me, std::slice::from_ref(p), now), (1, 0), "forged payload #{i} passed");
+        }
+        let genuine = draft(120_000).sign(&me, now);
+        assert_eq!(challenge(&me, std::slice::from_ref(&genuine), now), (1, 1));
+        // Validity is judged at the response time: the same record, once expired, fails.
+        assert_eq!(challenge(&me, &[genuine.clone(), genuine], now + 100_000), (2, 1));
+    }
+
+    #[test]
+    fn witness_addresses_are_the_identified_listen_addresses() {
+        let peer = PeerId::random();
+        let listen: Vec<Multiaddr> = vec![
+            "/ip4/10.0.0.1/tcp/4001".parse().unwrap(),
+            format!("/ip4/10.0.0.2/tcp/4001/p2p/{peer}").parse().unwrap(),
+            "/ip4/10.0.0.1/tcp/4001".parse().unwrap(),
+        ];
+        let dialed: Multiaddr = format!("/ip4/10.0.0.3/tcp/4001/p2p/{peer}").parse().unwrap();
+        let mut m = Membership::default();
+        // Inbound connection, identify not in yet: nothing (never the ephemeral remote port).
+        m.on_connected(peer, None);
+        assert!(m.reachable(&peer).is_empty());
+        // Identify: its listen addresses, `/p2p/` stripped, deduplicated.
+        m.on_identified(peer, &listen);
+        let want: Vec<Multiaddr> = vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap(), "/ip4/10.0.0.2/tcp/4001".parse().unwrap()];
+        assert_eq!(m.reachable(&peer), want);
+        // A peer we dialled is reachable where we reached it until identify says more.
+        let other = PeerId::random();
+        m.on_connected(other, Some(&dialed));
+        assert_eq!(m.reachable(&other), vec!["/ip4/10.0.0.3/tcp/4001".parse::<Multiaddr>().unwrap()]);
+        m.on_identified(other, &listen[..1]);
+        assert_eq!(m.reachable(&other), want[..1].to_vec());
+        m.on_disconnected(&peer);
+        assert!(m.reachable(&peer).is_empty());
+    }
+
+    #[test]
+    fn dht_answer_check_binds_the_challenged_did() {
+        let now = now_ms();
+        let (me, other) = (NodeIdentity::generate(), NodeIdentity::generate());
+        let mine = draft(120_000).sign(&me, now);
+        assert!(dht_answer_is_valid(&me.did(), &mine, Timestamp::from_millis(now)));
+        assert!(!dht_answer_is_valid(&other.did(), &mine, Timestamp::from_millis(now)));
+        assert!(!dht_answer_is_valid(&me.did(), &[], Timestamp::from_millis(now)));
     }
 }

@@ -163,6 +163,14 @@ impl Registry {
         self.sessions.contains_key(peer)
     }
 
+    /// Every live session with the addresses witnesses are given for it.
+    pub fn sessions(&self) -> Vec<PeerInfo> {
+        self.ids
+            .iter()
+            .filter_map(|p| self.sessions.get(p).map(|s| PeerInfo::new(*p, s.addrs.clone())))
+            .collect()
+    }
+
     /// The last record `peer` sent.
     pub fn record_of(&self, peer: &PeerId) -> Option<&[u8]> {
         self.sessions.get(peer).and_then(|s| s.record.as_deref())
@@ -195,7 +203,9 @@ impl Registry {
         }
     }
 
-    /// Handle one heartbeat from the authenticated `peer` reachable at `addrs`.
+    /// Handle one heartbeat from the authenticated `peer` reachable at `addrs`: its listen
+    /// addresses (from identify), not the connection's remote address, which is often an
+    /// ephemeral port. Non-routable ones are dropped; an empty list keeps the previous one.
     pub fn on_heartbeat(
         &mut self,
         now: Timestamp,

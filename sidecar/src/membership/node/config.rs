@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::membership::heartbeat;
 use crate::membership::swim;
+use crate::membership::threshold;
 use crate::membership::PeerInfo;
 
 /// Pool parameters. Defaults are Go's (go-common.md §3) unless said otherwise.
@@ -19,6 +20,10 @@ pub struct Config {
     pub seeds: Vec<PeerInfo>,
     /// Accumulated online time required before score eviction. Default 120 s.
     pub eviction_grace: Duration,
+    /// End points `(start, cap)` of the age-based eviction bar `min(cap, start + (cap − start)
+    /// × age / 24 h)`, in score points (0–100). Default (20, 80), the spec's "20 % → 80 % over
+    /// 24 h" ([`crate::membership::threshold`]).
+    pub eviction_threshold: (f64, f64),
     /// SWIM parameters (suspect timeout 180 s, 3 hops).
     pub swim: swim::Config,
     /// Challenge batches every 1..=N heartbeats (random). Default 10.
@@ -50,6 +55,7 @@ impl Config {
             max_indexers: 5,
             seeds: Vec::new(),
             eviction_grace: Duration::from_secs(120),
+            eviction_threshold: (threshold::START, threshold::CAP),
             swim: swim::Config::new(),
             challenge_max_interval: 10,
             dht_challenge_every: 5,
@@ -81,6 +87,12 @@ impl Config {
     /// Set [`Config::eviction_grace`].
     pub fn with_eviction_grace(mut self, d: Duration) -> Self {
         self.eviction_grace = d;
+        self
+    }
+    /// Set [`Config::eviction_threshold`] (clamped to 0–100; `cap` is raised to `start` if lower).
+    pub fn with_eviction_threshold(mut self, start: f64, cap: f64) -> Self {
+        let start = start.clamp(0.0, 100.0);
+        self.eviction_threshold = (start, cap.clamp(0.0, 100.0).max(start));
         self
     }
     /// Set [`Config::swim`].

@@ -189,9 +189,9 @@ pub struct Pool {
     dht_verifier: Option<DhtVerifier>,
 }
 
-/// Checks a DHT-challenge payload: `(did, payload) -> valid` (e.g. `discovery::record`
-/// validation that the record is live and belongs to `did`).
-pub type DhtVerifier = std::sync::Arc<dyn Fn(&str, &[u8]) -> bool + Send + Sync>;
+/// Checks a DHT-challenge payload at `now`: `(did, payload, now) -> valid` (the event loop
+/// wires `discovery::record` validation: a live, validly signed record of `did`).
+pub type DhtVerifier = std::sync::Arc<dyn Fn(&str, &[u8], Timestamp) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -10,7 +10,7 @@ use crate::membership::heartbeat::HeartbeatResponse;
 use crate::membership::score::latency_score;
 use crate::membership::select::routable;
 use crate::membership::swim::{Kind, MemberEvent};
-use crate::membership::threshold::dynamic_min_score;
+use crate::membership::threshold;
 use crate::membership::witness::{self, Claim, WitnessReport};
 use crate::membership::Timestamp;
 
@@ -68,7 +68,7 @@ impl Pool {
             }
             if f.dht_challenge {
                 let ok = match (&resp.dht, &verifier, &did) {
-                    (Some(d), Some(v), Some(did)) => d.found && v(did, &d.payload),
+                    (Some(d), Some(v), Some(did)) => d.found && v(did, &d.payload, now),
                     (Some(d), _, _) => d.found && !d.payload.is_empty(),
                     (None, _, _) => false,
                 };
@@ -127,7 +127,8 @@ impl Pool {
         }
 
         // §8.4 score eviction; the last indexer is never evicted on score alone.
-        let threshold = dynamic_min_score(age);
+        let (start, cap) = self.cfg.eviction_threshold;
+        let threshold = threshold::ramp(age, start, cap);
         if value < threshold
             && online >= self.cfg.eviction_grace
             && !is_seed

@@ -211,7 +211,7 @@ fn own_peer_id_challenge_is_counted_and_credited_only_when_fresh() {
 #[test]
 fn dht_challenge_every_nth_batch_and_payload_verified() {
     let verifier: DhtVerifier =
-        std::sync::Arc::new(|did: &str, payload: &[u8]| payload == did.as_bytes());
+        std::sync::Arc::new(|did: &str, payload: &[u8], _now: Timestamp| payload == did.as_bytes());
     let mut p = pool_with(
         Config::new()
             .with_rng_seed(1)
@@ -304,6 +304,33 @@ fn last_indexer_is_never_evicted_on_score() {
     assert!(!acts.iter().any(|a| matches!(a, Action::Evict { .. })));
     assert!(p.contains(&peer(1)));
     assert_eq!(p.score(&peer(1)).unwrap().value, 0.0);
+}
+
+#[test]
+fn eviction_threshold_is_configurable() {
+    // Good responses (score 80–100) clear the default bar of 20; the first one (uptime not yet
+    // established) misses a configured 95.
+    let run = |cfg: Config| {
+        let mut p = pool_with(cfg.with_eviction_grace(Duration::ZERO), &[1, 2]);
+        let mut acts = Vec::new();
+        for t in [0, 20, 40] {
+            let out = p.on_tick(at(t));
+            for (q, _) in sends(&out) {
+                acts.extend(p.on_response(at(t), q, &good(5), FAST));
+            }
+        }
+        acts
+    };
+    assert!(!run(cfg()).iter().any(|a| matches!(a, Action::Evict { .. })));
+    let acts = run(cfg().with_eviction_threshold(95.0, 95.0));
+    let evicted: Vec<f64> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Evict { reason: EvictReason::LowScore { threshold, .. }, .. } => Some(*threshold),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evicted, vec![95.0], "one evicted at the configured bar, the last one kept");
 }
 
 #[test]
