@@ -372,8 +372,9 @@ fn apply_env(
             continue;
         };
         if !SECTIONS.contains(&section) {
-            // Variables such as GARDEN_CONFIG belong to the CLI, not to a section.
-            if var == "GARDEN_CONFIG" || var == "GARDEN_ROLE" {
+            // The CLI and Garden's scripts and benches have GARDEN_* variables of their own;
+            // anything else is most likely a misspelt section, which must not pass silently.
+            if is_tool_var(&var) {
                 continue;
             }
             return Err(Error::UnknownEnvSection { var });
@@ -392,6 +393,24 @@ fn apply_env(
         }
     }
     Ok(())
+}
+
+/// `GARDEN_*` variables that are not config overrides: the CLI's (`GARDEN_CONFIG`,
+/// `GARDEN_ROLE`), the scripts' (`scripts/lib.sh`, `localnet.sh`, `sidecars.sh`,
+/// `build-contracts.sh`) and the benches' knobs (`GARDEN_BENCH_*`).
+const TOOL_VARS: &[&str] = &[
+    "GARDEN_CONFIG",
+    "GARDEN_ROLE",
+    "GARDEN_NET",
+    "GARDEN_CACHE",
+    "GARDEN_TOOLS",
+    "GARDEN_BIN",
+    "GARDEN_START_TIMEOUT",
+    "GARDEN_WASM_TARGET_DIR",
+];
+
+fn is_tool_var(var: &str) -> bool {
+    TOOL_VARS.contains(&var) || var.starts_with("GARDEN_BENCH_")
 }
 
 fn parse_env_value(raw: &str, is_list: bool) -> toml::Value {
@@ -451,6 +470,10 @@ mod tests {
         assert!(Config::from_toml("[network]\nrole = \"node\"\ntypo = 1\n").is_err());
         let env = vec![("GARDEN_NOPE_X".to_string(), "1".to_string())];
         assert!(matches!(Config::load(None, env), Err(Error::UnknownEnvSection { .. })));
+        // The scripts' own variables live in the same namespace and are not overrides.
+        let env = ["GARDEN_NET", "GARDEN_WASM_TARGET_DIR", "GARDEN_BIN", "GARDEN_BENCH_NODES"]
+            .map(|v| (v.to_string(), "/tmp/x".to_string()));
+        assert_eq!(Config::load(None, env).expect("tool variables are ignored"), Config::default());
         let env = vec![("GARDEN_GATER_NOPE".to_string(), "1".to_string())];
         assert!(Config::load(None, env).is_err());
     }
