@@ -24,6 +24,9 @@ use crate::discovery::{search, store::Store};
 use crate::keys::NodeIdentity;
 use crate::membership::codec as mcodec;
 
+/// Messages a gossipsub connection handler may queue (see `Behaviour::new`).
+const GOSSIP_QUEUE_LEN: usize = 100;
+
 /// Kademlia protocol name (private prefix; Go: `/oc/kad/1.0.0`).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/kad/1.0.0");
 /// Identify protocol version string.
@@ -94,6 +97,11 @@ impl Behaviour {
             .validation_mode(gossipsub::ValidationMode::Strict)
             .max_transmit_size(search::MAX_QUERY_BYTES * 4)
             .heartbeat_interval(Duration::from_secs(1))
+            // gossipsub reserves its handler queue up front for every connection, used or
+            // not: the default 5 000 cost ~600 KiB per connection, which an indexer holding
+            // one connection per node cannot afford (docs/PERFORMANCE.md, resident memory).
+            // Search queries are rare and small; 100 queued messages is ample.
+            .connection_handler_queue_len(GOSSIP_QUEUE_LEN)
             .build()
             .map_err(|e| Error::Gossipsub(e.to_string()))?;
         let gossipsub = gossipsub::Behaviour::new(
