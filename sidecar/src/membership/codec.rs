@@ -23,26 +23,52 @@ use crate::membership::heartbeat::{self, HeartbeatResponse, SignedHeartbeat};
 use crate::membership::wire::DecodeError;
 use crate::membership::{node, probe, witness};
 
-/// A request-response protocol spoken with [`Codec`].
+/// A message with a positional binary encoding (each type's own `encode`/`decode`).
+pub trait Message: Sized + Send + 'static {
+    /// Encode to bytes.
+    fn encode(&self) -> Vec<u8>;
+    /// Decode, rejecting truncated, padded and malformed input.
+    fn decode(b: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// Implements [`Message`] by delegating to a type's inherent `encode` and `decode`.
+macro_rules! message {
+    ($($t:ty => $enc:ident / $dec:ident),* $(,)?) => {$(
+        impl Message for $t {
+            fn encode(&self) -> Vec<u8> {
+                <$t>::$enc(self)
+            }
+            fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+                <$t>::$dec(b)
+            }
+        }
+    )*};
+}
+
+message!(
+    SignedHeartbeat => to_bytes / from_bytes,
+    HeartbeatResponse => encode / decode,
+    witness::WitnessRequest => encode / decode,
+    witness::WitnessReport => encode / decode,
+    probe::Payload => encode / decode,
+    probe::IndirectRequest => encode / decode,
+    probe::IndirectResponse => encode / decode,
+    node::CandidatesRequest => encode / decode,
+    node::CandidatesResponse => encode / decode,
+);
+
+/// A request-response protocol spoken with [`Codec`]: its id, message types and frame bounds.
 pub trait Protocol: Send + Sync + 'static {
     /// Request type.
-    type Request: Send + 'static;
+    type Request: Message;
     /// Response type.
-    type Response: Send + 'static;
+    type Response: Message;
     /// Protocol id.
     const NAME: StreamProtocol;
     /// Largest request frame accepted.
     const MAX_REQUEST: usize;
     /// Largest response frame accepted.
     const MAX_RESPONSE: usize;
-    /// Encode a request.
-    fn encode_request(r: &Self::Request) -> Vec<u8>;
-    /// Decode a request.
-    fn decode_request(b: &[u8]) -> Result<Self::Request, DecodeError>;
-    /// Encode a response.
-    fn encode_response(r: &Self::Response) -> Vec<u8>;
-    /// Decode a response.
-    fn decode_response(b: &[u8]) -> Result<Self::Response, DecodeError>;
 }
 
 /// The codec for protocol `P`.
@@ -129,7 +155,7 @@ impl<P: Protocol> libp2p::request_response::Codec for Codec<P> {
     {
         Box::pin(async move {
             let b = read_frame(io, P::MAX_REQUEST).await?;
-            P::decode_request(&b).map_err(invalid)
+            P::Request::decode(&b).map_err(invalid)
         })
     }
 
@@ -147,7 +173,7 @@ impl<P: Protocol> libp2p::request_response::Codec for Codec<P> {
     {
         Box::pin(async move {
             let b = read_frame(io, P::MAX_RESPONSE).await?;
-            P::decode_response(&b).map_err(invalid)
+            P::Response::decode(&b).map_err(invalid)
         })
     }
 
@@ -164,7 +190,7 @@ impl<P: Protocol> libp2p::request_response::Codec for Codec<P> {
         'l2: 'at,
         Self: 'at,
     {
-        Box::pin(async move { write_frame(io, &P::encode_request(&req)).await })
+        Box::pin(async move { write_frame(io, &req.encode()).await })
     }
 
     fn write_response<'l0, 'l1, 'l2, 'at, T>(
@@ -180,7 +206,7 @@ impl<P: Protocol> libp2p::request_response::Codec for Codec<P> {
         'l2: 'at,
         Self: 'at,
     {
-        Box::pin(async move { write_frame(io, &P::encode_response(&res)).await })
+        Box::pin(async move { write_frame(io, &res.encode()).await })
     }
 }
 
@@ -194,18 +220,6 @@ impl Protocol for HeartbeatProtocol {
     const NAME: StreamProtocol = heartbeat::PROTOCOL;
     const MAX_REQUEST: usize = heartbeat::MAX_REQUEST;
     const MAX_RESPONSE: usize = heartbeat::MAX_RESPONSE;
-    fn encode_request(r: &SignedHeartbeat) -> Vec<u8> {
-        r.to_bytes()
-    }
-    fn decode_request(b: &[u8]) -> Result<SignedHeartbeat, DecodeError> {
-        SignedHeartbeat::from_bytes(b)
-    }
-    fn encode_response(r: &HeartbeatResponse) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_response(b: &[u8]) -> Result<HeartbeatResponse, DecodeError> {
-        HeartbeatResponse::decode(b)
-    }
 }
 
 /// `/garden/witness/1.0.0`: [`witness::WitnessRequest`] → [`witness::WitnessReport`].
@@ -218,18 +232,6 @@ impl Protocol for WitnessProtocol {
     const NAME: StreamProtocol = witness::PROTOCOL;
     const MAX_REQUEST: usize = witness::MAX_MESSAGE;
     const MAX_RESPONSE: usize = witness::MAX_MESSAGE;
-    fn encode_request(r: &Self::Request) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_request(b: &[u8]) -> Result<Self::Request, DecodeError> {
-        witness::WitnessRequest::decode(b)
-    }
-    fn encode_response(r: &Self::Response) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_response(b: &[u8]) -> Result<Self::Response, DecodeError> {
-        witness::WitnessReport::decode(b)
-    }
 }
 
 /// `/garden/probe/1.0.0`: [`probe::Payload`] echoed back as a [`probe::Payload`].
@@ -242,18 +244,6 @@ impl Protocol for ProbeProtocol {
     const NAME: StreamProtocol = probe::PROTOCOL;
     const MAX_REQUEST: usize = probe::MAX_FRAME;
     const MAX_RESPONSE: usize = probe::MAX_FRAME;
-    fn encode_request(r: &Self::Request) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_request(b: &[u8]) -> Result<Self::Request, DecodeError> {
-        probe::Payload::decode(b)
-    }
-    fn encode_response(r: &Self::Response) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_response(b: &[u8]) -> Result<Self::Response, DecodeError> {
-        probe::Payload::decode(b)
-    }
 }
 
 /// `/garden/indirect-probe/1.0.0`: [`probe::IndirectRequest`] → [`probe::IndirectResponse`].
@@ -266,18 +256,6 @@ impl Protocol for IndirectProbeProtocol {
     const NAME: StreamProtocol = probe::INDIRECT_PROTOCOL;
     const MAX_REQUEST: usize = probe::MAX_INDIRECT;
     const MAX_RESPONSE: usize = probe::MAX_INDIRECT;
-    fn encode_request(r: &Self::Request) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_request(b: &[u8]) -> Result<Self::Request, DecodeError> {
-        probe::IndirectRequest::decode(b)
-    }
-    fn encode_response(r: &Self::Response) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_response(b: &[u8]) -> Result<Self::Response, DecodeError> {
-        probe::IndirectResponse::decode(b)
-    }
 }
 
 /// `/garden/indexer-candidates/1.0.0`: [`node::CandidatesRequest`] → [`node::CandidatesResponse`].
@@ -290,18 +268,6 @@ impl Protocol for CandidatesProtocol {
     const NAME: StreamProtocol = node::CANDIDATES_PROTOCOL;
     const MAX_REQUEST: usize = 16;
     const MAX_RESPONSE: usize = node::MAX_CANDIDATES_RESPONSE;
-    fn encode_request(r: &Self::Request) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_request(b: &[u8]) -> Result<Self::Request, DecodeError> {
-        node::CandidatesRequest::decode(b)
-    }
-    fn encode_response(r: &Self::Response) -> Vec<u8> {
-        r.encode()
-    }
-    fn decode_response(b: &[u8]) -> Result<Self::Response, DecodeError> {
-        node::CandidatesResponse::decode(b)
-    }
 }
 
 #[cfg(test)]
@@ -367,14 +333,14 @@ mod tests {
         use crate::membership::{node, probe, witness, PeerInfo, Timestamp};
         fn check<P: Protocol>(req: &P::Request, resp: &P::Response) {
             for (bytes, is_req) in [
-                (P::encode_request(req), true),
-                (P::encode_response(resp), false),
+                (req.encode(), true),
+                (resp.encode(), false),
             ] {
                 let dec = |b: &[u8]| {
                     if is_req {
-                        P::decode_request(b).is_ok()
+                        P::Request::decode(b).is_ok()
                     } else {
-                        P::decode_response(b).is_ok()
+                        P::Response::decode(b).is_ok()
                     }
                 };
                 assert!(dec(&bytes), "{} round trip", P::NAME);
