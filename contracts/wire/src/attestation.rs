@@ -95,16 +95,26 @@ impl Attestation {
         }
     }
 
-    /// Canonical v1 signing bytes; see the module docs.
+    /// Checks what the batch encoder will check: every string field non-empty and at most
+    /// [`crate::MAX_STR_LEN`] bytes. A signer validates before it signs, so it never signs
+    /// an attestation that cannot travel.
+    pub fn validate(&self) -> Result<(), crate::EncodeError> {
+        for s in [&self.provider, &self.consumer, &self.resource_id, &self.unit, &self.price_ref] {
+            crate::check_str(s)?;
+        }
+        Ok(())
+    }
+
+    /// Canonical v1 signing bytes; see the module docs. Call [`Attestation::validate`]
+    /// first: a string field over 255 bytes cannot be represented and panics here.
     pub fn signing_bytes(&self, domain: &Domain<'_>) -> Vec<u8> {
         self.as_ref().signing_bytes(domain)
     }
 }
 
 impl AttestationRef<'_> {
-    /// Canonical v1 signing bytes. Strings longer than 255 bytes cannot be represented
-    /// (the batch decoder already caps them at [`crate::MAX_STR_LEN`]); they are truncated
-    /// by the length prefix check in debug builds only, so callers validate first.
+    /// Canonical v1 signing bytes. Strings longer than 255 bytes cannot be represented (the
+    /// batch decoder already caps them at [`crate::MAX_STR_LEN`]) and panic.
     pub fn signing_bytes(&self, domain: &Domain<'_>) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             ATTESTATION_TAG_V1.len()
@@ -177,6 +187,26 @@ mod tests {
             signer: [9; 32],
             signature: [0; 64],
         }
+    }
+
+    #[test]
+    fn validate_applies_the_wire_string_rule() {
+        assert!(sample().validate().is_ok());
+        let mut a = sample();
+        a.resource_id = "x".repeat(crate::MAX_STR_LEN + 1);
+        assert!(matches!(a.validate(), Err(crate::EncodeError::BadString(_))));
+        a.resource_id = String::new();
+        assert!(matches!(a.validate(), Err(crate::EncodeError::BadString(_))));
+        a.resource_id = "x".repeat(crate::MAX_STR_LEN);
+        assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    #[should_panic(expected = "validate first")]
+    fn an_unrepresentable_string_is_refused_not_wrapped() {
+        let mut a = sample();
+        a.unit = "u".repeat(256);
+        let _ = a.signing_bytes(&Domain { chain_id: "c", contract: "k" });
     }
 
     #[test]

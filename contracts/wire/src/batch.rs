@@ -265,9 +265,7 @@ impl<'a> Batch<'a> {
 /// Encodes attestations as a `GWAB` v1 batch (strings and keys deduplicated in first-seen order).
 pub fn encode(items: &[Attestation]) -> Result<Vec<u8>, EncodeError> {
     fn intern<'s>(table: &mut Vec<&'s str>, s: &'s str) -> Result<u16, EncodeError> {
-        if s.is_empty() || s.len() > MAX_STR_LEN {
-            return Err(EncodeError::BadString(s.to_owned()));
-        }
+        crate::check_str(s)?;
         if let Some(i) = table.iter().position(|t| *t == s) {
             return Ok(i as u16);
         }

@@ -20,12 +20,21 @@ pub use attestation::{Attestation, AttestationRef, Domain, PUBKEY_LEN, SIGNATURE
 pub use batch::{Batch, DecodeError, EncodeError};
 pub use membership::{MemberResponse, MemberStatus, TrustLevel};
 
-/// Appends a string with a one-byte length prefix. Callers guarantee `s.len() <= 255`
-/// (the batch encoder and the constructors check [`MAX_STR_LEN`]).
+/// Appends a string with a one-byte length prefix. Callers check [`check_str`] first (the
+/// batch decoder and encoder, [`Attestation::validate`]); a longer string would make the
+/// prefix wrap and two different messages share signing bytes, so it is refused loudly.
 pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
-    debug_assert!(s.len() <= u8::MAX as usize);
-    out.push(s.len() as u8);
+    let len = u8::try_from(s.len()).expect("wire string longer than 255 bytes: validate first");
+    out.push(len);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// The rule every string field on the wire follows: non-empty, at most [`MAX_STR_LEN`] bytes.
+pub fn check_str(s: &str) -> Result<(), EncodeError> {
+    if s.is_empty() || s.len() > MAX_STR_LEN {
+        return Err(EncodeError::BadString(s.to_owned()));
+    }
+    Ok(())
 }
 
 /// Longest string field (address, resource id, unit, price reference, scope) on the wire.
