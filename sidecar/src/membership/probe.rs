@@ -121,12 +121,7 @@ impl IndirectRequest {
     }
     /// Decode.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        if b.len() > MAX_INDIRECT {
-            return Err(wire::DecodeError::Oversized {
-                got: b.len() as u64,
-                max: MAX_INDIRECT as u64,
-            });
-        }
+        wire::check_len(b, MAX_INDIRECT)?;
         let mut r = Reader::new(b);
         r.version()?;
         let target = r.peer_info("target")?;

@@ -65,6 +65,17 @@ pub enum DecodeError {
     Trailing(usize),
 }
 
+/// Rejects a message longer than `max` bytes before any of it is decoded.
+pub fn check_len(b: &[u8], max: usize) -> Result<()> {
+    if b.len() > max {
+        return Err(DecodeError::Oversized {
+            got: b.len() as u64,
+            max: max as u64,
+        });
+    }
+    Ok(())
+}
+
 /// Result alias for decoding.
 pub type Result<T> = std::result::Result<T, DecodeError>;
 

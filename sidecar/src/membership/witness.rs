@@ -35,12 +35,7 @@ impl WitnessRequest {
     }
     /// Decode.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        if b.len() > MAX_MESSAGE {
-            return Err(wire::DecodeError::Oversized {
-                got: b.len() as u64,
-                max: MAX_MESSAGE as u64,
-            });
-        }
+        wire::check_len(b, MAX_MESSAGE)?;
         let mut r = Reader::new(b);
         r.version()?;
         let indexer = r.peer("indexer")?;
@@ -76,12 +71,7 @@ impl WitnessReport {
     }
     /// Decode.
     pub fn decode(b: &[u8]) -> Result<Self> {
-        if b.len() > MAX_MESSAGE {
-            return Err(wire::DecodeError::Oversized {
-                got: b.len() as u64,
-                max: MAX_MESSAGE as u64,
-            });
-        }
+        wire::check_len(b, MAX_MESSAGE)?;
         let mut r = Reader::new(b);
         r.version()?;
         let flags = r.varint("flags")?;

@@ -422,14 +422,6 @@ impl HeartbeatResponse {
     }
 }
 
-/// Convenience for decoders that received a frame longer than allowed.
-pub(crate) fn oversized(got: usize, max: usize) -> DecodeError {
-    DecodeError::Oversized {
-        got: got as u64,
-        max: max as u64,
-    }
-}
-
 #[cfg(test)]
 #[path = "message_tests.rs"]
 mod tests;

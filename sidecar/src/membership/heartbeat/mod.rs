@@ -70,9 +70,7 @@ impl SignedHeartbeat {
 
     /// Parse wire bytes (size bound, then body structure). The signature is not checked here.
     pub fn from_bytes(b: &[u8]) -> Result<SignedHeartbeat, DecodeError> {
-        if b.len() > MAX_REQUEST {
-            return Err(message::oversized(b.len(), MAX_REQUEST));
-        }
+        crate::membership::wire::check_len(b, MAX_REQUEST)?;
         let split = b
             .len()
             .checked_sub(SIGNATURE_LEN)
