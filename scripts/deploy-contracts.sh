@@ -9,56 +9,26 @@
 #
 # Usage: scripts/deploy-contracts.sh [--json]
 source "$(dirname "$0")/lib.sh"
-garden_tool_env
-need wasmd; need jq
-
 JSON=0; [[ ${1:-} == --json ]] && JSON=1
-source "$GARDEN_ROOT/chain-config/garden-zone.env"
-H="$GARDEN_NET/$CHAIN_ID"
-[[ -d $H ]] || die "$CHAIN_ID has no state in $H: start it with scripts/localnet.sh start"
-NODE="tcp://127.0.0.1:$RPC_PORT"
-curl -sf --max-time 2 "http://127.0.0.1:$RPC_PORT/status" >/dev/null \
-  || die "$CHAIN_ID is not answering on $NODE: start it with scripts/localnet.sh start"
-Q=(--home "$H" --node "$NODE" --output json)
-TX=(--home "$H" --node "$NODE" --chain-id "$CHAIN_ID" --keyring-backend test --output json -y
-    --gas auto --gas-adjustment 1.4 --gas-prices "0$DENOM")
+source "$GARDEN_ROOT/scripts/zone-cli.sh"
+trap 'rm -f "$ZONE_ERR"' EXIT
 
 addr() { wasmd keys show "$1" -a --keyring-backend test --home "$H"; }
-
-# Broadcasts, waits for the block, fails with the chain's log if the tx failed; prints the tx JSON.
-ERR=$(mktemp); trap 'rm -f "$ERR"' EXIT
-run_tx() {
-  local out hash res code
-  out=$(wasmd tx "$@" "${TX[@]}" 2>"$ERR") || die "wasmd tx $1 $2 failed: $(tail -n 2 "$ERR")"
-  code=$(jq -r '.code // 0' <<<"$out" 2>/dev/null || echo 1)
-  [[ $code == 0 ]] || die "wasmd tx $1 $2 refused: $(jq -r .raw_log <<<"$out" 2>/dev/null || echo "$out")"
-  hash=$(jq -r .txhash <<<"$out")
-  res=$(wasmd q wait-tx "$hash" --timeout 30s "${Q[@]}" 2>"$ERR") || die "tx $hash not committed: $(tail -n 2 "$ERR")"
-  code=$(jq -r '.code // 0' <<<"$res")
-  [[ $code == 0 ]] || die "tx $hash failed: $(jq -r .raw_log <<<"$res")"
-  echo "$res"
-}
-event_attr() {  # tx-json event-type key
-  local v; v=$(jq -r --arg t "$2" --arg k "$3" '[.events[] | select(.type == $t) | .attributes[] | select(.key == $k) | .value][0] // empty' <<<"$1")
-  [[ -n $v ]] || die "no $2.$3 event in the transaction result"
-  echo "$v"
-}
 
 store() {
   local wasm="$GARDEN_ROOT/artifacts/garden_$1.wasm" res
   [[ -f $wasm ]] || die "$wasm missing: run scripts/build-contracts.sh"
-  res=$(run_tx wasm store "$wasm" --from admin)
+  res=$(zone_tx admin wasm store "$wasm")
   event_attr "$res" store_code code_id
 }
 
 instantiate() {  # code_id label msg -> address
   local res
-  res=$(run_tx wasm instantiate "$1" "$3" --label "$2" --admin "$GOV" --from admin)
+  res=$(zone_tx admin wasm instantiate "$1" "$3" --label "$2" --admin "$GOV")
   event_attr "$res" instantiate _contract_address
 }
 
-GOV=$(wasmd q auth module-account gov "${Q[@]}" | jq -r '.account.value.address // .account.base_account.address // .account.address')
-[[ $GOV == wasm1* ]] || die "could not read the x/gov module account address"
+GOV=$(gov_address)
 
 log "storing contracts as admin ($(addr admin))"
 CONSORTIUM_CODE=$(store consortium)
