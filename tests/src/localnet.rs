@@ -67,6 +67,20 @@ pub fn test_mnemonic(account: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("chain-config/accounts.env has no account '{account}'"))
 }
 
+/// Runs `bash <args...>` from the repository root (e.g. `["scripts/sidecars.sh", "start"]`)
+/// and returns its standard output; a failure carries the script's standard error.
+pub fn run_script(args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new("bash")
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .with_context(|| format!("running {args:?}"))?;
+    if !out.status.success() {
+        anyhow::bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 /// A built contract artifact (`artifacts/garden_<name>.wasm`, by scripts/build-contracts.sh).
 pub fn artifact(name: &str) -> Result<Vec<u8>> {
     let path = repo_root().join("artifacts").join(format!("garden_{name}.wasm"));

@@ -2,31 +2,20 @@
 //! chain CLI (x/gov module account as admin), then an x/gov proposal executed by the module
 //! account changes the settlement parameters and the consortium's member weights.
 
-use std::process::Command;
-
-use anyhow::{bail, Context, Result};
-use garden_e2e::localnet::repo_root;
+use anyhow::{Context, Result};
+use garden_e2e::localnet::run_script as script;
 use garden_e2e::{Chain, ChainConfig, Wallet};
 use serde_json::{json, Value};
-
-fn script(args: &[&str]) -> Result<String> {
-    let out = Command::new("bash")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .with_context(|| format!("running {args:?}"))?;
-    if !out.status.success() {
-        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?)
-}
 
 #[tokio::test]
 async fn gov_proposals_change_contract_parameters() -> Result<()> {
     let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
     let deployment: Value = serde_json::from_str(&script(&["scripts/deploy-contracts.sh", "--json"])?)?;
-    let settlement: cosmrs::AccountId = deployment["settlement"]["address"].as_str().context("settlement address")?.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let consortium: cosmrs::AccountId = deployment["consortium"]["address"].as_str().context("consortium address")?.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let address = |name: &str| -> Result<cosmrs::AccountId> {
+        let a = deployment[name]["address"].as_str().with_context(|| format!("{name} address"))?;
+        a.parse().map_err(|e| anyhow::anyhow!("{name} address {a}: {e}"))
+    };
+    let (settlement, consortium) = (address("settlement")?, address("consortium")?);
 
     let config: Value = chain.query(&settlement, &json!({"config": {}})).await?;
     assert_eq!(config["admin"], deployment["governance"], "x/gov is the settlement admin");

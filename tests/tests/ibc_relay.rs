@@ -33,7 +33,7 @@ async fn ics20_transfer_is_relayed_by_hermes() -> anyhow::Result<()> {
     let (channel, settle_channel) = transfer_channels(&zone)?;
     let trace = format!("transfer/{settle_channel}/{}", zone.config.denom);
     let voucher = format!("ibc/{}", hex::encode_upper(Sha256::digest(trace.as_bytes())));
-    let before = settle.balance(&receiver.address.to_string(), &voucher).await?;
+    let before = settle.balance(receiver.address.as_ref(), &voucher).await?;
 
     let timeout_ns = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)? + Duration::from_secs(600)).as_nanos() as u64;
     let msg = MsgTransfer {
@@ -51,7 +51,7 @@ async fn ics20_transfer_is_relayed_by_hermes() -> anyhow::Result<()> {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let now = settle.balance(&receiver.address.to_string(), &voucher).await?;
+        let now = settle.balance(receiver.address.as_ref(), &voucher).await?;
         if now == before + 12345 {
             return Ok(());
         }

@@ -9,7 +9,7 @@ async fn zone_has_funded_accounts_and_block_gas_limit() -> anyhow::Result<()> {
     let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
     for name in ["admin", "provider", "consumer", "signer", "relayer"] {
         let w = Wallet::test_account(name)?;
-        let bal = chain.balance(&w.address.to_string(), &chain.config.denom).await?;
+        let bal = chain.balance(w.address.as_ref(), &chain.config.denom).await?;
         assert!(bal > 1_000_000_000, "{name} ({}) holds only {bal}", w.address);
     }
     let params = chain.rpc().latest_consensus_params().await?;

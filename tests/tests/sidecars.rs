@@ -2,24 +2,14 @@
 //! nodes as separate `garden` processes in one private network on 127.0.0.1, and
 //! `garden search` (through the script) finds each site by name with its signed record.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use garden_e2e::localnet::repo_root;
+use anyhow::{bail, Result};
+use garden_e2e::localnet::run_script;
 use serde_json::Value;
 
 fn sidecars(args: &[&str]) -> Result<String> {
-    let out = Command::new("bash")
-        .arg("scripts/sidecars.sh")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .with_context(|| format!("running scripts/sidecars.sh {args:?}"))?;
-    if !out.status.success() {
-        bail!("scripts/sidecars.sh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?)
+    run_script(&[&["scripts/sidecars.sh"], args].concat())
 }
 
 struct Stop;
