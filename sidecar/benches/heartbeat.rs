@@ -203,7 +203,6 @@ fn throughput(nodes_n: u32, rounds_n: u64, verifies: u32) {
         local,
         Timestamp::from_millis(T0_MS),
     );
-    reg.set_diversity(0.8);
     let nodes: Vec<(Signer, PeerId, Vec<Multiaddr>)> = (1..=NODES)
         .map(|i| {
             let s = signer(i);

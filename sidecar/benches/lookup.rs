@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use garden_sidecar::app::{node_config, App};
+use garden_sidecar::app::App;
 use garden_sidecar::config::{Config, Role};
 use garden_sidecar::discovery::record::node_key;
 use garden_sidecar::keys::NodeIdentity;
@@ -20,7 +20,10 @@ use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr};
 use rand::Rng;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -54,8 +57,7 @@ async fn main() {
         }
         cfg.network.seeds = seeds;
         let id = Arc::new(NodeIdentity::generate());
-        let nc = node_config(&cfg, &id).expect("config");
-        let app = App::start_node(id, psk, nc).await.expect("node starts");
+        let app = App::start_with(id, psk, &cfg).await.expect("node starts");
         let st = app.client.status().await.expect("status");
         addrs.push(st.listen_addrs[0].clone().with(Protocol::P2p(st.peer_id)));
         apps.push(app);
@@ -66,11 +68,17 @@ async fn main() {
     for app in &apps {
         let deadline = Instant::now() + Duration::from_secs(60);
         while app.client.publish().await.is_err() {
-            assert!(Instant::now() < deadline, "publish did not succeed within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "publish did not succeed within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    println!("published {n} records in {:.1} s", t1.elapsed().as_secs_f64());
+    println!(
+        "published {n} records in {:.1} s",
+        t1.elapsed().as_secs_f64()
+    );
 
     let mut lat_ms = Vec::with_capacity(lookups);
     let mut requests = Vec::with_capacity(lookups);

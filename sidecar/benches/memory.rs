@@ -46,12 +46,13 @@ use futures::StreamExt;
 use garden_sidecar::app::App;
 use garden_sidecar::config::{Config, Role};
 use garden_sidecar::discovery::record::{name_key, node_key, Draft, RecordKind};
-use garden_sidecar::discovery::{now_ms, store};
+use garden_sidecar::discovery::store;
 use garden_sidecar::keys::{psk, NodeIdentity};
 use garden_sidecar::membership::heartbeat::{Heartbeat, SignedHeartbeat, Signer};
 use garden_sidecar::membership::indexer::{Config as RegistryConfig, Registry};
 use garden_sidecar::membership::Timestamp;
 use garden_sidecar::net::{behaviour::KAD_PROTOCOL, transport};
+use garden_sidecar::time::Clock;
 use libp2p::kad::{self, store::MemoryStore, Quorum, Record, RecordKey};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr, PeerId, Swarm};
@@ -410,7 +411,7 @@ async fn gossipsub_check(
 
 /// 10 000 signed node records as real nodes publish them (name, one address, no location).
 fn make_records(n: usize) -> Vec<(NodeIdentity, Vec<u8>, String)> {
-    let now = now_ms();
+    let now = Clock::system().now().as_millis();
     (0..n)
         .map(|i| {
             let id = NodeIdentity::generate();
@@ -494,7 +495,7 @@ async fn in_process_node() -> Option<(u64, u64)> {
 fn store_growth(records: &[(NodeIdentity, Vec<u8>, String)]) -> (u64, usize, usize) {
     let value_bytes: usize = records.iter().map(|r| r.1.len()).sum();
     let before = mem_kib(None).map(|m| m.0).unwrap_or(0);
-    let mut s = store::Store::new(PeerId::random(), store::Config::default());
+    let mut s = store::Store::new(PeerId::random(), store::Config::default(), Clock::system());
     for (id, value, _) in records {
         // The store's own copy of key and value is built here, so the growth counts it.
         s.insert(Record::new(
@@ -540,7 +541,6 @@ fn registry_growth(n: u32, record_len: usize) -> (u64, usize) {
         local,
         Timestamp::from_millis(T0_MS),
     );
-    reg.set_diversity(0.8);
     let now = Timestamp::from_millis(T0_MS + 50);
     for (peer, addrs, bytes) in &frames {
         if let Ok(signed) = SignedHeartbeat::from_bytes(bytes) {

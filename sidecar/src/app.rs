@@ -1,17 +1,22 @@
 //! Application wiring: loads keys, maps the file configuration into each module's runtime
-//! configuration and starts the node. `main.rs` and the tests both go through here.
+//! configuration, builds the state machines (node pool, indexer registry) and starts the
+//! node. `main.rs`, the tests and the simulation harness all go through here.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libp2p::{pnet::PreSharedKey, Multiaddr, PeerId};
+use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr, PeerId};
 
 use crate::config::Config;
-use crate::discovery::location;
+use crate::discovery::{location, publish::Profile, record, search};
 use crate::keys::{self, NodeIdentity};
-use crate::membership::{indexer, node, swim};
-use crate::net::{self, behaviour::Params, gater::Limits, Client, NodeConfig, Settings};
+use crate::membership::{heartbeat::Signer, indexer, node, swim, PeerInfo};
+use crate::net::{
+    self, behaviour::Params, gater, membership::without_p2p, Client, Membership, NodeConfig,
+    Settings,
+};
+use crate::time::{Clock, Timestamp};
 
 /// Errors starting the application.
 #[derive(Debug, thiserror::Error)]
@@ -28,19 +33,25 @@ pub enum Error {
     Net(#[from] net::Error),
 }
 
-/// Maps the file configuration into the node's runtime configuration.
-pub fn node_config(cfg: &Config, identity: &NodeIdentity) -> Result<NodeConfig, Error> {
-    let parse = |field: &'static str, list: &[String]| -> Result<Vec<Multiaddr>, Error> {
-        list.iter()
-            .map(|s| {
-                s.parse::<Multiaddr>().map_err(|e| Error::Config {
-                    field,
-                    value: s.clone(),
-                    reason: e.to_string(),
-                })
+fn parse_addrs(field: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, Error> {
+    list.iter()
+        .map(|s| {
+            s.parse::<Multiaddr>().map_err(|e| Error::Config {
+                field,
+                value: s.clone(),
+                reason: e.to_string(),
             })
-            .collect()
-    };
+        })
+        .collect()
+}
+
+/// Maps the file configuration into the node's runtime configuration. `born_at` is when this
+/// process started (announced by indexers).
+pub fn node_config(
+    cfg: &Config,
+    identity: &NodeIdentity,
+    born_at: Timestamp,
+) -> Result<NodeConfig, Error> {
     let blacklist = cfg
         .gater
         .blacklist
@@ -57,18 +68,20 @@ pub fn node_config(cfg: &Config, identity: &NodeIdentity) -> Result<NodeConfig, 
     let d = &cfg.discovery;
     let g = &cfg.gater;
     let loc = &cfg.location;
-    let m = &cfg.membership;
     let location = match (loc.latitude, loc.longitude) {
-        (Some(lat), Some(lon)) => {
-            location::fuzz(loc.granularity, lat, lon, &identity.public().encode_protobuf())
-        }
+        (Some(lat), Some(lon)) => location::fuzz(
+            loc.granularity,
+            lat,
+            lon,
+            &identity.public().encode_protobuf(),
+        ),
         _ => None,
     };
     Ok(NodeConfig {
         params: Params {
             dht_server: cfg.network.dht_server.unwrap_or(role.is_indexer()),
             query_timeout: Duration::from_secs(d.query_timeout_secs),
-            gater: Limits {
+            gater: gater::Limits {
                 max_new_peers_per_window: g.max_new_peers_per_window,
                 window: Duration::from_secs(g.window_secs),
                 rate_window: Duration::from_secs(g.rate_window_secs),
@@ -77,43 +90,99 @@ pub fn node_config(cfg: &Config, identity: &NodeIdentity) -> Result<NodeConfig, 
                 gets_per_minute: g.max_gets_per_minute,
                 strikes_before_ban: g.strikes_before_ban,
                 ban: Duration::from_secs(g.ban_secs),
+                weights: gater::Weights {
+                    over_limit: g.strikes_over_limit,
+                    malformed: g.strikes_malformed,
+                    forged: g.strikes_forged,
+                },
             },
             blacklist,
             request_timeout: Duration::from_secs(d.query_timeout_secs),
         },
         settings: Settings {
-            role,
-            name: d.name.clone(),
-            record_ttl: Duration::from_secs(d.record_ttl_secs),
-            republish_interval: Duration::from_secs(d.republish_interval_secs),
-            search_min_name_len: d.search_min_name_len,
-            search_max_hits: d.search_max_hits,
-            min_indexers: d.min_indexers,
-            max_indexers: d.max_indexers,
-            indexer_capacity: d.indexer_capacity,
-            discovery_interval: Duration::from_secs(d.indexer_discovery_interval_secs),
-            location,
-            seeds: parse("network.seeds", &cfg.network.seeds)?,
+            profile: Profile {
+                role,
+                name: d.name.clone(),
+                ttl: Duration::from_secs(d.record_ttl_secs),
+                location,
+                indexer_capacity: d.indexer_capacity,
+                born_at,
+            },
             publish: true,
-            pool: node::Config::new()
-                .with_interval(Duration::from_secs(m.heartbeat_interval_secs))
-                .with_swim(swim::Config::new().with_suspect_timeout(Duration::from_secs(m.suspect_timeout_secs)))
-                .with_eviction_grace(Duration::from_secs(m.eviction_grace_secs))
-                .with_eviction_threshold(m.eviction_threshold_start, m.eviction_threshold_cap)
-                .with_allow_loopback(m.allow_loopback),
-            registry: indexer::Config::new()
-                .with_session_ttl(Duration::from_secs(m.session_ttl_secs))
-                .with_swim(swim::Config::new().with_suspect_timeout(Duration::from_secs(m.suspect_timeout_secs)))
-                .with_allow_loopback(m.allow_loopback),
+            republish_interval: Duration::from_secs(d.republish_interval_secs),
+            discovery_interval: Duration::from_secs(d.indexer_discovery_interval_secs),
+            search: search::Rules {
+                min_name_len: d.search_min_name_len,
+                max_hits: d.search_max_hits,
+            },
+            seeds: parse_addrs("network.seeds", &cfg.network.seeds)?,
         },
-        listen: parse("network.listen", &cfg.network.listen)?,
+        listen: parse_addrs("network.listen", &cfg.network.listen)?,
         idle_connection_timeout: Duration::from_secs(cfg.network.idle_connection_timeout_secs),
     })
+}
+
+/// The membership state machines this process runs: a node pool (nodes, and pure indexers
+/// with seeds, see `node::Config::for_process`) and an indexer registry (indexers).
+pub fn membership(
+    cfg: &Config,
+    identity: &NodeIdentity,
+    seeds: &[Multiaddr],
+    born_at: Timestamp,
+) -> Membership {
+    let m = &cfg.membership;
+    let d = &cfg.discovery;
+    let role = cfg.network.role;
+    let swim =
+        swim::Config::new().with_suspect_timeout(Duration::from_secs(m.suspect_timeout_secs));
+    let seeds: Vec<PeerInfo> = seeds
+        .iter()
+        .filter_map(|a| match a.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(PeerInfo::new(peer, vec![without_p2p(a)])),
+            _ => None,
+        })
+        .collect();
+    let pool = node::Config::new()
+        .with_interval(Duration::from_secs(m.heartbeat_interval_secs))
+        .with_swim(swim.clone())
+        .with_eviction_grace(Duration::from_secs(m.eviction_grace_secs))
+        .with_eviction_threshold(m.eviction_threshold_start, m.eviction_threshold_cap)
+        .with_allow_loopback(m.allow_loopback)
+        .with_seeds(seeds.clone())
+        .for_process(
+            role.is_node(),
+            role.is_indexer(),
+            !seeds.is_empty(),
+            d.min_indexers,
+            d.max_indexers,
+        )
+        .map(|pc| {
+            let mut pool = node::Pool::new(pc, Signer::from_libp2p(identity.ed25519()), born_at)
+                .with_dht_verifier(Arc::new(|did, payload, now| {
+                    record::answers_challenge(did, payload, now.as_millis())
+                }));
+            pool.set_did(identity.did());
+            if !d.name.is_empty() {
+                pool.set_name(d.name.clone());
+            }
+            pool
+        });
+    let registry = role.is_indexer().then(|| {
+        let rc = indexer::Config::new()
+            .with_max_nodes(d.indexer_capacity)
+            .with_session_ttl(Duration::from_secs(m.session_ttl_secs))
+            .with_swim(swim)
+            .with_allow_loopback(m.allow_loopback);
+        indexer::Registry::new(rc, identity.peer_id(), born_at)
+    });
+    Membership::new(pool, registry)
 }
 
 /// A running node.
 pub struct App {
     pub client: Client,
+    /// The data plane's stream control (see `net::Started`).
+    pub streams: libp2p_stream::Control,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -126,16 +195,34 @@ impl App {
     }
 
     /// Starts with given keys (tests, `garden search`).
-    pub async fn start_with(identity: Arc<NodeIdentity>, psk: PreSharedKey, cfg: &Config) -> Result<App, Error> {
-        let nc = node_config(cfg, &identity)?;
-        Self::start_node(identity, psk, nc).await
+    pub async fn start_with(
+        identity: Arc<NodeIdentity>,
+        psk: PreSharedKey,
+        cfg: &Config,
+    ) -> Result<App, Error> {
+        Self::start_with_clock(identity, psk, cfg, Clock::system(), |_| {}).await
     }
 
-    /// Starts from an already mapped runtime configuration.
-    pub async fn start_node(identity: Arc<NodeIdentity>, psk: PreSharedKey, nc: NodeConfig) -> Result<App, Error> {
-        tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.role, "starting garden sidecar");
-        let (client, task) = net::start(identity, psk, nc).await?;
-        Ok(App { client, task })
+    /// Starts with given keys and protocol clock; `adjust` may change the mapped runtime
+    /// configuration before the node starts (ephemeral clients, simulations).
+    pub async fn start_with_clock(
+        identity: Arc<NodeIdentity>,
+        psk: PreSharedKey,
+        cfg: &Config,
+        clock: Clock,
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> Result<App, Error> {
+        let born_at = clock.now();
+        let mut nc = node_config(cfg, &identity, born_at)?;
+        adjust(&mut nc);
+        let membership = membership(cfg, &identity, &nc.settings.seeds, born_at);
+        tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.profile.role, "starting garden sidecar");
+        let started = net::start(identity, psk, nc, membership, clock, None).await?;
+        Ok(App {
+            client: started.client,
+            streams: started.streams,
+            task: started.task,
+        })
     }
 
     /// Stops the event loop and waits for it.
@@ -157,7 +244,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     shutdown.await;
     tracing::info!("shutting down");
     let leave = app.client.leave();
-    if tokio::time::timeout(Duration::from_secs(5), leave).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), leave)
+        .await
+        .is_err()
+    {
         tracing::warn!("tombstones not confirmed before shutdown");
     }
     app.shutdown().await;

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::discovery::search;
+use crate::membership::{indexer, node};
+use crate::net::gater;
+
 /// Environment variable prefix for overrides: `GARDEN_NETWORK_ROLE=indexer`.
 pub const ENV_PREFIX: &str = "GARDEN_";
 
@@ -29,26 +33,7 @@ pub enum Error {
     Invalid { key: &'static str, reason: String },
 }
 
-/// Which roles this process plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A regular peer: publishes its record, keeps a pool of indexers.
-    Node,
-    /// Serves the DHT, registers itself in the indexer registry, answers searches.
-    Indexer,
-    /// Both roles in one process.
-    Both,
-}
-
-impl Role {
-    pub fn is_node(self) -> bool {
-        matches!(self, Role::Node | Role::Both)
-    }
-    pub fn is_indexer(self) -> bool {
-        matches!(self, Role::Indexer | Role::Both)
-    }
-}
+pub use crate::discovery::Role;
 
 /// Top-level configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -82,20 +67,6 @@ pub struct MembershipConfig {
     pub session_ttl_secs: u64,
     /// Accept loopback addresses for indexers and witnesses (single-host tests only). [Default: false]
     pub allow_loopback: bool,
-}
-
-impl Default for MembershipConfig {
-    fn default() -> Self {
-        Self {
-            heartbeat_interval_secs: 20,
-            suspect_timeout_secs: 180,
-            eviction_grace_secs: 120,
-            eviction_threshold_start: 20.0,
-            eviction_threshold_cap: 80.0,
-            session_ttl_secs: 120,
-            allow_loopback: false,
-        }
-    }
 }
 
 /// Key files. The config names files; it never holds key material.
@@ -169,6 +140,12 @@ pub struct GaterConfig {
     pub strikes_before_ban: u32,
     /// Ban (blacklist) duration. [Default: 600]
     pub ban_secs: u64,
+    /// Strikes for exceeding a rate limit. [Default: 1]
+    pub strikes_over_limit: u32,
+    /// Strikes for a frame or record that does not decode or breaks a bound. [Default: 1]
+    pub strikes_malformed: u32,
+    /// Strikes for a bad signature or a record claiming another identity. [Default: 2]
+    pub strikes_forged: u32,
     /// Peers always refused (peer ids). [Default: []]
     pub blacklist: Vec<String>,
 }
@@ -197,6 +174,26 @@ mod default {
     pub(super) const LISTEN: &str = "/ip4/0.0.0.0/tcp/4001";
 }
 
+// Defaults of keys that configure a module come from that module's own defaults (its
+// `Config::new()` / `Default`), so each default is written once; `config.toml` and
+// docs/CONFIG.md are checked against these by tests.
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        let pool = node::Config::new();
+        let registry = indexer::Config::new();
+        Self {
+            heartbeat_interval_secs: pool.interval.as_secs(),
+            suspect_timeout_secs: pool.swim.suspect_timeout.as_secs(),
+            eviction_grace_secs: pool.eviction_grace.as_secs(),
+            eviction_threshold_start: pool.eviction_threshold.0,
+            eviction_threshold_cap: pool.eviction_threshold.1,
+            session_ttl_secs: registry.session_ttl.as_secs(),
+            allow_loopback: pool.allow_loopback,
+        }
+    }
+}
+
 impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
@@ -220,17 +217,19 @@ impl Default for NetworkConfig {
 
 impl Default for DiscoveryConfig {
     fn default() -> Self {
+        let pool = node::Config::new();
+        let rules = search::Rules::default();
         Self {
             name: String::new(),
             record_ttl_secs: 120,
             republish_interval_secs: 40,
             query_timeout_secs: 10,
             search_idle_timeout_secs: 5,
-            search_min_name_len: 3,
-            search_max_hits: 20,
-            min_indexers: 1,
-            max_indexers: 5,
-            indexer_capacity: 500,
+            search_min_name_len: rules.min_name_len,
+            search_max_hits: rules.max_hits,
+            min_indexers: pool.min_indexers,
+            max_indexers: pool.max_indexers,
+            indexer_capacity: indexer::Config::new().max_nodes,
             indexer_discovery_interval_secs: 60,
         }
     }
@@ -238,15 +237,19 @@ impl Default for DiscoveryConfig {
 
 impl Default for GaterConfig {
     fn default() -> Self {
+        let l = gater::Limits::default();
         Self {
-            max_new_peers_per_window: 20,
-            window_secs: 30,
-            rate_window_secs: 60,
-            max_heartbeats_per_minute: 5,
-            max_publishes_per_minute: 10,
-            max_gets_per_minute: 50,
-            strikes_before_ban: 3,
-            ban_secs: 600,
+            max_new_peers_per_window: l.max_new_peers_per_window,
+            window_secs: l.window.as_secs(),
+            rate_window_secs: l.rate_window.as_secs(),
+            max_heartbeats_per_minute: l.heartbeats_per_minute,
+            max_publishes_per_minute: l.publishes_per_minute,
+            max_gets_per_minute: l.gets_per_minute,
+            strikes_before_ban: l.strikes_before_ban,
+            ban_secs: l.ban.as_secs(),
+            strikes_over_limit: l.weights.over_limit,
+            strikes_malformed: l.weights.malformed,
+            strikes_forged: l.weights.forged,
             blacklist: Vec::new(),
         }
     }
@@ -295,7 +298,10 @@ impl Config {
         if d.min_indexers == 0 || d.min_indexers > d.max_indexers {
             return Err(Error::Invalid {
                 key: "discovery.min_indexers",
-                reason: format!("need 1 <= min ({}) <= max ({})", d.min_indexers, d.max_indexers),
+                reason: format!(
+                    "need 1 <= min ({}) <= max ({})",
+                    d.min_indexers, d.max_indexers
+                ),
             });
         }
         if d.republish_interval_secs == 0 || d.republish_interval_secs >= d.record_ttl_secs {
@@ -353,7 +359,15 @@ impl Config {
     }
 }
 
-const SECTIONS: &[&str] = &["identity", "network", "discovery", "gater", "location", "membership", "log"];
+const SECTIONS: &[&str] = &[
+    "identity",
+    "network",
+    "discovery",
+    "gater",
+    "location",
+    "membership",
+    "log",
+];
 
 /// Applies `GARDEN_<SECTION>_<KEY>=value` overrides. The value is parsed as a TOML value when
 /// it is one (`true`, `5`, `["a"]`), else taken as a string; a key whose default is a list
@@ -395,12 +409,11 @@ fn apply_env(
     Ok(())
 }
 
-/// `GARDEN_*` variables that are not config overrides: the CLI's (`GARDEN_CONFIG`,
-/// `GARDEN_ROLE`), the scripts' (`scripts/lib.sh`, `localnet.sh`, `sidecars.sh`,
+/// `GARDEN_*` variables that are not config overrides: the CLI's (`GARDEN_CONFIG`), the
+/// scripts' (`scripts/lib.sh`, `localnet.sh`, `sidecars.sh`,
 /// `build-contracts.sh`) and the benches' knobs (`GARDEN_BENCH_*`).
 const TOOL_VARS: &[&str] = &[
     "GARDEN_CONFIG",
-    "GARDEN_ROLE",
     "GARDEN_NET",
     "GARDEN_CACHE",
     "GARDEN_TOOLS",
@@ -448,17 +461,32 @@ mod tests {
         let env = vec![
             ("GARDEN_NETWORK_ROLE".to_string(), "indexer".to_string()),
             ("GARDEN_DISCOVERY_MAX_INDEXERS".to_string(), "7".to_string()),
-            ("GARDEN_NETWORK_SEEDS".to_string(), "/ip4/1.2.3.4/tcp/1,/ip4/5.6.7.8/tcp/2".to_string()),
+            (
+                "GARDEN_NETWORK_SEEDS".to_string(),
+                "/ip4/1.2.3.4/tcp/1,/ip4/5.6.7.8/tcp/2".to_string(),
+            ),
             ("GARDEN_LOG_JSON".to_string(), "true".to_string()),
             ("GARDEN_GATER_RATE_WINDOW_SECS".to_string(), "5".to_string()),
-            ("GARDEN_MEMBERSHIP_EVICTION_THRESHOLD_START".to_string(), "30".to_string()),
+            (
+                "GARDEN_MEMBERSHIP_EVICTION_THRESHOLD_START".to_string(),
+                "30".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let cfg = Config::load(None, env).unwrap();
         assert_eq!(cfg.gater.rate_window_secs, 5);
         assert_eq!(cfg.membership.eviction_threshold_start, 30.0);
-        let file = Config::from_toml("[membership]\neviction_threshold_start = 50\neviction_threshold_cap = 90\n").unwrap();
-        assert_eq!((file.membership.eviction_threshold_start, file.membership.eviction_threshold_cap), (50.0, 90.0));
+        let file = Config::from_toml(
+            "[membership]\neviction_threshold_start = 50\neviction_threshold_cap = 90\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                file.membership.eviction_threshold_start,
+                file.membership.eviction_threshold_cap
+            ),
+            (50.0, 90.0)
+        );
         assert_eq!(cfg.network.role, Role::Indexer);
         assert_eq!(cfg.discovery.max_indexers, 7);
         assert_eq!(cfg.network.seeds.len(), 2);
@@ -469,11 +497,22 @@ mod tests {
     fn unknown_keys_and_sections_are_errors() {
         assert!(Config::from_toml("[network]\nrole = \"node\"\ntypo = 1\n").is_err());
         let env = vec![("GARDEN_NOPE_X".to_string(), "1".to_string())];
-        assert!(matches!(Config::load(None, env), Err(Error::UnknownEnvSection { .. })));
+        assert!(matches!(
+            Config::load(None, env),
+            Err(Error::UnknownEnvSection { .. })
+        ));
         // The scripts' own variables live in the same namespace and are not overrides.
-        let env = ["GARDEN_NET", "GARDEN_WASM_TARGET_DIR", "GARDEN_BIN", "GARDEN_BENCH_NODES"]
-            .map(|v| (v.to_string(), "/tmp/x".to_string()));
-        assert_eq!(Config::load(None, env).expect("tool variables are ignored"), Config::default());
+        let env = [
+            "GARDEN_NET",
+            "GARDEN_WASM_TARGET_DIR",
+            "GARDEN_BIN",
+            "GARDEN_BENCH_NODES",
+        ]
+        .map(|v| (v.to_string(), "/tmp/x".to_string()));
+        assert_eq!(
+            Config::load(None, env).expect("tool variables are ignored"),
+            Config::default()
+        );
         let env = vec![("GARDEN_GATER_NOPE".to_string(), "1".to_string())];
         assert!(Config::load(None, env).is_err());
     }

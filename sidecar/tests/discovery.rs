@@ -23,20 +23,33 @@ async fn nodes_join_through_a_seed_and_records_resolve() {
 
     publish(&alice).await;
     let did = alice.client.did().to_string();
-    let found = within("lookup by DID", bob.client.lookup(node_key(&did))).await.expect("found");
+    let found = within("lookup by DID", bob.client.lookup(node_key(&did)))
+        .await
+        .expect("found");
     assert_eq!(found.record.peer_id, alice.client.peer_id());
     assert_eq!(found.record.body.name, "alice");
-    assert!(!found.record.addrs().is_empty(), "record carries signed addresses");
+    assert!(
+        !found.record.addrs().is_empty(),
+        "record carries signed addresses"
+    );
     let loc = found.record.body.location.expect("signed, fuzzed location");
     assert_eq!(loc.granularity, 2);
     assert!((loc.latitude - 48.85).abs() <= 3.0 && (loc.longitude - 2.35).abs() <= 4.0);
-    assert!(loc.latitude != 48.85 || loc.longitude != 2.35, "raw coordinates are not published");
+    assert!(
+        loc.latitude != 48.85 || loc.longitude != 2.35,
+        "raw coordinates are not published"
+    );
 
-    let by_name = within("lookup by name", bob.client.lookup(name_key("alice"))).await.expect("found");
+    let by_name = within("lookup by name", bob.client.lookup(name_key("alice")))
+        .await
+        .expect("found");
     assert_eq!(by_name.record.peer_id, alice.client.peer_id());
 
     let st = bob.client.status().await.unwrap();
-    assert!(st.indexers.contains(&indexer.client.peer_id()), "seed is in the pool");
+    assert!(
+        st.indexers.contains(&indexer.client.peer_id()),
+        "seed is in the pool"
+    );
 
     for app in [alice, bob, indexer] {
         app.shutdown().await;
@@ -77,7 +90,11 @@ async fn search_finds_by_name_did_and_peer_id_across_indexers() {
         assert_eq!(hit.body.name, "alice-lab");
     }
     // Too-short substring needles are refused (IX-14).
-    assert!(bob.client.search(Needle::Name("al".into()), idle).await.is_err());
+    assert!(bob
+        .client
+        .search(Needle::Name("al".into()), idle)
+        .await
+        .is_err());
 
     for app in [alice, bob, ix2, ix1] {
         app.shutdown().await;
@@ -92,12 +109,21 @@ async fn departure_tombstone_replaces_the_record() {
     let bob = start(&config(Role::Node, "bob", &[seed])).await;
     publish(&alice).await;
     let key = node_key(alice.client.did());
-    within("lookup", bob.client.lookup(key.clone())).await.expect("live record");
+    within("lookup", bob.client.lookup(key.clone()))
+        .await
+        .expect("live record");
 
-    within("leave", alice.client.leave()).await.expect("tombstone stored");
-    let after = within("lookup after leave", bob.client.lookup(key)).await.expect("tombstone");
+    within("leave", alice.client.leave())
+        .await
+        .expect("tombstone stored");
+    let after = within("lookup after leave", bob.client.lookup(key))
+        .await
+        .expect("tombstone");
     assert_eq!(after.record.body.kind, RecordKind::Tombstone);
-    assert!(alice.client.publish().await.is_err(), "no republish after leaving");
+    assert!(
+        alice.client.publish().await.is_err(),
+        "no republish after leaving"
+    );
 
     for app in [alice, bob, indexer] {
         app.shutdown().await;
@@ -114,9 +140,12 @@ async fn nodes_discover_indexers_from_the_dht_registry() {
     ncfg.membership.allow_loopback = true; // everything is on 127.0.0.1 here
     let node = start(&ncfg).await;
 
-    let rec = within("indexer record", node.client.lookup(indexer_key(&ix2.client.peer_id())))
-        .await
-        .expect("indexer record");
+    let rec = within(
+        "indexer record",
+        node.client.lookup(indexer_key(&ix2.client.peer_id())),
+    )
+    .await
+    .expect("indexer record");
     assert_eq!(rec.record.body.kind, RecordKind::Indexer);
     let info = rec.record.body.indexer.expect("load figures");
     assert_eq!(info.capacity, 500);
@@ -137,11 +166,17 @@ async fn nodes_discover_indexers_from_the_dht_registry() {
 
     // A strict indexer with seeds heartbeats them too (indexer mesh).
     let st2 = ix2.client.status().await.unwrap();
-    assert!(st2.indexers.contains(&ix1.client.peer_id()), "ix-2 keeps its seed ix-1 in its pool");
-    eventually("ix-1 holds heartbeat sessions of the node and of ix-2", || async {
-        let st = ix1.client.status().await.ok()?;
-        (st.heartbeat_sessions >= 2).then_some(())
-    })
+    assert!(
+        st2.indexers.contains(&ix1.client.peer_id()),
+        "ix-2 keeps its seed ix-1 in its pool"
+    );
+    eventually(
+        "ix-1 holds heartbeat sessions of the node and of ix-2",
+        || async {
+            let st = ix1.client.status().await.ok()?;
+            (st.heartbeat_sessions >= 2).then_some(())
+        },
+    )
     .await;
 
     for app in [node, ix2, ix1] {

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use garden_sidecar::config::{Config, Role};
-use garden_sidecar::net::MembershipEvent;
+use garden_sidecar::membership::node::{Event as MembershipEvent, EvictReason};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::broadcast;
 
@@ -25,7 +25,11 @@ fn node_cfg(seed: &Multiaddr, max: usize) -> Config {
 }
 
 /// Waits for an event matching `pred`, skipping others.
-async fn expect(rx: &mut broadcast::Receiver<MembershipEvent>, what: &str, pred: impl Fn(&MembershipEvent) -> bool) -> MembershipEvent {
+async fn expect(
+    rx: &mut broadcast::Receiver<MembershipEvent>,
+    what: &str,
+    pred: impl Fn(&MembershipEvent) -> bool,
+) -> MembershipEvent {
     within(what, async {
         loop {
             match rx.recv().await {
@@ -39,12 +43,19 @@ async fn expect(rx: &mut broadcast::Receiver<MembershipEvent>, what: &str, pred:
 }
 
 /// Starts a seed indexer and two more indexers registered in the DHT.
-async fn three_indexers(cfg: impl Fn(Config) -> Config) -> (garden_sidecar::app::App, Vec<garden_sidecar::app::App>) {
+async fn three_indexers(
+    cfg: impl Fn(Config) -> Config,
+) -> (garden_sidecar::app::App, Vec<garden_sidecar::app::App>) {
     let seed = start(&cfg(fast(config(Role::Indexer, "ix-seed", &[])))).await;
     let seed_addr = addr(&seed).await;
     let mut others = Vec::new();
     for i in 0..2 {
-        let ix = start(&cfg(fast(config(Role::Indexer, &format!("ix-{i}"), std::slice::from_ref(&seed_addr))))).await;
+        let ix = start(&cfg(fast(config(
+            Role::Indexer,
+            &format!("ix-{i}"),
+            std::slice::from_ref(&seed_addr),
+        ))))
+        .await;
         publish(&ix).await;
         others.push(ix);
     }
@@ -60,11 +71,15 @@ async fn a_killed_indexer_is_suspected_then_declared_dead_and_replaced() {
     let ids: Vec<PeerId> = others.iter().map(|a| a.client.peer_id()).collect();
 
     // The seed plus one indexer found in the DHT registry.
-    let joined = expect(&mut rx, "a registry indexer joins", |e| {
-        matches!(e, MembershipEvent::Joined(p) if ids.contains(p))
-    })
+    let joined = expect(
+        &mut rx,
+        "a registry indexer joins",
+        |e| matches!(e, MembershipEvent::Joined(p) if ids.contains(p)),
+    )
     .await;
-    let MembershipEvent::Joined(victim) = joined else { unreachable!() };
+    let MembershipEvent::Joined(victim) = joined else {
+        unreachable!()
+    };
     // Let it answer a few heartbeats, then kill it (no tombstone: a crash).
     let st = eventually("two indexers in the pool", || async {
         let st = node.client.status().await.ok()?;
@@ -76,12 +91,26 @@ async fn a_killed_indexer_is_suspected_then_declared_dead_and_replaced() {
     others.remove(i).shutdown().await;
     let survivor = ids[1 - i];
 
-    expect(&mut rx, "victim suspected", |e| *e == MembershipEvent::Suspected(victim)).await;
-    expect(&mut rx, "victim declared dead", |e| matches!(e, MembershipEvent::Evicted { peer, .. } if *peer == victim)).await;
+    expect(&mut rx, "victim suspected", |e| {
+        *e == MembershipEvent::Suspected(victim)
+    })
+    .await;
+    expect(
+        &mut rx,
+        "victim declared dead",
+        |e| matches!(e, MembershipEvent::Evicted { peer, .. } if *peer == victim),
+    )
+    .await;
     // Replacement from the registry (the dead one may be retried first; it fails again).
-    expect(&mut rx, "survivor joins", |e| *e == MembershipEvent::Joined(survivor)).await;
+    expect(&mut rx, "survivor joins", |e| {
+        *e == MembershipEvent::Joined(survivor)
+    })
+    .await;
     let st = node.client.status().await.unwrap();
-    assert!(st.indexers.contains(&seed.client.peer_id()), "seeds are sticky");
+    assert!(
+        st.indexers.contains(&seed.client.peer_id()),
+        "seeds are sticky"
+    );
 
     node.shutdown().await;
     for a in others {
@@ -110,25 +139,32 @@ async fn a_refutation_clears_a_false_suspicion() {
     let node = start(&ncfg).await;
     let mut rx = node.client.membership_events().await.unwrap();
     let ids: Vec<PeerId> = others.iter().map(|a| a.client.peer_id()).collect();
-    let joined = expect(&mut rx, "a registry indexer joins", |e| matches!(e, MembershipEvent::Joined(p) if ids.contains(p))).await;
-    let MembershipEvent::Joined(x) = joined else { unreachable!() };
+    let joined = expect(
+        &mut rx,
+        "a registry indexer joins",
+        |e| matches!(e, MembershipEvent::Joined(p) if ids.contains(p)),
+    )
+    .await;
+    let MembershipEvent::Joined(x) = joined else {
+        unreachable!()
+    };
 
-    expect(&mut rx, "x suspected", |e| *e == MembershipEvent::Suspected(x)).await;
+    expect(&mut rx, "x suspected", |e| {
+        *e == MembershipEvent::Suspected(x)
+    })
+    .await;
     // The refusal window is 5 s; the suspect timeout (600 s) is far beyond the deadline, so
     // only a refutation or an eviction by the indirect probe can end this wait.
-    let ev = within(
-        "suspicion cleared",
-        async {
-            loop {
-                match rx.recv().await {
-                    Ok(MembershipEvent::Cleared(p)) if p == x => return Ok(()),
-                    Ok(MembershipEvent::Evicted { peer, reason }) if peer == x => return Err(reason),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(e) => panic!("{e}"),
-                }
+    let ev = within("suspicion cleared", async {
+        loop {
+            match rx.recv().await {
+                Ok(MembershipEvent::Cleared(p)) if p == x => return Ok(()),
+                Ok(MembershipEvent::Evicted { peer, reason }) if peer == x => return Err(reason),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
             }
-        },
-    )
+        }
+    })
     .await;
     assert_eq!(ev, Ok(()), "x must be refuted, not evicted");
     let st = node.client.status().await.unwrap();
@@ -168,7 +204,10 @@ async fn the_last_indexer_is_kept_even_below_the_eviction_threshold() {
     let node = start(&demanding_node(1, 100.0)).await;
     let mut rx = node.client.membership_events().await.unwrap();
     node.client.dial(addr(&ix).await).await.unwrap();
-    expect(&mut rx, "the indexer joins from the registry", |e| *e == MembershipEvent::Joined(ix_id)).await;
+    expect(&mut rx, "the indexer joins from the registry", |e| {
+        *e == MembershipEvent::Joined(ix_id)
+    })
+    .await;
 
     // Wait until a heartbeat was answered, and scored, with more than the 8 s grace online:
     // that response met every eviction condition but "not the last one".
@@ -183,12 +222,19 @@ async fn the_last_indexer_is_kept_even_below_the_eviction_threshold() {
         (seen.since(first) >= std::time::Duration::from_secs(10)).then_some(m)
     })
     .await;
-    assert!(member.score < 100.0, "score {} is below the bar", member.score);
+    assert!(
+        member.score < 100.0,
+        "score {} is below the bar",
+        member.score
+    );
     assert!(!member.is_seed);
     let st = node.client.status().await.unwrap();
     assert_eq!(st.indexers, vec![ix_id], "the last indexer stays");
     while let Ok(e) = rx.try_recv() {
-        assert!(!matches!(e, MembershipEvent::Evicted { .. }), "unexpected {e:?}");
+        assert!(
+            !matches!(e, MembershipEvent::Evicted { .. }),
+            "unexpected {e:?}"
+        );
     }
 
     node.shutdown().await;
@@ -223,12 +269,21 @@ async fn with_two_indexers_the_lower_scoring_one_is_evicted() {
     })
     .await;
     let (peer, reason, joined) = evicted;
-    assert!(joined.contains(&free_id) && joined.contains(&full_id), "both joined first: {joined:?}");
-    assert_eq!(peer, full_id, "the lower-scoring indexer goes ({reason})");
-    assert!(reason.starts_with("LowScore"), "{reason}");
-    assert!(reason.contains("threshold: 97.0"), "{reason}");
+    assert!(
+        joined.contains(&free_id) && joined.contains(&full_id),
+        "both joined first: {joined:?}"
+    );
+    assert_eq!(peer, full_id, "the lower-scoring indexer goes ({reason:?})");
+    assert!(
+        matches!(reason, EvictReason::LowScore { threshold, .. } if threshold == 97.0),
+        "{reason:?}"
+    );
     let st = node.client.status().await.unwrap();
-    let kept = st.members.iter().find(|m| m.info.peer == free_id).expect("free stays");
+    let kept = st
+        .members
+        .iter()
+        .find(|m| m.info.peer == free_id)
+        .expect("free stays");
     assert!(kept.score >= 97.0, "free scores {}", kept.score);
 
     node.shutdown().await;
@@ -249,12 +304,15 @@ async fn witnesses_are_given_the_identified_listen_addresses() {
     listen.sort();
     assert_eq!(listen.len(), 2);
 
-    let addrs = eventually("the session carries the node's listen addresses", || async {
-        let st = ix.client.status().await.ok()?;
-        let mut a = st.sessions.into_iter().find(|s| s.peer == node_id)?.addrs;
-        a.sort();
-        (a.len() == 2).then_some(a)
-    })
+    let addrs = eventually(
+        "the session carries the node's listen addresses",
+        || async {
+            let st = ix.client.status().await.ok()?;
+            let mut a = st.sessions.into_iter().find(|s| s.peer == node_id)?.addrs;
+            a.sort();
+            (a.len() == 2).then_some(a)
+        },
+    )
     .await;
     assert_eq!(addrs, listen);
 

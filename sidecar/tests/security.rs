@@ -9,9 +9,8 @@ use std::sync::Arc;
 use common::*;
 use futures::StreamExt;
 use garden_sidecar::config::Role;
-use garden_sidecar::discovery::{
-    now_ms,
-    record::{node_key, sign_body, Draft, RecordBody, RecordKind, VERSION},
+use garden_sidecar::discovery::record::{
+    node_key, sign_body, Draft, RecordBody, RecordKind, VERSION,
 };
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::net::{behaviour::KAD_PROTOCOL, client::Error, transport};
@@ -31,12 +30,15 @@ impl Adversary {
         let identity = Arc::new(NodeIdentity::generate());
         let t = transport::build(identity.keypair(), psk()).unwrap();
         let pid = identity.peer_id();
-        let mut kad = kad::Behaviour::with_config(pid, MemoryStore::new(pid), kad::Config::new(KAD_PROTOCOL));
+        let mut kad =
+            kad::Behaviour::with_config(pid, MemoryStore::new(pid), kad::Config::new(KAD_PROTOCOL));
         kad.set_mode(Some(kad::Mode::Client));
         let cfg = libp2p::swarm::Config::with_tokio_executor()
             .with_idle_connection_timeout(std::time::Duration::from_secs(60));
         let mut swarm = Swarm::new(t, kad, pid, cfg);
-        let Some(libp2p::multiaddr::Protocol::P2p(peer)) = target.iter().last() else { panic!("no /p2p/") };
+        let Some(libp2p::multiaddr::Protocol::P2p(peer)) = target.iter().last() else {
+            panic!("no /p2p/")
+        };
         swarm.behaviour_mut().add_address(&peer, target.clone());
         Self { identity, swarm }
     }
@@ -44,7 +46,11 @@ impl Adversary {
     /// Puts raw bytes and drives the swarm until the put query ends.
     async fn put(&mut self, key: &str, value: Vec<u8>) {
         let rec = kad::Record::new(kad::RecordKey::new(&key), value);
-        let id = self.swarm.behaviour_mut().put_record(rec, kad::Quorum::One).unwrap();
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .put_record(rec, kad::Quorum::One)
+            .unwrap();
         within("adversary put", async {
             loop {
                 if let SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
@@ -71,7 +77,10 @@ impl Adversary {
             indexer: None,
             ttl_ms: 60_000,
         }
-        .sign(&self.identity, now_ms())
+        .sign(
+            &self.identity,
+            garden_sidecar::time::Clock::system().now().as_millis(),
+        )
     }
 }
 
@@ -81,12 +90,17 @@ async fn a_peer_without_the_psk_cannot_connect() {
     let seed = addr(&indexer).await;
     let outsider = start_with_psk(&config(Role::Node, "outsider", &[]), other_psk()).await;
     let res = within("outsider dial", outsider.client.dial(seed.clone())).await;
-    assert!(matches!(res, Err(Error::Dial(_))), "dial must fail, got {res:?}");
+    assert!(
+        matches!(res, Err(Error::Dial { .. })),
+        "dial must fail, got {res:?}"
+    );
     let st = indexer.client.status().await.unwrap();
     assert!(!st.connected.contains(&outsider.client.peer_id()));
     // A member with the PSK connects to the same address.
     let member = start(&config(Role::Node, "member", &[])).await;
-    within("member dial", member.client.dial(seed)).await.expect("member connects");
+    within("member dial", member.client.dial(seed))
+        .await
+        .expect("member connects");
     for app in [outsider, member, indexer] {
         app.shutdown().await;
     }
@@ -102,7 +116,7 @@ async fn forged_and_expired_records_are_rejected_by_the_dht() {
 
     // 1. Forged: claims the victim's DID and key, signed by the adversary.
     let victim = NodeIdentity::generate();
-    let now = now_ms();
+    let now = garden_sidecar::time::Clock::system().now().as_millis();
     let body = RecordBody {
         version: VERSION,
         kind: RecordKind::Peer,
@@ -115,9 +129,17 @@ async fn forged_and_expired_records_are_rejected_by_the_dht() {
         location: None,
         indexer: None,
     };
-    adv.put(&node_key(&victim.did()), sign_body(&adv.identity, &body)).await;
-    let res = within("lookup forged", honest.client.lookup(node_key(&victim.did()))).await;
-    assert!(matches!(res, Err(Error::NotFound)), "forged record must not resolve: {res:?}");
+    adv.put(&node_key(&victim.did()), sign_body(&adv.identity, &body))
+        .await;
+    let res = within(
+        "lookup forged",
+        honest.client.lookup(node_key(&victim.did())),
+    )
+    .await;
+    assert!(
+        matches!(res, Err(Error::NotFound { .. })),
+        "forged record must not resolve: {res:?}"
+    );
 
     // 2. Expired: correctly signed by the adversary, but its lifetime is over.
     let mut old = body.clone();
@@ -125,15 +147,33 @@ async fn forged_and_expired_records_are_rejected_by_the_dht() {
     old.public_key = adv.identity.public().encode_protobuf();
     old.issued_at_ms = now - 120_000;
     old.expires_at_ms = now - 60_000;
-    adv.put(&node_key(&adv.identity.did()), sign_body(&adv.identity, &old)).await;
-    let res = within("lookup expired", honest.client.lookup(node_key(&adv.identity.did()))).await;
-    assert!(matches!(res, Err(Error::NotFound)), "expired record must not resolve: {res:?}");
+    adv.put(
+        &node_key(&adv.identity.did()),
+        sign_body(&adv.identity, &old),
+    )
+    .await;
+    let res = within(
+        "lookup expired",
+        honest.client.lookup(node_key(&adv.identity.did())),
+    )
+    .await;
+    assert!(
+        matches!(res, Err(Error::NotFound { .. })),
+        "expired record must not resolve: {res:?}"
+    );
 
     // 3. The same adversary's valid record is accepted: the DHT path itself works.
     let good = adv.own_record("adv");
     adv.put(&node_key(&adv.identity.did()), good).await;
-    let ok = within("lookup valid", honest.client.lookup(node_key(&adv.identity.did()))).await;
-    assert_eq!(ok.expect("valid record resolves").record.peer_id, adv.identity.peer_id());
+    let ok = within(
+        "lookup valid",
+        honest.client.lookup(node_key(&adv.identity.did())),
+    )
+    .await;
+    assert_eq!(
+        ok.expect("valid record resolves").record.peer_id,
+        adv.identity.peer_id()
+    );
 
     for app in [honest, indexer] {
         app.shutdown().await;
@@ -171,14 +211,19 @@ async fn a_peer_over_its_publish_limit_is_throttled_then_banned() {
         (st.banned.contains(&pid) && !st.connected.contains(&pid)).then_some(())
     })
     .await;
-    assert_eq!(indexer.client.status().await.unwrap().stored_records, stored, "throttled puts were not stored");
+    assert_eq!(
+        indexer.client.status().await.unwrap().stored_records,
+        stored,
+        "throttled puts were not stored"
+    );
 
     // Reconnecting is refused while banned.
     adv.swarm.dial(seed).unwrap();
     within("redial refused", async {
         loop {
             match adv.swarm.select_next_some().await {
-                SwarmEvent::ConnectionClosed { .. } | SwarmEvent::OutgoingConnectionError { .. } => return,
+                SwarmEvent::ConnectionClosed { .. }
+                | SwarmEvent::OutgoingConnectionError { .. } => return,
                 _ => {}
             }
         }
@@ -200,8 +245,12 @@ async fn the_burst_guard_refuses_too_many_new_peers() {
     for i in 0..3 {
         newcomers.push(start(&config(Role::Node, &format!("n{i}"), &[])).await);
     }
-    within("first new peer", newcomers[0].client.dial(seed.clone())).await.expect("admitted");
-    within("second new peer", newcomers[1].client.dial(seed.clone())).await.expect("admitted");
+    within("first new peer", newcomers[0].client.dial(seed.clone()))
+        .await
+        .expect("admitted");
+    within("second new peer", newcomers[1].client.dial(seed.clone()))
+        .await
+        .expect("admitted");
     // The third is denied once its connection is secured: it never stays connected.
     let _ = within("third new peer", newcomers[2].client.dial(seed.clone())).await;
     let third = newcomers[2].client.peer_id();

@@ -16,5 +16,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             std::future::pending::<()>().await;
         }
     };
-    crate::app::run(cfg, shutdown).await.context("running the sidecar")
+    crate::app::run(cfg, shutdown)
+        .await
+        .context("running the sidecar")
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::ConfigArgs;
-use crate::app::{node_config, App};
+use crate::app::App;
 use crate::discovery::search::Needle;
 use crate::keys::{self, NodeIdentity};
+use crate::time::Clock;
 
 /// Search by name (substring), DID (`did:key:…`) or peer id.
 #[derive(Debug, clap::Args)]
@@ -31,7 +32,10 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     // A one-shot command: only warnings unless RUST_LOG asks for more.
     cfg.log.filter = "warn".into();
     super::init_tracing(&cfg.log);
-    anyhow::ensure!(!cfg.network.seeds.is_empty(), "no seeds configured (network.seeds)");
+    anyhow::ensure!(
+        !cfg.network.seeds.is_empty(),
+        "no seeds configured (network.seeds)"
+    );
     cfg.network.role = crate::config::Role::Node;
     // Results come back over the connections this client dials; it never needs to be
     // reachable, so it listens on loopback only.
@@ -39,9 +43,10 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     let psk = keys::load_psk(&cfg.identity.psk_file)
         .with_context(|| format!("loading {}", cfg.identity.psk_file.display()))?;
     let identity = Arc::new(NodeIdentity::generate());
-    let mut nc = node_config(&cfg, &identity)?;
-    nc.settings.publish = false;
-    let app = App::start_node(identity, psk, nc).await?;
+    let app = App::start_with_clock(identity, psk, &cfg, Clock::system(), |nc| {
+        nc.settings.publish = false
+    })
+    .await?;
     let needle = Needle::parse(&args.needle).context("parsing the needle")?;
     let idle = Duration::from_secs(args.idle.unwrap_or(cfg.discovery.search_idle_timeout_secs));
     // Give the seed connections a moment: wait for the first dial to a seed.

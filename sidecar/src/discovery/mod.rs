@@ -5,15 +5,31 @@
 //! lives in `net/`.
 
 pub mod location;
+pub mod publish;
 pub mod record;
 pub mod registry;
 pub mod search;
 pub mod store;
 
-/// Milliseconds since the Unix epoch (wall clock; records carry absolute times).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+use serde::{Deserialize, Serialize};
+
+/// Which roles a process plays in the discovery plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A regular peer: publishes its record, keeps a pool of indexers.
+    Node,
+    /// Serves the DHT, registers itself in the indexer registry, answers searches.
+    Indexer,
+    /// Both roles in one process.
+    Both,
+}
+
+impl Role {
+    pub fn is_node(self) -> bool {
+        matches!(self, Role::Node | Role::Both)
+    }
+    pub fn is_indexer(self) -> bool {
+        matches!(self, Role::Indexer | Role::Both)
+    }
 }

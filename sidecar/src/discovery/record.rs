@@ -12,6 +12,7 @@ use libp2p::{identity::PublicKey, Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{identity::did_key, NodeIdentity};
+use crate::offence::Offence;
 
 /// Largest encoded record accepted anywhere (store, DHT, search results).
 pub const MAX_RECORD_BYTES: usize = 4096;
@@ -60,6 +61,30 @@ pub enum Error {
     NameTaken { name: String },
     #[error("an equal or newer record is already stored")]
     Stale,
+}
+
+impl Error {
+    /// What the peer that sent this record did wrong, if anything. A stale, expired or
+    /// name-squatting record, a record from a clock ahead of ours and an unknown (newer)
+    /// version are not offences: honest peers send them when they lose a race, run late, or
+    /// are upgraded first.
+    pub fn offence(&self) -> Option<Offence> {
+        match self {
+            Error::BadSignature | Error::DidMismatch { .. } | Error::WrongKey { .. } => {
+                Some(Offence::Forged)
+            }
+            Error::TooLarge(_)
+            | Error::Malformed(_)
+            | Error::BadKey
+            | Error::TtlTooLong
+            | Error::Bounds { .. } => Some(Offence::Malformed),
+            Error::Version(_)
+            | Error::Expired
+            | Error::FromTheFuture
+            | Error::NameTaken { .. }
+            | Error::Stale => None,
+        }
+    }
 }
 
 /// What a record announces.
@@ -307,7 +332,9 @@ pub fn validate(key: &[u8], value: &[u8], now_ms: u64) -> Result<Verified, Error
                 return Err(Error::TtlTooLong);
             }
             if b.kind == RecordKind::Indexer && b.indexer.is_none() {
-                return Err(Error::Malformed("indexer record without load figures".into()));
+                return Err(Error::Malformed(
+                    "indexer record without load figures".into(),
+                ));
             }
         }
     }
@@ -324,6 +351,14 @@ pub fn validate_as_node(value: &[u8], now_ms: u64) -> Result<Verified, Error> {
     let body: RecordBody =
         cbor4ii::serde::from_slice(&signed.body).map_err(|e| Error::Malformed(e.to_string()))?;
     validate(node_key(&body.did).as_bytes(), value, now_ms)
+}
+
+/// Whether `payload` answers a DHT challenge about `did` at `now_ms`: a live, validly signed
+/// peer record of that DID. A tombstone, an expired record, another DID's record or a record
+/// claiming `did` under another key all fail (Go only looked at `found`, B19).
+pub fn answers_challenge(did: &str, payload: &[u8], now_ms: u64) -> bool {
+    validate_as_node(payload, now_ms)
+        .is_ok_and(|v| v.body.did == did && v.body.kind == RecordKind::Peer)
 }
 
 /// Absolute expiry in ms of a verified record (tombstones: end of their lifetime).
@@ -352,7 +387,9 @@ pub fn select(key: &[u8], old: &Verified, new: &Verified) -> Result<(), Error> {
         return Ok(());
     }
     let newer = new.body.issued_at_ms > old.body.issued_at_ms
-        || (new.body.issued_at_ms == old.body.issued_at_ms && new.is_tombstone() && !old.is_tombstone());
+        || (new.body.issued_at_ms == old.body.issued_at_ms
+            && new.is_tombstone()
+            && !old.is_tombstone());
     if newer {
         Ok(())
     } else {
@@ -363,6 +400,44 @@ pub fn select(key: &[u8], old: &Verified, new: &Verified) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_live_record_of_the_challenged_did_answers_a_dht_challenge() {
+        let me = NodeIdentity::generate();
+        let other = NodeIdentity::generate();
+        let genuine = draft("n").sign(&me, NOW);
+        let claiming_my_did = {
+            // A body naming my DID, signed with another key.
+            let mut body = validate_as_node(&genuine, NOW).unwrap().body;
+            body.public_key = other.public().encode_protobuf();
+            sign_body(&other, &body)
+        };
+        let forged = [
+            b"not a record".to_vec(),
+            draft("n").sign(&other, NOW),
+            claiming_my_did,
+            Draft {
+                ttl_ms: 1_000,
+                ..draft("n")
+            }
+            .sign(&me, NOW - 60_000),
+            Draft::tombstone(&me, "n", NOW),
+            Vec::new(),
+        ];
+        for (i, p) in forged.iter().enumerate() {
+            assert!(
+                !answers_challenge(&me.did(), p, NOW),
+                "forged payload #{i} passed"
+            );
+        }
+        assert!(answers_challenge(&me.did(), &genuine, NOW));
+        assert!(
+            !answers_challenge(&other.did(), &genuine, NOW),
+            "bound to the challenged DID"
+        );
+        // Validity is judged at answer time: the same record, once expired, fails.
+        assert!(!answers_challenge(&me.did(), &genuine, NOW + 200_000));
+    }
 
     const NOW: u64 = 1_800_000_000_000;
 
@@ -413,7 +488,10 @@ mod tests {
             indexer: None,
         };
         let forged = sign_body(&other, &body);
-        assert_eq!(validate(node_key(&id.did()).as_bytes(), &forged, NOW), Err(Error::BadSignature));
+        assert_eq!(
+            validate(node_key(&id.did()).as_bytes(), &forged, NOW),
+            Err(Error::BadSignature)
+        );
         // Correctly signed by `other`, but claims `id`'s DID: wrong key for the DID.
         let mut b2 = body.clone();
         b2.public_key = other.public().encode_protobuf();
@@ -434,21 +512,36 @@ mod tests {
         let id = NodeIdentity::generate();
         let key = node_key(&id.did());
         let v = draft("a").sign(&id, NOW);
-        assert_eq!(validate(key.as_bytes(), &v, NOW + 120_000), Err(Error::Expired));
+        assert_eq!(
+            validate(key.as_bytes(), &v, NOW + 120_000),
+            Err(Error::Expired)
+        );
         let mut d = draft("a");
         d.ttl_ms = MAX_TTL.as_millis() as u64 + 1;
-        assert_eq!(validate(key.as_bytes(), &d.sign(&id, NOW), NOW), Err(Error::TtlTooLong));
+        assert_eq!(
+            validate(key.as_bytes(), &d.sign(&id, NOW), NOW),
+            Err(Error::TtlTooLong)
+        );
         let future = draft("a").sign(&id, NOW + 10 * MAX_CLOCK_SKEW_MS);
-        assert_eq!(validate(key.as_bytes(), &future, NOW), Err(Error::FromTheFuture));
+        assert_eq!(
+            validate(key.as_bytes(), &future, NOW),
+            Err(Error::FromTheFuture)
+        );
         let t = Draft::tombstone(&id, "a", NOW);
         validate(key.as_bytes(), &t, NOW + 1000).unwrap();
-        assert_eq!(validate(key.as_bytes(), &t, NOW + TOMBSTONE_LIFETIME_MS + 1), Err(Error::Expired));
+        assert_eq!(
+            validate(key.as_bytes(), &t, NOW + TOMBSTONE_LIFETIME_MS + 1),
+            Err(Error::Expired)
+        );
     }
 
     #[test]
     fn malformed_and_oversized_input_is_an_error_not_a_panic() {
         for input in [&b""[..], b"\xff\xff\xff", b"\x82\x40\x40", &[0x9f; 300]] {
-            assert!(matches!(validate(b"/node/x", input, NOW), Err(Error::Malformed(_))));
+            assert!(matches!(
+                validate(b"/node/x", input, NOW),
+                Err(Error::Malformed(_))
+            ));
         }
         assert_eq!(
             validate(b"/node/x", &vec![0u8; MAX_RECORD_BYTES + 1], NOW),
@@ -464,7 +557,12 @@ mod tests {
         let new = validate(key.as_bytes(), &draft("a").sign(&id, NOW + 5), NOW + 5).unwrap();
         assert!(select(key.as_bytes(), &old, &new).is_ok());
         assert_eq!(select(key.as_bytes(), &new, &old), Err(Error::Stale));
-        let tomb = validate(key.as_bytes(), &Draft::tombstone(&id, "a", NOW + 6), NOW + 6).unwrap();
+        let tomb = validate(
+            key.as_bytes(),
+            &Draft::tombstone(&id, "a", NOW + 6),
+            NOW + 6,
+        )
+        .unwrap();
         assert!(select(key.as_bytes(), &new, &tomb).is_ok());
         assert_eq!(select(key.as_bytes(), &tomb, &new), Err(Error::Stale));
 
@@ -472,6 +570,9 @@ mod tests {
         let nk = name_key("a");
         let held = validate(nk.as_bytes(), &draft("a").sign(&id, NOW), NOW).unwrap();
         let claim = validate(nk.as_bytes(), &draft("a").sign(&squatter, NOW + 9), NOW + 9).unwrap();
-        assert!(matches!(select(nk.as_bytes(), &held, &claim), Err(Error::NameTaken { .. })));
+        assert!(matches!(
+            select(nk.as_bytes(), &held, &claim),
+            Err(Error::NameTaken { .. })
+        ));
     }
 }

@@ -46,13 +46,17 @@ mod tests {
     #[test]
     fn candidate_comes_from_a_valid_indexer_record_only() {
         let id = NodeIdentity::generate();
-        let now = crate::discovery::now_ms();
+        let now = crate::time::Clock::system().now().as_millis();
         let d = Draft {
             kind: RecordKind::Indexer,
             name: "ix".into(),
             addrs: vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap()],
             location: None,
-            indexer: Some(IndexerInfo { capacity: 100, peers: 25, born_at_ms: now }),
+            indexer: Some(IndexerInfo {
+                capacity: 100,
+                peers: 25,
+                born_at_ms: now,
+            }),
             ttl_ms: 60_000,
         };
         let key = crate::discovery::record::indexer_key(&id.peer_id());

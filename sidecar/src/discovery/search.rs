@@ -30,7 +30,8 @@ pub const MAX_QUERY_BYTES: usize = 512;
 /// Hard cap on hits per results message (also bounds [`MAX_RESULTS_BYTES`]).
 pub const MAX_HITS_PER_MESSAGE: usize = 32;
 /// Largest results message.
-pub const MAX_RESULTS_BYTES: u64 = (MAX_HITS_PER_MESSAGE * (record::MAX_RECORD_BYTES + 16) + 64) as u64;
+pub const MAX_RESULTS_BYTES: u64 =
+    (MAX_HITS_PER_MESSAGE * (record::MAX_RECORD_BYTES + 16) + 64) as u64;
 /// Largest acknowledgement.
 pub const MAX_ACK_BYTES: u64 = 64;
 
@@ -43,6 +44,50 @@ pub enum Error {
     Malformed(String),
     #[error("empty needle")]
     Empty,
+    #[error("name needles need at least {min} characters")]
+    TooShort { min: usize },
+}
+
+/// How a process searches and answers searches (from `[discovery]` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Shortest name needle accepted; shorter names would match too much by substring
+    /// (IX-14). [Default: 3]
+    pub min_name_len: usize,
+    /// Most hits one indexer returns for one query (IX-14); never above
+    /// [`MAX_HITS_PER_MESSAGE`]. [Default: 20]
+    pub max_hits: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            min_name_len: 3,
+            max_hits: 20,
+        }
+    }
+}
+
+impl Rules {
+    /// Whether a search for `needle` may start.
+    pub fn check(&self, needle: &Needle) -> Result<(), Error> {
+        match needle {
+            Needle::Name(n) if n.chars().count() < self.min_name_len => Err(Error::TooShort {
+                min: self.min_name_len,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a name needle matches names that contain it (else only equal names).
+    pub fn substring(&self, needle: &Needle) -> bool {
+        matches!(needle, Needle::Name(n) if n.chars().count() >= self.min_name_len)
+    }
+
+    /// Most hits in one answer.
+    pub fn max_hits(&self) -> usize {
+        self.max_hits.min(MAX_HITS_PER_MESSAGE)
+    }
 }
 
 /// What is searched.
@@ -129,7 +174,8 @@ impl Query {
         if bytes.len() > MAX_QUERY_BYTES {
             return Err(Error::TooLarge(bytes.len()));
         }
-        let q: Query = cbor4ii::serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
+        let q: Query =
+            cbor4ii::serde::from_slice(bytes).map_err(|e| Error::Malformed(e.to_string()))?;
         if q.needle.as_str().is_empty() {
             return Err(Error::Empty);
         }
@@ -154,7 +200,12 @@ impl Active {
 
     /// Validates one raw record found for this search; returns it when it is valid, matches,
     /// and was not streamed yet.
-    pub fn accept(&mut self, key_hint: Option<&[u8]>, value: &[u8], now_ms: u64) -> Option<Verified> {
+    pub fn accept(
+        &mut self,
+        key_hint: Option<&[u8]>,
+        value: &[u8],
+        now_ms: u64,
+    ) -> Option<Verified> {
         let v = match key_hint {
             Some(k) => record::validate(k, value, now_ms).ok()?,
             // Results from indexers carry node records: validate under their own key.
@@ -184,26 +235,75 @@ mod tests {
     }
 
     #[test]
+    fn rules_refuse_short_names_and_cap_hits() {
+        let r = Rules::default();
+        assert_eq!(
+            r.check(&Needle::Name("ab".into())),
+            Err(Error::TooShort { min: 3 })
+        );
+        assert!(r.check(&Needle::Name("abc".into())).is_ok());
+        assert!(
+            r.check(&Needle::Did("d".into())).is_ok(),
+            "exact needles have no minimum"
+        );
+        assert!(!r.substring(&Needle::Name("ab".into())));
+        assert!(r.substring(&Needle::Name("abc".into())));
+        assert_eq!(
+            Rules {
+                max_hits: 1000,
+                ..r
+            }
+            .max_hits(),
+            MAX_HITS_PER_MESSAGE
+        );
+    }
+
+    #[test]
     fn query_codec_rejects_bad_input() {
-        let q = Query { query_id: 7, needle: Needle::Name("ali".into()) };
+        let q = Query {
+            query_id: 7,
+            needle: Needle::Name("ali".into()),
+        };
         assert_eq!(Query::decode(&q.encode()).unwrap(), q);
-        assert!(matches!(Query::decode(&[0xa1; 600]), Err(Error::TooLarge(600))));
-        assert!(matches!(Query::decode(b"\x01\x02"), Err(Error::Malformed(_))));
-        let empty = Query { query_id: 1, needle: Needle::Name(String::new()) };
+        assert!(matches!(
+            Query::decode(&[0xa1; 600]),
+            Err(Error::TooLarge(600))
+        ));
+        assert!(matches!(
+            Query::decode(b"\x01\x02"),
+            Err(Error::Malformed(_))
+        ));
+        let empty = Query {
+            query_id: 1,
+            needle: Needle::Name(String::new()),
+        };
         assert_eq!(Query::decode(&empty.encode()), Err(Error::Empty));
     }
 
     #[test]
     fn active_search_streams_each_valid_match_once() {
         let id = NodeIdentity::generate();
-        let now = crate::discovery::now_ms();
-        let d = Draft { kind: RecordKind::Peer, name: "alice-site".into(), addrs: vec![], location: None, indexer: None, ttl_ms: 60_000 };
+        let now = crate::time::Clock::system().now().as_millis();
+        let d = Draft {
+            kind: RecordKind::Peer,
+            name: "alice-site".into(),
+            addrs: vec![],
+            location: None,
+            indexer: None,
+            ttl_ms: 60_000,
+        };
         let bytes = d.sign(&id, now);
         let mut a = Active::new(Needle::Name("alice".into()));
         assert!(a.accept(None, &bytes, now).is_some());
-        assert!(a.accept(None, &bytes, now).is_none(), "duplicates are dropped");
+        assert!(
+            a.accept(None, &bytes, now).is_none(),
+            "duplicates are dropped"
+        );
         let mut b = Active::new(Needle::Name("bob".into()));
-        assert!(b.accept(None, &bytes, now).is_none(), "non-matching hits are dropped");
+        assert!(
+            b.accept(None, &bytes, now).is_none(),
+            "non-matching hits are dropped"
+        );
         assert!(b.accept(None, b"garbage", now).is_none());
     }
 }

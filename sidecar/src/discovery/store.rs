@@ -11,7 +11,7 @@
 //! memory: persistence would only keep expired data across restarts.
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libp2p::kad::{
     store::{self, MemoryStore, MemoryStoreConfig, RecordStore},
@@ -19,7 +19,43 @@ use libp2p::kad::{
 };
 use libp2p::PeerId;
 
-use super::{now_ms, record};
+use super::record;
+use crate::offence::Offence;
+use crate::time::{Clock, Timestamp};
+
+/// Why a record was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The store holds its maximum number of records; nobody's fault.
+    #[error("record store full ({max} records)")]
+    Full { max: usize },
+    /// An equal or newer value of the same signer is already stored.
+    #[error("an equal or newer record is already stored")]
+    Stale,
+    /// The record did not validate, or lost against the stored value (`NameTaken`).
+    #[error(transparent)]
+    Invalid(record::Error),
+}
+
+impl From<record::Error> for Error {
+    fn from(e: record::Error) -> Self {
+        match e {
+            record::Error::Stale => Error::Stale,
+            e => Error::Invalid(e),
+        }
+    }
+}
+
+impl Error {
+    /// What the sender of the refused record did wrong, if anything (a full store or a stale
+    /// record is never the sender's fault).
+    pub fn offence(&self) -> Option<Offence> {
+        match self {
+            Error::Full { .. } | Error::Stale => None,
+            Error::Invalid(e) => e.offence(),
+        }
+    }
+}
 
 /// Runtime options.
 #[derive(Debug, Clone)]
@@ -42,10 +78,12 @@ impl Default for Config {
 /// Validating record store.
 pub struct Store {
     inner: MemoryStore,
+    max_records: usize,
+    clock: Clock,
 }
 
 impl Store {
-    pub fn new(local: PeerId, config: Config) -> Self {
+    pub fn new(local: PeerId, config: Config, clock: Clock) -> Self {
         let mem = MemoryStoreConfig {
             max_records: config.max_records,
             max_value_bytes: record::MAX_RECORD_BYTES,
@@ -54,42 +92,56 @@ impl Store {
         };
         Self {
             inner: MemoryStore::with_config(local, mem),
+            max_records: config.max_records,
+            clock,
         }
     }
 
     /// Validates `r` at the current time and stores it when it wins against the stored value.
-    pub fn insert(&mut self, r: Record) -> Result<record::Verified, record::Error> {
-        self.insert_at(r, now_ms())
+    pub fn insert(&mut self, r: Record) -> Result<record::Verified, Error> {
+        let now = self.clock.now();
+        self.insert_at(r, now)
     }
 
-    /// [`Store::insert`] with an explicit clock.
-    pub fn insert_at(&mut self, mut r: Record, now: u64) -> Result<record::Verified, record::Error> {
-        let new = record::validate(r.key.as_ref(), &r.value, now)?;
+    /// [`Store::insert`] at protocol time `now`. Storing the very bytes already held is a
+    /// no-op success (our own records are inserted, then handed to Kademlia, which puts them
+    /// again).
+    pub fn insert_at(&mut self, mut r: Record, now: Timestamp) -> Result<record::Verified, Error> {
+        let new = record::validate(r.key.as_ref(), &r.value, now.as_millis())?;
         if let Some(old) = self.inner.get(&r.key) {
+            if old.value == r.value {
+                return Ok(new);
+            }
             // An invalid or expired stored value simply loses.
-            if let Ok(old) = record::validate(old.key.as_ref(), &old.value, now) {
+            if let Ok(old) = record::validate(old.key.as_ref(), &old.value, now.as_millis()) {
                 record::select(r.key.as_ref(), &old, &new)?;
             }
         }
-        let left = record::expiry_ms(&new).saturating_sub(now);
-        r.expires = Some(Instant::now() + Duration::from_millis(left));
+        let left = std::time::Duration::from_millis(
+            record::expiry_ms(&new).saturating_sub(now.as_millis()),
+        );
+        r.expires = Some(Instant::now() + self.clock.real(left));
         r.publisher = Some(new.peer_id);
-        self.inner
-            .put(r)
-            .map_err(|e| record::Error::Malformed(format!("store refused: {e}")))?;
+        self.inner.put(r).map_err(|e| match e {
+            store::Error::MaxRecords => Error::Full {
+                max: self.max_records,
+            },
+            // Values are bounded by `record::validate` before they get here.
+            other => Error::Invalid(record::Error::Malformed(other.to_string())),
+        })?;
         Ok(new)
     }
 
     /// The valid, live record stored under `key`, if any.
     pub fn get_valid(&self, key: &str) -> Option<record::Verified> {
         let r = self.inner.get(&KadKey::new(&key))?;
-        record::validate(r.key.as_ref(), &r.value, now_ms()).ok()
+        record::validate(r.key.as_ref(), &r.value, self.clock.now().as_millis()).ok()
     }
 
     /// Local search for indexers: live node records whose DID or peer id equals `needle`, or
     /// whose name contains it (case-insensitive, when `substring`). At most `max` hits.
     pub fn search_local(&self, needle: &str, substring: bool, max: usize) -> Vec<record::Verified> {
-        let now = now_ms();
+        let now = self.clock.now().as_millis();
         let lower = needle.to_lowercase();
         self.inner
             .records()
@@ -124,11 +176,18 @@ impl RecordStore for Store {
         self.inner.get(k)
     }
 
+    /// Kademlia's own puts: our records (already inserted by the glue with a typed error,
+    /// so this is a no-op then) and records cached after a lookup. kad's error type has no
+    /// "invalid": every refusal but a full store maps to `ValueTooLarge`, logged with the
+    /// real reason.
     fn put(&mut self, r: Record) -> store::Result<()> {
         let key = String::from_utf8_lossy(r.key.as_ref()).into_owned();
         self.insert(r).map(|_| ()).map_err(|e| {
             tracing::debug!(%key, error = %e, "record refused by the store");
-            store::Error::ValueTooLarge
+            match e {
+                Error::Full { .. } => store::Error::MaxRecords,
+                _ => store::Error::ValueTooLarge,
+            }
         })
     }
 
@@ -181,24 +240,72 @@ mod tests {
     #[test]
     fn store_keeps_valid_newer_records_and_refuses_the_rest() {
         let id = NodeIdentity::generate();
-        let mut s = Store::new(PeerId::random(), Config::default());
+        let clock = Clock::system();
+        let mut s = Store::new(PeerId::random(), Config::default(), clock.clone());
         let key = node_key(&id.did());
-        let now = now_ms();
-        s.insert_at(rec(&key, draft().sign(&id, now)), now).unwrap();
+        let now = clock.now();
+        let ms = now.as_millis();
+        let mine = draft().sign(&id, ms);
+        s.insert_at(rec(&key, mine.clone()), now).unwrap();
+        s.insert_at(rec(&key, mine), now)
+            .expect("the same bytes again are not stale");
         assert_eq!(
-            s.insert_at(rec(&key, draft().sign(&id, now - 10)), now).unwrap_err(),
-            record::Error::Stale
+            s.insert_at(rec(&key, draft().sign(&id, ms - 10)), now)
+                .unwrap_err(),
+            Error::Stale
         );
         assert!(s.put(rec(&key, b"junk".to_vec())).is_err());
-        let forged = draft().sign(&NodeIdentity::generate(), now + 1);
-        assert!(s.insert_at(rec(&key, forged), now + 1).is_err());
+        let forged = draft().sign(&NodeIdentity::generate(), ms + 1);
+        let e = s
+            .insert_at(rec(&key, forged), Timestamp::from_millis(ms + 1))
+            .unwrap_err();
+        assert_eq!(e.offence(), Some(Offence::Forged));
         assert_eq!(s.len(), 1);
         let hits = s.search_local("site", true, 10);
         assert_eq!(hits.len(), 1);
         assert!(s.search_local("site", false, 10).is_empty());
-        assert_eq!(s.search_local(&id.peer_id().to_string(), false, 10).len(), 1);
+        assert_eq!(
+            s.search_local(&id.peer_id().to_string(), false, 10).len(),
+            1
+        );
         // A tombstone replaces it and hides it from search.
-        s.insert_at(rec(&key, Draft::tombstone(&id, "garden-site", now + 2)), now + 2).unwrap();
+        s.insert_at(
+            rec(&key, Draft::tombstone(&id, "garden-site", ms + 2)),
+            Timestamp::from_millis(ms + 2),
+        )
+        .unwrap();
         assert!(s.search_local("site", true, 10).is_empty());
+    }
+
+    #[test]
+    fn a_full_store_is_nobodys_offence() {
+        let clock = Clock::system();
+        let cfg = Config {
+            max_records: 2,
+            ..Config::default()
+        };
+        let mut s = Store::new(PeerId::random(), cfg, clock.clone());
+        let now = clock.now();
+        for _ in 0..2 {
+            let id = NodeIdentity::generate();
+            s.insert_at(
+                rec(&node_key(&id.did()), draft().sign(&id, now.as_millis())),
+                now,
+            )
+            .unwrap();
+        }
+        let id = NodeIdentity::generate();
+        let e = s
+            .insert_at(
+                rec(&node_key(&id.did()), draft().sign(&id, now.as_millis())),
+                now,
+            )
+            .unwrap_err();
+        assert_eq!(e, Error::Full { max: 2 });
+        assert_eq!(
+            e.offence(),
+            None,
+            "an honest publisher is never struck for a full store"
+        );
     }
 }

@@ -158,6 +158,9 @@ mod tests {
     fn did_is_derivable_from_the_peer_id() {
         let id = NodeIdentity::generate();
         assert!(id.did().starts_with("did:key:z6Mk"));
-        assert_eq!(did_of_peer(&id.peer_id()).as_deref(), Some(id.did().as_str()));
+        assert_eq!(
+            did_of_peer(&id.peer_id()).as_deref(),
+            Some(id.did().as_str())
+        );
     }
 }

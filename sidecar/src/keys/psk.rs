@@ -13,11 +13,13 @@ pub fn load_psk(path: &Path) -> Result<PreSharedKey, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    text.trim().parse::<PreSharedKey>().map_err(|e| Error::Invalid {
-        path: path.to_path_buf(),
-        what: "swarm.key PSK",
-        reason: e.to_string(),
-    })
+    text.trim()
+        .parse::<PreSharedKey>()
+        .map_err(|e| Error::Invalid {
+            path: path.to_path_buf(),
+            what: "swarm.key PSK",
+            reason: e.to_string(),
+        })
 }
 
 /// A new random PSK in `swarm.key` text form.
@@ -45,7 +47,10 @@ mod tests {
         let psk = write_new_psk(&dir.join("swarm.key")).unwrap();
         assert!(load_psk(&dir.join("swarm.key")).unwrap().fingerprint() == psk.fingerprint());
         std::fs::write(dir.join("bad.key"), "/key/swarm/psk/1.0.0/\n/base16/\nzz\n").unwrap();
-        assert!(matches!(load_psk(&dir.join("bad.key")), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            load_psk(&dir.join("bad.key")),
+            Err(Error::Invalid { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

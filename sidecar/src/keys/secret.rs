@@ -81,7 +81,11 @@ impl SettlementKey {
 
 impl std::fmt::Debug for SettlementKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SettlementKey(pub={})", hex::encode(self.verifying_key().as_bytes()))
+        write!(
+            f,
+            "SettlementKey(pub={})",
+            hex::encode(self.verifying_key().as_bytes())
+        )
     }
 }
 
@@ -102,7 +106,10 @@ mod tests {
     fn settlement_key_rejects_wrong_length() {
         let p = std::env::temp_dir().join(format!("garden-sk-{}", std::process::id()));
         std::fs::write(&p, [1u8; 5]).unwrap();
-        assert!(matches!(SettlementKey::load_or_generate(&p), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            SettlementKey::load_or_generate(&p),
+            Err(Error::Invalid { .. })
+        ));
         let _ = std::fs::remove_file(&p);
     }
 }

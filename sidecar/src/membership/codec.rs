@@ -332,10 +332,7 @@ mod tests {
         use crate::membership::testutil::peer;
         use crate::membership::{node, probe, witness, PeerInfo, Timestamp};
         fn check<P: Protocol>(req: &P::Request, resp: &P::Response) {
-            for (bytes, is_req) in [
-                (req.encode(), true),
-                (resp.encode(), false),
-            ] {
+            for (bytes, is_req) in [(req.encode(), true), (resp.encode(), false)] {
                 let dec = |b: &[u8]| {
                     if is_req {
                         P::Request::decode(b).is_ok()

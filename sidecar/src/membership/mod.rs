@@ -56,55 +56,7 @@ pub mod threshold;
 pub mod wire;
 pub mod witness;
 
-use std::time::Duration;
-
-/// Wall-clock time in milliseconds since the Unix epoch.
-///
-/// The membership logic never reads the clock itself: callers pass `now`. Milliseconds (not
-/// `Instant`) because several values cross the wire and are compared between peers
-/// (`born_at` equality, `last_seen` freshness).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(u64);
-
-impl Timestamp {
-    /// The zero time; used on the wire for "unset" (like Go's zero `time.Time`).
-    pub const ZERO: Timestamp = Timestamp(0);
-
-    /// From milliseconds since the Unix epoch.
-    pub const fn from_millis(ms: u64) -> Self {
-        Timestamp(ms)
-    }
-
-    /// Milliseconds since the Unix epoch.
-    pub const fn as_millis(self) -> u64 {
-        self.0
-    }
-
-    /// Read the system clock. Only for the event loop; decision logic takes `now` as an argument.
-    pub fn now() -> Self {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Timestamp(ms)
-    }
-
-    /// True for the zero ("unset") time.
-    pub const fn is_zero(self) -> bool {
-        self.0 == 0
-    }
-
-    /// `self − earlier`, zero if `earlier` is later (clock skew never yields a negative age).
-    pub fn since(self, earlier: Timestamp) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
-
-    /// `self + d`, saturating.
-    pub fn plus(self, d: Duration) -> Timestamp {
-        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        Timestamp(self.0.saturating_add(ms))
-    }
-}
+pub use crate::time::Timestamp;
 
 /// A peer and the addresses it can be reached at (Go's `peer.AddrInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 //! | `gossipsub` | meshsub | search queries |
 //! | `search` | `/garden/search/1.0.0` | search results, indexer → searcher |
 //! | `heartbeat`, `witness`, `probe`, `indirect`, `candidates` | `/garden/<name>/1.0.0` | membership plane (codecs in `membership::codec`) |
+//! | `stream` | the data plane's own protocols | raw streams for tasks outside the loop (`libp2p-stream`) |
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use super::gater;
 use crate::discovery::{search, store::Store};
 use crate::keys::NodeIdentity;
 use crate::membership::codec as mcodec;
+use crate::time::Clock;
 
 /// Messages a gossipsub connection handler may queue (see `Behaviour::new`).
 const GOSSIP_QUEUE_LEN: usize = 100;
@@ -49,6 +51,9 @@ pub struct Params {
     pub request_timeout: Duration,
 }
 
+/// The node's swarm.
+pub type Swarm = libp2p::Swarm<Behaviour>;
+
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub gater: gater::Behaviour,
@@ -62,6 +67,8 @@ pub struct Behaviour {
     pub probe: request_response::Behaviour<mcodec::Codec<mcodec::ProbeProtocol>>,
     pub indirect: request_response::Behaviour<mcodec::Codec<mcodec::IndirectProbeProtocol>>,
     pub candidates: request_response::Behaviour<mcodec::Codec<mcodec::CandidatesProtocol>>,
+    /// Streams for the data plane, which runs in its own tasks (`libp2p_stream::Control`).
+    pub stream: libp2p_stream::Behaviour,
 }
 
 /// A request-response behaviour for one membership protocol.
@@ -76,7 +83,7 @@ fn membership_rr<P: mcodec::Protocol>(
 }
 
 impl Behaviour {
-    pub fn new(identity: &NodeIdentity, params: &Params) -> Result<Self, Error> {
+    pub fn new(identity: &NodeIdentity, params: &Params, clock: &Clock) -> Result<Self, Error> {
         let peer_id = identity.peer_id();
 
         let mut kcfg = kad::Config::new(KAD_PROTOCOL);
@@ -85,7 +92,7 @@ impl Behaviour {
         // Owners re-sign and re-publish every republish interval; records carry their expiry.
         kcfg.set_publication_interval(None);
         kcfg.set_record_ttl(Some(crate::discovery::record::MAX_TTL));
-        let store = Store::new(peer_id, Default::default());
+        let store = Store::new(peer_id, Default::default(), clock.clone());
         let mut kad = kad::Behaviour::with_config(peer_id, store, kcfg);
         kad.set_mode(Some(if params.dht_server {
             kad::Mode::Server
@@ -121,10 +128,10 @@ impl Behaviour {
         );
 
         Ok(Self {
-            gater: gater::Behaviour::new(gater::State::new(
-                params.gater.clone(),
-                params.blacklist.iter().copied(),
-            )),
+            gater: gater::Behaviour::new(
+                gater::State::new(params.gater.clone(), params.blacklist.iter().copied()),
+                clock.clone(),
+            ),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), identity.public())
                     .with_agent_version(format!("garden/{}", env!("CARGO_PKG_VERSION"))),
@@ -138,6 +145,7 @@ impl Behaviour {
             probe: membership_rr(rr.clone()),
             indirect: membership_rr(rr.clone()),
             candidates: membership_rr(rr),
+            stream: libp2p_stream::Behaviour::new(),
         })
     }
 }

@@ -1,29 +1,47 @@
 //! The cloneable handle to a running node (the file-sharing example's `Client`): each method
 //! sends a `Command` with a oneshot reply channel to the [`super::EventLoop`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use libp2p::{Multiaddr, PeerId};
+use libp2p::{kad, swarm::DialError, Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
-use super::membership_glue::MembershipEvent;
-use crate::discovery::{record::Verified, registry::Candidate, search::Needle};
-use crate::membership::{node::MemberView, PeerInfo};
+use crate::discovery::{record::Verified, registry::Candidate, search, store};
+use crate::membership::{node, node::MemberView, PeerInfo};
 
-/// Errors returned to callers.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+/// Errors returned to callers; each keeps its source.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("the node has stopped")]
     Closed,
-    #[error("dial failed: {0}")]
-    Dial(String),
-    #[error("record not found")]
-    NotFound,
-    #[error("publish failed: {0}")]
-    Publish(String),
-    #[error("invalid input: {0}")]
-    Invalid(String),
+    #[error("{addr} has no /p2p/<peer id> suffix")]
+    NoPeerId { addr: Multiaddr },
+    #[error("dialing {peer} failed")]
+    Dial {
+        peer: PeerId,
+        #[source]
+        source: Arc<DialError>,
+    },
+    #[error("no valid record under {key}")]
+    NotFound { key: String },
+    #[error("this node does not publish records (ephemeral client, or it left)")]
+    NotPublishing,
+    #[error("the local store refused our record under {key}")]
+    LocalStore {
+        key: String,
+        #[source]
+        source: store::Error,
+    },
+    #[error("no DHT server stored our record under {key}")]
+    Publish {
+        key: String,
+        #[source]
+        source: kad::PutRecordError,
+    },
+    #[error("invalid search")]
+    Search(#[source] search::Error),
 }
 
 /// A successful lookup.
@@ -68,10 +86,10 @@ pub(crate) enum Command {
     Dial(Multiaddr, Reply<()>),
     Publish(Reply<()>),
     Lookup(String, Reply<Lookup>),
-    Search(Needle, Duration, mpsc::Sender<Verified>, Reply<()>),
+    Search(search::Needle, Duration, mpsc::Sender<Verified>, Reply<()>),
     DiscoverIndexers(Reply<Vec<Candidate>>),
     Leave(Reply<()>),
-    MembershipEvents(Reply<tokio::sync::broadcast::Receiver<MembershipEvent>>),
+    MembershipEvents(Reply<tokio::sync::broadcast::Receiver<node::Event>>),
     Shutdown(Reply<()>),
 }
 
@@ -126,7 +144,11 @@ impl Client {
 
     /// Starts a distributed search. Verified hits arrive on the receiver as they are found;
     /// it closes after `idle` without a new hit.
-    pub async fn search(&self, needle: Needle, idle: Duration) -> Result<mpsc::Receiver<Verified>, Error> {
+    pub async fn search(
+        &self,
+        needle: search::Needle,
+        idle: Duration,
+    ) -> Result<mpsc::Receiver<Verified>, Error> {
         let (tx, rx) = mpsc::channel(64);
         self.call(|r| Command::Search(needle, idle, tx, r)).await?;
         Ok(rx)
@@ -143,7 +165,9 @@ impl Client {
     }
 
     /// Subscribes to the node pool's changes (joined, suspected, cleared, evicted).
-    pub async fn membership_events(&self) -> Result<tokio::sync::broadcast::Receiver<MembershipEvent>, Error> {
+    pub async fn membership_events(
+        &self,
+    ) -> Result<tokio::sync::broadcast::Receiver<node::Event>, Error> {
         self.call(Command::MembershipEvents).await
     }
 

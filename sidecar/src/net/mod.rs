@@ -1,38 +1,42 @@
 //! Swarm construction and the event loop.
 //!
-//! * [`transport`]: TCP + pnet + Noise + Yamux;
+//! * [`transport`]: TCP (and the in-process memory transport) + pnet + Noise + Yamux;
 //! * [`behaviour`]: the composed `NetworkBehaviour`;
 //! * [`gater`]: blacklist, bans, burst guard, behavioural rate limits (a behaviour);
 //! * [`client`] / [`EventLoop`]: the Client/Command/EventLoop pattern of rust-libp2p's
-//!   file-sharing example.
+//!   file-sharing example; the loop owns one glue value per concern — `dht`, `search`,
+//!   [`membership`] — and only dispatches between them.
 
 pub mod behaviour;
 pub mod client;
+mod dht;
 mod event_loop;
 pub mod gater;
-mod kad_events;
-mod membership_glue;
-mod search_glue;
+pub mod membership;
+mod search;
 pub mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{pnet::PreSharedKey, swarm::SwarmEvent, Multiaddr, Swarm};
+use libp2p::{pnet::PreSharedKey, swarm::SwarmEvent, Multiaddr};
 use tokio::sync::mpsc;
 
+pub use behaviour::Swarm;
 pub use client::{Client, Lookup, Status};
-pub use membership_glue::MembershipEvent;
 pub use event_loop::{EventLoop, Settings};
+pub use membership::Membership;
 
 use crate::keys::NodeIdentity;
+use crate::time::Clock;
 
 /// Everything needed to start a node.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub params: behaviour::Params,
     pub settings: Settings,
+    /// TCP multiaddrs, or `/memory/<n>` for in-process networks (tests, simulations).
     pub listen: Vec<Multiaddr>,
     pub idle_connection_timeout: Duration,
 }
@@ -48,15 +52,26 @@ pub enum Error {
     Listen { addr: Multiaddr, reason: String },
 }
 
+/// A started node: its client, the data plane's stream control, and the loop's task.
+pub struct Started {
+    pub client: Client,
+    /// Opens and accepts the data plane's streams (cloneable, usable from any task).
+    pub streams: libp2p_stream::Control,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
 /// Builds the swarm, binds every listen address (waiting until each is bound, so callers can
-/// read the real ports) and spawns the event loop. Returns the client and the loop's task.
+/// read the real ports) and spawns the event loop with the given membership state.
 pub async fn start(
     identity: Arc<NodeIdentity>,
     psk: PreSharedKey,
     cfg: NodeConfig,
-) -> Result<(Client, tokio::task::JoinHandle<()>), Error> {
+    membership: Membership,
+    clock: Clock,
+    wake: Option<mpsc::Sender<Vec<libp2p::PeerId>>>,
+) -> Result<Started, Error> {
     let transport = transport::build(identity.keypair(), psk)?;
-    let behaviour = behaviour::Behaviour::new(&identity, &cfg.params)?;
+    let behaviour = behaviour::Behaviour::new(&identity, &cfg.params, &clock)?;
     let swarm_cfg = libp2p::swarm::Config::with_tokio_executor()
         .with_idle_connection_timeout(cfg.idle_connection_timeout);
     let mut swarm = Swarm::new(transport, behaviour, identity.peer_id(), swarm_cfg);
@@ -73,7 +88,10 @@ pub async fn start(
                 tracing::info!(%address, "listening");
                 bound += 1;
             }
-            SwarmEvent::ListenerError { error, .. } | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+            SwarmEvent::ListenerError { error, .. }
+            | SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => {
                 return Err(Error::Listen {
                     addr: cfg.listen[bound].clone(),
                     reason: error.to_string(),
@@ -82,9 +100,17 @@ pub async fn start(
             _ => {}
         }
     }
+    let streams = swarm.behaviour().stream.new_control();
     let (tx, rx) = mpsc::channel(256);
     let client = Client::new(tx, identity.peer_id(), identity.did());
-    let event_loop = EventLoop::new(swarm, rx, identity, cfg.settings);
+    let mut event_loop = EventLoop::new(swarm, rx, identity, cfg.settings, membership, clock);
+    if let Some(w) = wake {
+        event_loop = event_loop.with_wake(w);
+    }
     let task = tokio::spawn(event_loop.run());
-    Ok((client, task))
+    Ok(Started {
+        client,
+        streams,
+        task,
+    })
 }

@@ -8,7 +8,11 @@
 use std::time::Duration;
 
 use libp2p::{
-    core::{muxing::StreamMuxerBox, transport::Boxed, upgrade::Version},
+    core::{
+        muxing::StreamMuxerBox,
+        transport::{Boxed, MemoryTransport},
+        upgrade::Version,
+    },
     identity::Keypair,
     noise,
     pnet::{PnetConfig, PreSharedKey},
@@ -26,10 +30,18 @@ pub enum Error {
 pub const UPGRADE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Builds the boxed transport for `keypair` inside the private network `psk`.
-pub fn build(keypair: &Keypair, psk: PreSharedKey) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Error> {
+///
+/// TCP carries real traffic; the in-process memory transport (`/memory/<n>` addresses) runs
+/// the same pnet + Noise + Yamux stack for many nodes in one process (socket-free tests and
+/// the simulation harness). It never leaves the process, so offering it costs nothing.
+pub fn build(
+    keypair: &Keypair,
+    psk: PreSharedKey,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Error> {
     let noise = noise::Config::new(keypair)?;
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
     let transport = tcp
+        .or_transport(MemoryTransport::default())
         .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
         .upgrade(Version::V1Lazy)
         .authenticate(noise)

@@ -50,6 +50,17 @@ pub enum Error {
     BadSignature(PeerId),
 }
 
+impl Error {
+    /// What the sender did wrong: every heartbeat error is the sender's (a peer without an
+    /// Ed25519 key cannot be a Garden node).
+    pub fn offence(&self) -> crate::offence::Offence {
+        match self {
+            Error::Decode(_) | Error::NotEd25519(_) => crate::offence::Offence::Malformed,
+            Error::BadSignature(_) => crate::offence::Offence::Forged,
+        }
+    }
+}
+
 /// A heartbeat as it travels: body bytes + signature. Decoding checks the body's shape;
 /// [`SignedHeartbeat::verify`] checks the signature against the authenticated sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,11 +120,6 @@ impl SignedHeartbeat {
             .verify(&key, recipient)
             .map_err(|_| Error::BadSignature(*sender))?;
         Ok(signed.heartbeat)
-    }
-
-    /// Consume into the heartbeat.
-    pub fn into_heartbeat(self) -> Heartbeat {
-        self.heartbeat
     }
 
     /// Encoded size on the wire (without the codec's length prefix).

@@ -143,8 +143,9 @@ impl Registry {
         &self.known_indexers
     }
 
-    /// This indexer's current subnet diversity (see [`admission::subnet_diversity`]).
-    pub fn set_diversity(&mut self, d: f64) {
+    /// Overrides the subnet diversity until the next tick (admission arithmetic tests).
+    #[cfg(test)]
+    pub(crate) fn set_diversity(&mut self, d: f64) {
         self.diversity = d;
     }
 
@@ -158,16 +159,26 @@ impl Registry {
         self.sessions.is_empty()
     }
 
-    /// Whether `peer` heartbeats here (gate for indirect probes, IX-13).
+    /// Whether `peer` heartbeats here.
     pub fn has_session(&self, peer: &PeerId) -> bool {
         self.sessions.contains_key(peer)
+    }
+
+    /// Whether to probe a suspected indexer on `peer`'s behalf: only for nodes that heartbeat
+    /// here, so a stranger cannot make indexers dial arbitrary targets (IX-13).
+    pub fn serves_indirect_probe(&self, peer: &PeerId) -> bool {
+        self.has_session(peer)
     }
 
     /// Every live session with the addresses witnesses are given for it.
     pub fn sessions(&self) -> Vec<PeerInfo> {
         self.ids
             .iter()
-            .filter_map(|p| self.sessions.get(p).map(|s| PeerInfo::new(*p, s.addrs.clone())))
+            .filter_map(|p| {
+                self.sessions
+                    .get(p)
+                    .map(|s| PeerInfo::new(*p, s.addrs.clone()))
+            })
             .collect()
     }
 
@@ -531,8 +542,9 @@ impl Registry {
         out
     }
 
-    /// Periodic GC (every ~30 s): expire silent sessions and stale pending entries. Returns the
-    /// expired peers (for behaviour-tracker / search cleanup).
+    /// Periodic work: expire silent sessions and stale pending entries, and recompute this
+    /// indexer's subnet diversity over its sessions' addresses (an admission input). Returns
+    /// the expired peers.
     pub fn on_tick(&mut self, now: Timestamp) -> Vec<PeerId> {
         let expired: Vec<PeerId> = self
             .sessions
@@ -547,6 +559,8 @@ impl Registry {
             callers.retain(|_, exp| *exp > now);
             !callers.is_empty()
         });
+        self.diversity =
+            admission::subnet_diversity(self.sessions.values().flat_map(|s| s.addrs.iter()));
         expired
     }
 

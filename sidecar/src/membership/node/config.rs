@@ -68,6 +68,24 @@ impl Config {
             rng_seed: None,
         }
     }
+    /// The pool a process keeps, if any. A node keeps `min..=max` indexers. A pure indexer
+    /// with seeds also heartbeats other indexers, with a pool twice as large, so the indexer
+    /// mesh holds together (Go `InitNode`); a pure indexer without seeds keeps none.
+    pub fn for_process(
+        self,
+        node: bool,
+        indexer: bool,
+        has_seeds: bool,
+        min: usize,
+        max: usize,
+    ) -> Option<Self> {
+        match (node, indexer && has_seeds) {
+            (true, _) => Some(self.with_pool_size(min, max)),
+            (false, true) => Some(self.with_pool_size(min, max * 2)),
+            (false, false) => None,
+        }
+    }
+
     /// Set [`Config::interval`].
     pub fn with_interval(mut self, d: Duration) -> Self {
         self.interval = d;

@@ -74,11 +74,13 @@ pub enum Action {
         /// Why.
         reason: EvictReason,
     },
-    /// Ask each witness `/garden/witness/1.0.0` about `indexer`, then call
-    /// [`Pool::on_witness_answers`] once with every answer (`None` for failures).
+    /// Ask each witness `/garden/witness/1.0.0` about `indexer`, and report each answer
+    /// (`None` for a failure) with [`Pool::on_witness_answer`] under this `query` id.
     QueryWitnesses {
         /// The indexer asked about.
         indexer: PeerId,
+        /// Identifies this round of questions: answers to an older round are ignored.
+        query: u64,
         /// Whom to ask.
         witnesses: Vec<PeerInfo>,
     },
@@ -110,6 +112,24 @@ pub enum Action {
         via: PeerId,
         /// The waiting peers.
         callers: Vec<PeerId>,
+    },
+}
+
+/// What changed in the pool, for observers ([`Pool::take_events`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// An indexer entered the pool.
+    Joined(PeerId),
+    /// A pool member became suspected (SWIM).
+    Suspected(PeerId),
+    /// A suspicion was cleared (refuted) while the indexer stayed in the pool.
+    Cleared(PeerId),
+    /// An indexer left the pool.
+    Evicted {
+        /// The indexer.
+        peer: PeerId,
+        /// Why.
+        reason: EvictReason,
     },
 }
 
@@ -181,12 +201,26 @@ pub struct Pool {
     seq: u64,
     events: EventQueue,
     rng: StdRng,
-    witness_claims: HashMap<PeerId, Claim>,
+    witness_queries: HashMap<PeerId, WitnessQuery>,
+    next_witness_query: u64,
     probes: HashMap<PeerId, failure::PendingProbe>,
     replacement: Option<replace::Replacement>,
     retry: failure::Retry,
     discovery_at: Option<Timestamp>,
     dht_verifier: Option<DhtVerifier>,
+    /// Members and their suspicion as last reported by [`Pool::take_events`].
+    view: BTreeMap<PeerId, bool>,
+    /// Evictions since the last [`Pool::take_events`], with their reasons.
+    evicted: Vec<(PeerId, EvictReason)>,
+}
+
+/// One round of witness questions about an indexer's last response.
+#[derive(Clone, Debug)]
+struct WitnessQuery {
+    id: u64,
+    claim: Claim,
+    waiting: Vec<PeerId>,
+    answers: Vec<(PeerId, Option<WitnessReport>)>,
 }
 
 /// Checks a DHT-challenge payload at `now`: `(did, payload, now) -> valid` (the event loop
@@ -226,10 +260,13 @@ impl Pool {
             bound_version: 0,
             seq: 0,
             rng,
-            witness_claims: HashMap::new(),
+            witness_queries: HashMap::new(),
+            next_witness_query: 0,
             probes: HashMap::new(),
             replacement: None,
             dht_verifier: None,
+            view: BTreeMap::new(),
+            evicted: Vec::new(),
         };
         pool.add_seeds(now);
         pool
@@ -320,7 +357,41 @@ impl Pool {
             .collect()
     }
 
-    /// Answer a witness query about `indexer` (go-common.md §9.5).
+    /// What changed since the last call: members that joined, became suspected, were
+    /// cleared, or were evicted (with the reason). Call after each call that returns actions.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        let now: BTreeMap<PeerId, bool> = self
+            .entries
+            .iter()
+            .map(|(p, e)| (*p, e.swim.is_suspected()))
+            .collect();
+        let old = std::mem::replace(&mut self.view, now);
+        let mut out = Vec::new();
+        for (peer, reason) in std::mem::take(&mut self.evicted) {
+            // Left and (not back yet): an eviction the observer saw the member of.
+            if old.contains_key(&peer) && !self.view.contains_key(&peer) {
+                out.push(Event::Evicted { peer, reason });
+            }
+        }
+        for (peer, was) in &old {
+            match self.view.get(peer) {
+                Some(&s) if s && !was => out.push(Event::Suspected(*peer)),
+                Some(&s) if !s && *was => out.push(Event::Cleared(*peer)),
+                _ => {}
+            }
+        }
+        for (peer, &s) in &self.view {
+            if !old.contains_key(peer) {
+                out.push(Event::Joined(*peer));
+                if s {
+                    out.push(Event::Suspected(*peer));
+                }
+            }
+        }
+        out
+    }
+
+    /// Answer a witness query about `indexer` (a witness's own view).
     pub fn witness_report(&self, indexer: &PeerId) -> WitnessReport {
         match self.entries.get(indexer) {
             Some(e) if !e.score.last_born_at.is_zero() => WitnessReport {
@@ -333,9 +404,15 @@ impl Pool {
         }
     }
 
-    /// An inbound peer turned out to speak the heartbeat protocol: add it as a candidate if
-    /// there is room (go-common.md §6 step 6). Returns whether it was added.
-    pub fn add_indexer(&mut self, now: Timestamp, info: PeerInfo) -> bool {
+    /// Whether the pool has room for more indexers (below its maximum).
+    pub fn wants_more(&self) -> bool {
+        self.entries.len() < self.cfg.max_indexers
+    }
+
+    /// Adds a member directly if there is room (tests build pools this way; the network adds
+    /// members through discovery, suggestions and replacement).
+    #[cfg(test)]
+    pub(crate) fn add_indexer(&mut self, now: Timestamp, info: PeerInfo) -> bool {
         if self.entries.len() >= self.cfg.max_indexers || info.peer == self.local {
             return false;
         }
@@ -517,8 +594,9 @@ impl Pool {
     fn remove(&mut self, peer: &PeerId, reason: EvictReason, out: &mut Vec<Action>) -> Vec<PeerId> {
         if self.entries.remove(peer).is_some() {
             self.bound_version += 1;
-            self.witness_claims.remove(peer);
+            self.witness_queries.remove(peer);
             self.probes.remove(peer);
+            self.evicted.push((*peer, reason));
             out.push(Action::Evict {
                 peer: *peer,
                 reason,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 
-use super::{Action, EvictReason, Pool};
+use super::{Action, EvictReason, Pool, WitnessQuery};
 use crate::membership::heartbeat::HeartbeatResponse;
 use crate::membership::score::latency_score;
 use crate::membership::select::routable;
@@ -91,15 +91,25 @@ impl Pool {
                 e.score.observe_witnesses(1, u32::from(ok));
             }
         } else {
-            self.witness_claims.insert(
+            // A new round replaces any unfinished one: its late answers are ignored, never
+            // tallied against this response's claim.
+            self.next_witness_query += 1;
+            let query = self.next_witness_query;
+            self.witness_queries.insert(
                 peer,
-                Claim {
-                    born_at: resp.born_at,
-                    fill_rate: resp.fill_rate,
+                WitnessQuery {
+                    id: query,
+                    claim: Claim {
+                        born_at: resp.born_at,
+                        fill_rate: resp.fill_rate,
+                    },
+                    waiting: witnesses.iter().map(|w| w.peer).collect(),
+                    answers: Vec::new(),
                 },
             );
             out.push(Action::QueryWitnesses {
                 indexer: peer,
+                query,
                 witnesses,
             });
         }
@@ -211,17 +221,35 @@ impl Pool {
         }
     }
 
-    /// All witness answers for the last response of `indexer` (`None` = no answer).
-    pub fn on_witness_answers(
+    /// One witness's answer (`None` = no answer) in round `query` about `indexer`. The round
+    /// is tallied once every witness asked has answered; answers from anyone not asked, twice
+    /// from the same witness, or to an older round are ignored.
+    pub fn on_witness_answer(
         &mut self,
         _now: Timestamp,
         indexer: PeerId,
-        answers: &[(PeerId, Option<WitnessReport>)],
+        query: u64,
+        witness: PeerId,
+        report: Option<WitnessReport>,
     ) {
-        let Some(claim) = self.witness_claims.remove(&indexer) else {
+        let Some(q) = self.witness_queries.get_mut(&indexer) else {
             return;
         };
-        let (checked, consistent) = witness::tally(&self.local, answers, claim);
+        let Some(i) = q.waiting.iter().position(|w| *w == witness) else {
+            return;
+        };
+        if q.id != query {
+            return;
+        }
+        q.waiting.swap_remove(i);
+        q.answers.push((witness, report));
+        if !q.waiting.is_empty() {
+            return;
+        }
+        let Some(q) = self.witness_queries.remove(&indexer) else {
+            return;
+        };
+        let (checked, consistent) = witness::tally(&self.local, &q.answers, q.claim);
         if checked == 0 {
             return;
         }

@@ -326,11 +326,18 @@ fn eviction_threshold_is_configurable() {
     let evicted: Vec<f64> = acts
         .iter()
         .filter_map(|a| match a {
-            Action::Evict { reason: EvictReason::LowScore { threshold, .. }, .. } => Some(*threshold),
+            Action::Evict {
+                reason: EvictReason::LowScore { threshold, .. },
+                ..
+            } => Some(*threshold),
             _ => None,
         })
         .collect();
-    assert_eq!(evicted, vec![95.0], "one evicted at the configured bar, the last one kept");
+    assert_eq!(
+        evicted,
+        vec![95.0],
+        "one evicted at the configured bar, the last one kept"
+    );
 }
 
 #[test]
@@ -617,20 +624,106 @@ fn witnesses_are_queried_and_tallied() {
         ..good(5)
     };
     let acts = p.on_response(at(0), peer(1), &r, FAST);
-    assert!(acts.iter().any(|a| matches!(a, Action::QueryWitnesses { indexer, witnesses } if *indexer == peer(1) && witnesses.len() == 2)));
+    let query = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::QueryWitnesses {
+                indexer,
+                query,
+                witnesses,
+            } if *indexer == peer(1) && witnesses.len() == 2 => Some(*query),
+            _ => None,
+        })
+        .expect("witnesses queried");
     let agree = WitnessReport {
         seen: true,
         born_at: Timestamp::from_millis(5),
         fill_rate: 0.0,
         score: 80.0,
     };
-    p.on_witness_answers(at(1), peer(1), &[(peer(20), Some(agree)), (peer(21), None)]);
+    p.on_witness_answer(at(1), peer(1), query, peer(20), Some(agree.clone()));
+    // Someone not asked, and a second answer from the same witness, are ignored.
+    p.on_witness_answer(at(1), peer(1), query, peer(22), Some(agree.clone()));
+    p.on_witness_answer(at(1), peer(1), query, peer(20), Some(agree));
+    assert_eq!(
+        p.score(&peer(1)).unwrap().witness_checked,
+        0,
+        "tallied only when all asked answered"
+    );
+    p.on_witness_answer(at(1), peer(1), query, peer(21), None);
     let s = p.score(&peer(1)).unwrap();
     assert_eq!((s.witness_checked, s.witness_consistent), (2, 1));
     // The node's own witness answer reflects what it saw.
     let rep = p.witness_report(&peer(1));
     assert!(rep.seen && rep.born_at == Timestamp::from_millis(5));
     assert!(!p.witness_report(&peer(50)).seen);
+}
+
+#[test]
+fn late_witness_answers_of_an_older_round_are_not_mixed_into_the_new_one() {
+    let mut p = pool_with(cfg(), &[1]);
+    p.on_tick(at(0));
+    let r = HeartbeatResponse {
+        witnesses: vec![info(20)],
+        ..good(5)
+    };
+    let first = p.on_response(at(0), peer(1), &r, FAST);
+    p.on_tick(at(20));
+    let second = p.on_response(at(20), peer(1), &r, FAST);
+    let id = |acts: &[Action]| {
+        acts.iter()
+            .find_map(|a| match a {
+                Action::QueryWitnesses { query, .. } => Some(*query),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (old, new) = (id(&first), id(&second));
+    assert_ne!(old, new);
+    let disagree = WitnessReport {
+        seen: true,
+        born_at: Timestamp::from_millis(999),
+        fill_rate: 0.9,
+        score: 10.0,
+    };
+    p.on_witness_answer(at(21), peer(1), old, peer(20), Some(disagree));
+    assert_eq!(
+        p.score(&peer(1)).unwrap().witness_checked,
+        0,
+        "an answer to the old round is dropped"
+    );
+    let agree = WitnessReport {
+        seen: true,
+        born_at: Timestamp::from_millis(5),
+        fill_rate: 0.0,
+        score: 80.0,
+    };
+    p.on_witness_answer(at(21), peer(1), new, peer(20), Some(agree));
+    let s = p.score(&peer(1)).unwrap();
+    assert_eq!((s.witness_checked, s.witness_consistent), (1, 1));
+}
+
+#[test]
+fn pool_events_report_joins_suspicions_clearances_and_evictions_with_reasons() {
+    let mut p = pool_with(cfg(), &[1, 2]);
+    let mut joined = p.take_events();
+    joined.sort_by_key(|e| format!("{e:?}"));
+    let mut want = vec![Event::Joined(peer(1)), Event::Joined(peer(2))];
+    want.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(joined, want);
+    assert!(p.take_events().is_empty(), "nothing changed");
+    p.on_tick(at(0));
+    p.on_failure(at(0), peer(1));
+    assert_eq!(p.take_events(), vec![Event::Suspected(peer(1))]);
+    let mut out = Vec::new();
+    p.remove(&peer(2), EvictReason::Migrated, &mut out);
+    assert_eq!(
+        p.take_events(),
+        vec![Event::Evicted {
+            peer: peer(2),
+            reason: EvictReason::Migrated
+        }]
+    );
 }
 
 #[test]

@@ -1,0 +1,404 @@
+//! The gater's decisions, with an explicit clock: blacklist, bans, the burst guard for new
+//! peers, per-peer behavioural rate limits, and the strikes that offences cost.
+//!
+//! Go divergences: Go's gater allowed everything and its ban checks were commented out
+//! (docs/DIVERGENCES.md IX-6); here bans and the blacklist are enforced at connection time.
+//! Strikes decay (one per ban period without a new strike, IX-23) and the peer table is
+//! bounded.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use libp2p::PeerId;
+
+pub use crate::offence::{Action, Offence};
+use crate::time::Timestamp;
+
+/// Bound on remembered peers (known set and per-peer windows).
+const MAX_TRACKED_PEERS: usize = 50_000;
+
+/// Strikes each kind of offence costs. An offence is something only a faulty or hostile peer
+/// does; an honest peer that merely loses a race (a stale record, a full store) commits none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weights {
+    /// Exceeding a per-peer rate limit. [Default: 1]
+    pub over_limit: u32,
+    /// A frame or message that does not decode. [Default: 1]
+    pub malformed: u32,
+    /// A bad signature, or a record or heartbeat that claims another identity. [Default: 2]
+    pub forged: u32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            over_limit: 1,
+            malformed: 1,
+            forged: 2,
+        }
+    }
+}
+
+/// Limits (mapped from `[gater]` in the config).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// New (never seen) peers admitted per `window`. [Default: 20]
+    pub max_new_peers_per_window: usize,
+    /// Burst-guard window. [Default: 30 s]
+    pub window: Duration,
+    /// Sliding window of the per-peer limits below (`*_per_minute` name the default window).
+    /// [Default: 60 s]
+    pub rate_window: Duration,
+    /// [Default: 5]
+    pub heartbeats_per_minute: usize,
+    /// [Default: 10]
+    pub publishes_per_minute: usize,
+    /// [Default: 50]
+    pub gets_per_minute: usize,
+    /// [Default: 3]
+    pub strikes_before_ban: u32,
+    /// [Default: 600 s]
+    pub ban: Duration,
+    /// Strikes per offence.
+    pub weights: Weights,
+}
+
+impl Default for Limits {
+    /// Go defaults: 20 new peers / 30 s; 5 heartbeats, 10 publishes, 50 gets per 60 s rate
+    /// window; 3 strikes, 10 min ban.
+    fn default() -> Self {
+        Self {
+            max_new_peers_per_window: 20,
+            window: Duration::from_secs(30),
+            rate_window: Duration::from_secs(60),
+            heartbeats_per_minute: 5,
+            publishes_per_minute: 10,
+            gets_per_minute: 50,
+            strikes_before_ban: 3,
+            ban: Duration::from_secs(600),
+            weights: Weights::default(),
+        }
+    }
+}
+
+/// Outcome of [`State::record`] / [`State::offend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Refused; the peer now has this many strikes.
+    Throttled {
+        strikes: u32,
+    },
+    /// This offence got the peer banned: close its connections.
+    Banned,
+    /// The peer was already banned; nothing new to do.
+    AlreadyBanned,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("peer {0} is blacklisted")]
+    Blacklisted(PeerId),
+    #[error("peer {0} is banned")]
+    Banned(PeerId),
+    #[error("too many new peers in the burst window")]
+    Burst,
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    windows: [VecDeque<Timestamp>; 3],
+    strikes: u32,
+    last_strike: Option<Timestamp>,
+    banned_until: Option<Timestamp>,
+}
+
+/// Pure gater state.
+#[derive(Debug)]
+pub struct State {
+    limits: Limits,
+    blacklist: HashSet<PeerId>,
+    known: HashSet<PeerId>,
+    new_peers: VecDeque<Timestamp>,
+    peers: HashMap<PeerId, PeerState>,
+    denied: u64,
+}
+
+impl State {
+    pub fn new(limits: Limits, blacklist: impl IntoIterator<Item = PeerId>) -> Self {
+        Self {
+            limits,
+            blacklist: blacklist.into_iter().collect(),
+            known: HashSet::new(),
+            new_peers: VecDeque::new(),
+            peers: HashMap::new(),
+            denied: 0,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn is_banned(&self, peer: &PeerId, now: Timestamp) -> bool {
+        self.blacklist.contains(peer)
+            || self
+                .peers
+                .get(peer)
+                .and_then(|p| p.banned_until)
+                .is_some_and(|t| t > now)
+    }
+
+    /// Peers banned at `now`.
+    pub fn banned_peers(&self, now: Timestamp) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.banned_until.is_some_and(|t| t > now))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// Checks a peer at connection time (any direction).
+    pub fn check(&self, peer: &PeerId, now: Timestamp) -> Result<(), Denied> {
+        if self.blacklist.contains(peer) {
+            return Err(Denied::Blacklisted(*peer));
+        }
+        if self.is_banned(peer, now) {
+            return Err(Denied::Banned(*peer));
+        }
+        Ok(())
+    }
+
+    /// Admits an inbound connection: blacklist, ban, then the burst guard for never-seen
+    /// peers (refusals are not counted, as in Go).
+    pub fn admit_inbound(&mut self, peer: &PeerId, now: Timestamp) -> Result<(), Denied> {
+        let res = self.admit_inbound_inner(peer, now);
+        if res.is_err() {
+            self.denied += 1;
+        }
+        res
+    }
+
+    /// Inbound connections refused so far.
+    pub fn denied_count(&self) -> u64 {
+        self.denied
+    }
+
+    fn admit_inbound_inner(&mut self, peer: &PeerId, now: Timestamp) -> Result<(), Denied> {
+        self.check(peer, now)?;
+        if self.known.contains(peer) {
+            return Ok(());
+        }
+        while self
+            .new_peers
+            .front()
+            .is_some_and(|t| now.since(*t) >= self.limits.window)
+        {
+            self.new_peers.pop_front();
+        }
+        if self.new_peers.len() >= self.limits.max_new_peers_per_window {
+            return Err(Denied::Burst);
+        }
+        self.new_peers.push_back(now);
+        self.remember(*peer);
+        Ok(())
+    }
+
+    /// Marks a peer as known (outbound dials we chose, seeds).
+    pub fn remember(&mut self, peer: PeerId) {
+        if self.known.len() >= MAX_TRACKED_PEERS {
+            self.known.clear();
+        }
+        self.known.insert(peer);
+    }
+
+    /// Counts one `action` by `peer`. Over its limit within the sliding
+    /// [`Limits::rate_window`] the action is refused and is an [`Offence::OverLimit`].
+    pub fn record(&mut self, peer: &PeerId, action: Action, now: Timestamp) -> Verdict {
+        if self.is_banned(peer, now) {
+            return Verdict::AlreadyBanned;
+        }
+        let max = match action {
+            Action::Heartbeat => self.limits.heartbeats_per_minute,
+            Action::Publish => self.limits.publishes_per_minute,
+            Action::Get => self.limits.gets_per_minute,
+        };
+        self.bound_table();
+        let window = self.limits.rate_window;
+        let st = self.peers.entry(*peer).or_default();
+        let w = &mut st.windows[action as usize];
+        while w.front().is_some_and(|t| now.since(*t) >= window) {
+            w.pop_front();
+        }
+        if w.len() >= max {
+            return self.offend(peer, Offence::OverLimit(action), now);
+        }
+        w.push_back(now);
+        Verdict::Allow
+    }
+
+    /// Adds the strikes `offence` costs ([`Limits::weights`]). Bans at the threshold.
+    pub fn offend(&mut self, peer: &PeerId, offence: Offence, now: Timestamp) -> Verdict {
+        if self.is_banned(peer, now) {
+            return Verdict::AlreadyBanned;
+        }
+        let w = &self.limits.weights;
+        let n = match offence {
+            Offence::OverLimit(_) => w.over_limit,
+            Offence::Malformed => w.malformed,
+            Offence::Forged => w.forged,
+        };
+        let (limit, ban) = (self.limits.strikes_before_ban, self.limits.ban);
+        let st = self.peers.entry(*peer).or_default();
+        // Decay: one strike forgiven per ban period since the last strike.
+        if let Some(last) = st.last_strike {
+            let periods = (now.since(last).as_millis() / ban.as_millis().max(1)) as u32;
+            st.strikes = st.strikes.saturating_sub(periods);
+        }
+        st.strikes = st.strikes.saturating_add(n);
+        st.last_strike = Some(now);
+        if st.strikes >= limit {
+            st.banned_until = Some(now.plus(ban));
+            st.strikes = 0;
+            return Verdict::Banned;
+        }
+        Verdict::Throttled {
+            strikes: st.strikes,
+        }
+    }
+
+    fn bound_table(&mut self) {
+        if self.peers.len() >= MAX_TRACKED_PEERS {
+            // Keep banned peers; drop the rest (they only lose recent counts).
+            self.peers.retain(|_, p| p.banned_until.is_some());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_new_peers_per_window: 2,
+            window: Duration::from_secs(30),
+            publishes_per_minute: 2,
+            ..Limits::default()
+        }
+    }
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_millis(1_000_000 + secs * 1000)
+    }
+
+    #[test]
+    fn burst_guard_counts_only_new_peers_and_slides() {
+        let mut s = State::new(limits(), []);
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        s.admit_inbound(&a, at(0)).unwrap();
+        s.admit_inbound(&b, at(0)).unwrap();
+        assert_eq!(s.admit_inbound(&c, at(0)), Err(Denied::Burst));
+        assert_eq!(s.denied_count(), 1);
+        s.admit_inbound(&a, at(0)).unwrap(); // known peers pass
+        s.admit_inbound(&c, at(30)).unwrap();
+    }
+
+    #[test]
+    fn over_limit_is_throttled_then_banned_once_then_forgiven() {
+        let mut s = State::new(limits(), []);
+        let p = PeerId::random();
+        assert_eq!(s.record(&p, Action::Publish, at(0)), Verdict::Allow);
+        assert_eq!(s.record(&p, Action::Publish, at(0)), Verdict::Allow);
+        assert_eq!(
+            s.record(&p, Action::Publish, at(0)),
+            Verdict::Throttled { strikes: 1 }
+        );
+        assert_eq!(
+            s.record(&p, Action::Get, at(0)),
+            Verdict::Allow,
+            "limits are per action"
+        );
+        assert_eq!(
+            s.record(&p, Action::Publish, at(0)),
+            Verdict::Throttled { strikes: 2 }
+        );
+        assert_eq!(s.record(&p, Action::Publish, at(0)), Verdict::Banned);
+        // Every later action of a banned peer is not a new ban (no new close, no new log).
+        assert_eq!(s.record(&p, Action::Publish, at(1)), Verdict::AlreadyBanned);
+        assert_eq!(s.offend(&p, Offence::Forged, at(1)), Verdict::AlreadyBanned);
+        assert_eq!(s.check(&p, at(1)), Err(Denied::Banned(p)));
+        assert!(s.check(&p, at(601)).is_ok());
+        assert_eq!(s.record(&p, Action::Publish, at(601)), Verdict::Allow);
+    }
+
+    #[test]
+    fn offences_cost_their_configured_weight() {
+        let mut s = State::new(limits(), []);
+        let p = PeerId::random();
+        assert_eq!(
+            s.offend(&p, Offence::Malformed, at(0)),
+            Verdict::Throttled { strikes: 1 }
+        );
+        assert_eq!(s.offend(&p, Offence::Forged, at(0)), Verdict::Banned);
+        let heavy = Limits {
+            weights: Weights {
+                malformed: 3,
+                ..Weights::default()
+            },
+            ..limits()
+        };
+        let mut s = State::new(heavy, []);
+        assert_eq!(s.offend(&p, Offence::Malformed, at(0)), Verdict::Banned);
+    }
+
+    #[test]
+    fn rate_window_is_configurable_and_slides() {
+        let short = Limits {
+            rate_window: Duration::from_secs(5),
+            strikes_before_ban: 100,
+            ..limits()
+        };
+        let mut s = State::new(short, []);
+        let p = PeerId::random();
+        assert_eq!(s.record(&p, Action::Publish, at(0)), Verdict::Allow);
+        assert_eq!(s.record(&p, Action::Publish, at(1)), Verdict::Allow);
+        assert_eq!(
+            s.record(&p, Action::Publish, at(4)),
+            Verdict::Throttled { strikes: 1 }
+        );
+        // At 5 s the first action left the window: one slot is free again, not two.
+        assert_eq!(s.record(&p, Action::Publish, at(5)), Verdict::Allow);
+        assert_eq!(
+            s.record(&p, Action::Publish, at(5)),
+            Verdict::Throttled { strikes: 2 }
+        );
+        // The default window is a minute: the same sequence at 5 s is still refused.
+        let mut s = State::new(limits(), []);
+        s.record(&p, Action::Publish, at(0));
+        s.record(&p, Action::Publish, at(1));
+        assert_eq!(
+            s.record(&p, Action::Publish, at(5)),
+            Verdict::Throttled { strikes: 1 }
+        );
+        assert_eq!(s.record(&p, Action::Publish, at(60)), Verdict::Allow);
+    }
+
+    #[test]
+    fn blacklist_is_permanent_and_strikes_decay() {
+        let bad = PeerId::random();
+        let mut s = State::new(limits(), [bad]);
+        assert_eq!(s.check(&bad, at(0)), Err(Denied::Blacklisted(bad)));
+        let p = PeerId::random();
+        assert_eq!(
+            s.offend(&p, Offence::Forged, at(0)),
+            Verdict::Throttled { strikes: 2 }
+        );
+        // Two ban periods of good behaviour forgive two strikes.
+        assert_eq!(
+            s.offend(&p, Offence::Malformed, at(1200)),
+            Verdict::Throttled { strikes: 1 }
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Search glue: starting searches and streaming their verified hits (searcher), answering
+//! gossiped queries and sending results back to the searcher (indexers).
+//!
+//! [`Search`] owns the searches in progress. The decisions (needle rules, which hits count,
+//! local matching) are `discovery::search`'s and the store's.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use libp2p::{gossipsub, request_response, PeerId};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::behaviour::Swarm;
+use super::client::{Error, Reply};
+use super::dht::Dht;
+use super::gater;
+use crate::discovery::record::Verified;
+use crate::discovery::search::{self, Ack, Needle, Query, Results, Rules};
+use crate::time::Clock;
+
+/// One search in progress (searcher side).
+struct Entry {
+    active: search::Active,
+    tx: mpsc::Sender<Verified>,
+    idle: Duration,
+    deadline: Instant,
+    /// Query still to be gossiped (no subscribed peer yet).
+    unsent: Option<Vec<u8>>,
+}
+
+pub(super) struct Search {
+    rules: Rules,
+    /// Indexers answer queries; everyone can search.
+    answers: bool,
+    topic: gossipsub::IdentTopic,
+    clock: Clock,
+    searches: HashMap<u64, Entry>,
+}
+
+impl Search {
+    pub(super) fn new(rules: Rules, answers: bool, clock: Clock) -> Self {
+        Self {
+            rules,
+            answers,
+            topic: gossipsub::IdentTopic::new(search::TOPIC),
+            clock,
+            searches: HashMap::new(),
+        }
+    }
+
+    /// Indexers relay and answer search queries: they subscribe even without a local consumer,
+    /// or the mesh would not forward queries.
+    pub(super) fn start(&mut self, swarm: &mut Swarm) {
+        if self.answers {
+            if let Err(e) = swarm.behaviour_mut().gossipsub.subscribe(&self.topic) {
+                tracing::warn!(error = %e, "cannot subscribe to the search topic");
+            }
+        }
+    }
+
+    pub(super) fn begin(
+        &mut self,
+        swarm: &mut Swarm,
+        dht: &mut Dht,
+        needle: Needle,
+        idle: Duration,
+        tx: mpsc::Sender<Verified>,
+        reply: Reply<()>,
+    ) {
+        if let Err(e) = self.rules.check(&needle) {
+            let _ = reply.send(Err(Error::Search(e)));
+            return;
+        }
+        let query_id: u64 = rand::random();
+        let bytes = Query {
+            query_id,
+            needle: needle.clone(),
+        }
+        .encode();
+        let unsent = match swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes.clone())
+        {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "search query not gossiped yet");
+                Some(bytes)
+            }
+        };
+        if let Some(key) = needle.dht_key() {
+            dht.lookup_for_search(swarm, key, query_id);
+        }
+        self.searches.insert(
+            query_id,
+            Entry {
+                active: search::Active::new(needle.clone()),
+                tx,
+                idle,
+                deadline: Instant::now() + idle,
+                unsent,
+            },
+        );
+        let _ = reply.send(Ok(()));
+        // Our own store may hold answers too (a process with both roles).
+        for v in self.local_hits(swarm, &needle) {
+            self.on_hit(query_id, None, &v.bytes, None);
+        }
+    }
+
+    fn local_hits(&self, swarm: &mut Swarm, needle: &Needle) -> Vec<Verified> {
+        let substring = self.rules.substring(needle);
+        swarm.behaviour_mut().kad.store_mut().search_local(
+            needle.as_str(),
+            substring,
+            self.rules.max_hits(),
+        )
+    }
+
+    /// A candidate hit for search `id` (from the DHT, an indexer or the local store).
+    pub(super) fn on_hit(
+        &mut self,
+        id: u64,
+        key: Option<&[u8]>,
+        value: &[u8],
+        from: Option<PeerId>,
+    ) {
+        let Some(s) = self.searches.get_mut(&id) else {
+            return;
+        };
+        match s.active.accept(key, value, self.clock.now().as_millis()) {
+            Some(v) => {
+                s.deadline = Instant::now() + s.idle;
+                if s.tx.try_send(v).is_err() {
+                    tracing::debug!(
+                        query_id = id,
+                        "search consumer is slow or gone; hit dropped"
+                    );
+                }
+            }
+            None => tracing::trace!(
+                query_id = id,
+                ?from,
+                "search hit dropped (invalid, duplicate or not matching)"
+            ),
+        }
+    }
+
+    /// A gossiped query (indexers answer it from their store).
+    pub(super) fn on_gossip(&mut self, swarm: &mut Swarm, dht: &mut Dht, event: gossipsub::Event) {
+        let gossipsub::Event::Message { message, .. } = event else {
+            return;
+        };
+        if !self.answers || message.topic != self.topic.hash() {
+            return;
+        }
+        // The source is authenticated (ValidationMode::Strict): never a field of the body.
+        let Some(source) = message.source else { return };
+        if swarm
+            .behaviour_mut()
+            .gater
+            .record(&source, gater::Action::Get)
+            != gater::Verdict::Allow
+        {
+            tracing::info!(peer = %source, "search refused by rate limit");
+            return;
+        }
+        let query = match Query::decode(&message.data) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::info!(peer = %source, error = %e, "malformed search query");
+                swarm
+                    .behaviour_mut()
+                    .gater
+                    .offend(&source, gater::Offence::Malformed);
+                return;
+            }
+        };
+        let hits = self.local_hits(swarm, &query.needle);
+        if hits.is_empty() {
+            return;
+        }
+        let results = Results {
+            query_id: query.query_id,
+            records: hits
+                .into_iter()
+                .map(|v| serde_bytes::ByteBuf::from(v.bytes))
+                .collect(),
+        };
+        if swarm.is_connected(&source) {
+            swarm.behaviour_mut().search.send_request(&source, results);
+        } else {
+            dht.find_route(swarm, source, results);
+        }
+    }
+
+    /// The route lookup for a searcher we were not connected to ended.
+    pub(super) fn on_route(
+        &mut self,
+        swarm: &mut Swarm,
+        to: PeerId,
+        results: Results,
+        reachable: bool,
+    ) {
+        if reachable {
+            swarm.behaviour_mut().search.send_request(&to, results);
+        } else {
+            tracing::debug!(peer = %to, "cannot reach searcher; results dropped");
+        }
+    }
+
+    pub(super) fn on_results(
+        &mut self,
+        swarm: &mut Swarm,
+        event: request_response::Event<Results, Ack>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let accepted = self.searches.contains_key(&request.query_id);
+                if accepted {
+                    for rec in request.records.iter().take(search::MAX_HITS_PER_MESSAGE) {
+                        self.on_hit(request.query_id, None, rec, Some(peer));
+                    }
+                }
+                let _ = swarm
+                    .behaviour_mut()
+                    .search
+                    .send_response(channel, Ack { accepted });
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "search results not delivered")
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "malformed or failed inbound search results")
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends idle searches; gossips queries that had no subscribed peer yet.
+    pub(super) fn housekeeping(&mut self, swarm: &mut Swarm) {
+        let now = Instant::now();
+        let mut done = Vec::new();
+        for (id, s) in self.searches.iter_mut() {
+            if now >= s.deadline || s.tx.is_closed() {
+                done.push(*id);
+            } else if let Some(q) = s.unsent.take() {
+                if swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.topic.clone(), q.clone())
+                    .is_err()
+                {
+                    s.unsent = Some(q);
+                }
+            }
+        }
+        for id in done {
+            self.searches.remove(&id);
+            tracing::debug!(query_id = id, "search ended (idle)");
+        }
+    }
+}
