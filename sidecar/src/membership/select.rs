@@ -28,6 +28,8 @@ pub fn is_routable(a: &Multiaddr, allow_loopback: bool) -> bool {
         Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)) => {
             true
         }
+        // In-process addresses (socket-free tests, simulations) are as local as loopback.
+        Some(Protocol::Memory(_)) => allow_loopback,
         _ => false,
     }
 }

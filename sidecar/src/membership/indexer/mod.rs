@@ -542,9 +542,8 @@ impl Registry {
         out
     }
 
-    /// Periodic work: expire silent sessions and stale pending entries, and recompute this
-    /// indexer's subnet diversity over its sessions' addresses (an admission input). Returns
-    /// the expired peers.
+    /// Periodic GC (every ~30 s): expire silent sessions and stale pending entries. Returns the
+    /// expired peers.
     pub fn on_tick(&mut self, now: Timestamp) -> Vec<PeerId> {
         let expired: Vec<PeerId> = self
             .sessions
@@ -559,8 +558,6 @@ impl Registry {
             callers.retain(|_, exp| *exp > now);
             !callers.is_empty()
         });
-        self.diversity =
-            admission::subnet_diversity(self.sessions.values().flat_map(|s| s.addrs.iter()));
         expired
     }
 

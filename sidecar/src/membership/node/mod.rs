@@ -150,6 +150,8 @@ pub struct MemberView {
     pub fill_rate: f64,
     /// Last successful heartbeat.
     pub last_seen: Option<Timestamp>,
+    /// Every observation behind the score (challenges, witnesses, uptime).
+    pub detail: IndexerScore,
 }
 
 /// The last heartbeat sent to an indexer, until its outcome is known.
@@ -353,6 +355,7 @@ impl Pool {
                 incarnation: e.swim.incarnation,
                 fill_rate: e.score.last_fill_rate,
                 last_seen: e.score.uptime.last_seen,
+                detail: e.score.clone(),
             })
             .collect()
     }

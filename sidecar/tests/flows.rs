@@ -1,0 +1,283 @@
+//! Protocol flows on an in-process network: real sidecars (the production swarm, behaviours
+//! and state machines) over libp2p's memory transport with pnet + Noise + Yamux, and a
+//! protocol clock running [`SPEED`] times faster than the wall clock, so minutes of protocol
+//! time (heartbeats every 20 s, rate windows of a minute, SWIM timeouts) pass in seconds
+//! without a socket.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use garden_sidecar::app::App;
+use garden_sidecar::config::{Config, Role};
+use garden_sidecar::discovery::search::Needle;
+use garden_sidecar::keys::NodeIdentity;
+use garden_sidecar::membership::node::{Event, EvictReason};
+use garden_sidecar::time::Clock;
+use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
+use tokio::sync::broadcast;
+
+/// Protocol seconds per real second.
+const SPEED: u32 = 100;
+
+/// A sidecar on the memory transport with default protocol settings.
+fn mem(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
+    let mut c = config(role, name, seeds);
+    c.network.listen = vec!["/memory/0".into()];
+    c.membership.allow_loopback = true;
+    c
+}
+
+async fn spawn(clock: &Clock, cfg: &Config) -> App {
+    init_tracing();
+    App::start_with_clock(
+        Arc::new(NodeIdentity::generate()),
+        psk(),
+        cfg,
+        clock.shared_origin(0),
+        |_| {},
+    )
+    .await
+    .expect("node starts")
+}
+
+async fn mem_addr(app: &App) -> Multiaddr {
+    let st = app.client.status().await.expect("status");
+    let a = st
+        .listen_addrs
+        .iter()
+        .find(|a| matches!(a.iter().next(), Some(Protocol::Memory(_))))
+        .expect("a memory address");
+    a.clone().with(Protocol::P2p(st.peer_id))
+}
+
+/// Waits (real time) for an event matching `pred`.
+async fn expect(
+    rx: &mut broadcast::Receiver<Event>,
+    what: &str,
+    pred: impl Fn(&Event) -> bool,
+) -> Event {
+    within_for(Duration::from_secs(20), what, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("event loop stopped"),
+            }
+        }
+    })
+    .await
+}
+
+/// Polls `f` on the node's status until it holds.
+async fn until_status(
+    app: &App,
+    what: &str,
+    f: impl Fn(&garden_sidecar::net::Status) -> bool,
+) -> garden_sidecar::net::Status {
+    within_for(Duration::from_secs(20), what, async {
+        loop {
+            let st = app.client.status().await.expect("status");
+            if f(&st) {
+                return st;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_session_for_protocol_minutes_under_the_rate_limit() {
+    let clock = Clock::scaled(SPEED, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let node = spawn(&clock, &mem(Role::Node, "site", &[mem_addr(&ix).await])).await;
+    let ix_id = ix.client.peer_id();
+    let t0 = clock.now();
+    // Ten protocol minutes: thirty heartbeats at 20 s, against a limit of 5 per minute.
+    let st = until_status(&node, "10 protocol minutes of answered heartbeats", |st| {
+        st.members.iter().any(|m| {
+            m.info.peer == ix_id
+                && m.last_seen
+                    .is_some_and(|t| t.since(t0) >= Duration::from_secs(600))
+        })
+    })
+    .await;
+    let m = st.members.iter().find(|m| m.info.peer == ix_id).unwrap();
+    assert!(m.score > 0.0 && !m.suspected, "{m:?}");
+    assert!(
+        m.detail.challenge_total > 0,
+        "challenges ride on heartbeats: {:?}",
+        m.detail
+    );
+    let ixs = ix.client.status().await.unwrap();
+    assert_eq!(ixs.heartbeat_sessions, 1);
+    assert!(
+        ixs.banned.is_empty(),
+        "an honest node heartbeating at its interval is never banned"
+    );
+    node.shutdown().await;
+    ix.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_are_asked_as_witnesses_of_their_shared_indexer() {
+    let clock = Clock::scaled(SPEED, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let seed = mem_addr(&ix).await;
+    let a = spawn(
+        &clock,
+        &mem(Role::Node, "site-a", std::slice::from_ref(&seed)),
+    )
+    .await;
+    let b = spawn(
+        &clock,
+        &mem(Role::Node, "site-b", std::slice::from_ref(&seed)),
+    )
+    .await;
+    let ix_id = ix.client.peer_id();
+    // The indexer names the other node as a witness; each node asks it and tallies the
+    // answer: both saw the same born-at, so the witness is consistent.
+    for n in [&a, &b] {
+        // (The first round may find the other node before its first response: "not seen".)
+        until_status(n, "a consistent witness answer tallied", |st| {
+            st.members
+                .iter()
+                .any(|m| m.info.peer == ix_id && m.detail.witness_consistent > 0)
+        })
+        .await;
+    }
+    for app in [a, b, ix] {
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_indexer_is_declared_dead_by_the_indirect_probe_before_the_suspicion_timeout() {
+    let clock = Clock::scaled(SPEED, 0);
+    let long = |mut c: Config| {
+        // Without the indirect probe a suspicion would last a protocol hour (36 s here).
+        c.membership.suspect_timeout_secs = 3600;
+        c
+    };
+    // The voter is the node's seed (seeds are sticky, never suspected); the victim is an
+    // indexer the node finds in the DHT registry.
+    let voter = spawn(&clock, &long(mem(Role::Indexer, "voter", &[]))).await;
+    let seed = mem_addr(&voter).await;
+    let victim = spawn(
+        &clock,
+        &long(mem(Role::Indexer, "victim", std::slice::from_ref(&seed))),
+    )
+    .await;
+    publish(&victim).await;
+    let mut ncfg = long(mem(Role::Node, "site", std::slice::from_ref(&seed)));
+    ncfg.discovery.max_indexers = 2;
+    let node = spawn(&clock, &ncfg).await;
+    let victim_id = victim.client.peer_id();
+    let mut rx = node.client.membership_events().await.unwrap();
+    until_status(
+        &node,
+        "the victim joins from the registry and answers",
+        |st| {
+            st.members
+                .iter()
+                .any(|m| m.info.peer == victim_id && m.last_seen.is_some())
+        },
+    )
+    .await;
+    until_status(&voter, "the node heartbeats the voter", |st| {
+        st.heartbeat_sessions >= 1
+    })
+    .await;
+    victim.shutdown().await;
+    expect(&mut rx, "the victim suspected", |e| {
+        *e == Event::Suspected(victim_id)
+    })
+    .await;
+    let t = clock.now();
+    let e = expect(
+        &mut rx,
+        "the victim declared dead",
+        |e| matches!(e, Event::Evicted { peer, .. } if *peer == victim_id),
+    )
+    .await;
+    assert_eq!(
+        e,
+        Event::Evicted {
+            peer: victim_id,
+            reason: EvictReason::Dead
+        }
+    );
+    assert!(
+        clock.now().since(t) < Duration::from_secs(3000),
+        "declared dead by the probe, not the timeout"
+    );
+    node.shutdown().await;
+    voter.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_by_name_finds_every_matching_site_through_the_indexer() {
+    // A search needs no protocol minutes; a slower clock keeps record lifetimes (120 s) well
+    // above scheduling delays on a loaded machine.
+    let clock = Clock::scaled(10, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let seed = mem_addr(&ix).await;
+    let a = spawn(
+        &clock,
+        &mem(Role::Node, "alpha-site", std::slice::from_ref(&seed)),
+    )
+    .await;
+    let b = spawn(
+        &clock,
+        &mem(Role::Node, "beta-site", std::slice::from_ref(&seed)),
+    )
+    .await;
+    let searcher = spawn(
+        &clock,
+        &mem(Role::Node, "searcher", std::slice::from_ref(&seed)),
+    )
+    .await;
+    for n in [&a, &b] {
+        publish(n).await;
+    }
+    // Records reach the indexer with the first heartbeats; search until both are found.
+    let want: Vec<PeerId> = vec![a.client.peer_id(), b.client.peer_id()];
+    within_for(
+        Duration::from_secs(20),
+        "both sites found by a name search",
+        async {
+            loop {
+                let mut rx = searcher
+                    .client
+                    .search(Needle::parse("site").unwrap(), Duration::from_millis(500))
+                    .await
+                    .unwrap();
+                let mut found = Vec::new();
+                while let Some(v) = rx.recv().await {
+                    found.push(v.peer_id);
+                }
+                if want.iter().all(|p| found.contains(p)) {
+                    assert!(
+                        !found.contains(&searcher.client.peer_id()),
+                        "'searcher' does not contain 'site'"
+                    );
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        },
+    )
+    .await;
+    // A needle under the minimum length is refused with a clear error.
+    let short = searcher
+        .client
+        .search(Needle::parse("si").unwrap(), Duration::from_millis(100))
+        .await;
+    assert!(short.is_err());
+    for app in [a, b, searcher, ix] {
+        app.shutdown().await;
+    }
+}
