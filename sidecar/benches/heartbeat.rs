@@ -1,8 +1,8 @@
 //! Heartbeat figures (a harness that prints numbers; no timed assertions anywhere):
 //!
 //! (a) bytes on the wire of a steady heartbeat vs the Go JSON heartbeat carrying the same
-//!     fields (go-common.md §4.1), with realistic values: base58 peer ids, RFC 3339 times,
-//!     a Go `PeerRecord` (go-indexer.md §4.1) embedded as Go does on every tick;
+//!     fields, with realistic values: base58 peer ids, RFC 3339 times,
+//!     a Go `PeerRecord` embedded as Go does on every tick;
 //! (b) heartbeats handled per second on one core by the indexer side: frame decode, Ed25519
 //!     signature verification, replay check, admission, session update, response build and
 //!     response encode.

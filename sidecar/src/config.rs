@@ -456,6 +456,75 @@ mod tests {
         assert_eq!(Config::from_toml(text).unwrap(), Config::default());
     }
 
+    /// Every key of every section is documented in docs/CONFIG.md with its real default.
+    #[test]
+    fn config_doc_lists_every_key_with_its_default() {
+        let doc = include_str!("../../docs/CONFIG.md");
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let mut documented: std::collections::BTreeMap<(String, String), Option<toml::Value>> =
+            Default::default();
+        let mut section = None;
+        for line in doc.lines() {
+            if let Some(rest) = line.strip_prefix("## `[") {
+                section = rest.split(']').next().map(str::to_string);
+                continue;
+            }
+            let (Some(sec), Some(row)) = (&section, line.strip_prefix("| `")) else {
+                continue;
+            };
+            let row = format!("`{row}");
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let ticked = |cell: &str| {
+                cell.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            let keys = ticked(cells[0]);
+            let values = ticked(cells[1]);
+            for (i, k) in keys.iter().enumerate() {
+                // "unset" documents an optional key; one value may stand for several keys.
+                let v = values.get(i).or(values.first()).map(|v| {
+                    let t: toml::Table = toml::from_str(&format!("v = {v}"))
+                        .unwrap_or_else(|e| panic!("[{sec}] {k}: {v}: {e}"));
+                    t["v"].clone()
+                });
+                documented.insert((sec.clone(), k.clone()), v);
+            }
+        }
+        let same = |a: &toml::Value, b: &toml::Value| match (a, b) {
+            (toml::Value::Integer(i), toml::Value::Float(f))
+            | (toml::Value::Float(f), toml::Value::Integer(i)) => *i as f64 == *f,
+            _ => a == b,
+        };
+        for (sec, table) in &defaults {
+            let toml::Value::Table(table) = table else {
+                panic!("{sec} is not a table")
+            };
+            for (key, value) in table {
+                let doc = documented.get(&(sec.clone(), key.clone()));
+                let doc =
+                    doc.unwrap_or_else(|| panic!("[{sec}] {key} is missing from docs/CONFIG.md"));
+                let doc = doc.as_ref().unwrap_or_else(|| {
+                    panic!("[{sec}] {key} is documented as unset but defaults to {value}")
+                });
+                assert!(
+                    same(doc, value),
+                    "[{sec}] {key}: docs/CONFIG.md says {doc}, the default is {value}"
+                );
+            }
+        }
+        // Keys documented but unknown to the config (a renamed or removed key).
+        for ((sec, key), v) in &documented {
+            let known = defaults.get(sec).and_then(|t| t.get(key)).is_some();
+            assert!(
+                known || v.is_none(),
+                "docs/CONFIG.md documents [{sec}] {key}, which the config does not have"
+            );
+        }
+    }
+
     #[test]
     fn env_overrides_apply_with_types() {
         let env = vec![

@@ -1,4 +1,4 @@
-//! Indexer-side admission of a heartbeating node (go-common.md §16.1, go-indexer.md §9).
+//! Indexer-side admission of a heartbeating node.
 //!
 //! `score = (0.20·uptime + 0.20·bandwidth + 0.20·diversity + 0.15·latency + 0.25·fill) × 100`,
 //! admitted iff `score ≥ min(80, 20 + 60 × age / 24 h)` with `age` the time since the indexer
@@ -101,8 +101,8 @@ pub fn ip_of(a: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
-/// Distinct subnets ÷ addresses over the connected peers' addresses; 1 when there are none
-/// (go-common.md §16.3). Addresses without an IP count in the total, as in Go.
+/// Distinct subnets ÷ addresses over the connected peers' addresses; 1 when there are none.
+/// Addresses without an IP count in the total, as in Go.
 pub fn subnet_diversity<'a>(addrs: impl IntoIterator<Item = &'a Multiaddr>) -> f64 {
     let mut total = 0usize;
     let mut buckets = HashSet::new();

@@ -4,8 +4,7 @@
 //! Everything here is a **pure state machine with an explicit clock**: callers pass `now`
 //! ([`Timestamp`], wall-clock milliseconds) and get back [`node::Action`]s to perform. No
 //! function in this module reads the system clock, opens a stream or spawns a task, so every
-//! rule is unit-testable without a network (go-common.md §7–§16 describe the Go behaviour this
-//! reproduces; `docs/DIVERGENCES.md` § Membership lists where it deliberately differs).
+//! rule is unit-testable without a network.
 //!
 //! # Layout
 //! | module | what |
@@ -13,15 +12,15 @@
 //! | [`wire`] | compact binary primitives (varints, peer ids, multiaddrs) + [`wire::DecodeError`] |
 //! | [`heartbeat`] | `Heartbeat` / `HeartbeatResponse` messages, signing, the protocol constants |
 //! | [`codec`] | one generic size-bounded `request_response::Codec` used by every protocol here |
-//! | [`score`] | node-side 7-dimension indexer score, `UptimeTracker` (§8.3, §17) |
-//! | [`threshold`] | the age-based threshold `min(80, 20 + 60·age/24 h)` (§8.4, indexer §9) |
-//! | [`swim`] | SWIM events, the deduplicating hop-limited piggyback queue (§10) |
-//! | [`witness`] | witness query messages, the cross-check rule (§9.4–9.5) |
-//! | [`probe`] | bandwidth probe + indirect probe messages and evaluation (§9.6, §10.5, §16.2) |
-//! | [`admission`] | indexer-side admission score (go-common.md §16.1) |
-//! | [`select`] | fill-rate / subnet-diversity candidate selection (§14.4), `quick_score` (§13) |
-//! | [`node`] | [`node::Pool`]: the node's indexer pool (§6–§8, §11–§14) |
-//! | [`indexer`] | [`indexer::Registry`]: the indexer's heartbeat sessions and responses (§15, indexer §9–§11) |
+//! | [`score`] | node-side 7-dimension indexer score, `UptimeTracker` |
+//! | [`threshold`] | the age-based threshold `min(80, 20 + 60·age/24 h)` |
+//! | [`swim`] | SWIM events, the deduplicating hop-limited piggyback queue |
+//! | [`witness`] | witness query messages, the cross-check rule |
+//! | [`probe`] | bandwidth probe + indirect probe messages and evaluation |
+//! | [`admission`] | indexer-side admission score |
+//! | [`select`] | fill-rate / subnet-diversity candidate selection, `quick_score` |
+//! | [`node`] | [`node::Pool`]: the node's indexer pool |
+//! | [`indexer`] | [`indexer::Registry`]: the indexer's heartbeat sessions and responses |
 //!
 //! # Integration (swarm glue, owned by `net/`)
 //! Five request-response protocols, each `request_response::Behaviour<codec::Codec<P>>`:

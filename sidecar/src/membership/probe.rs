@@ -1,5 +1,5 @@
-//! Bandwidth probe `/garden/probe/1.0.0` (an echo, go-common.md §9.6, §16.2) and SWIM indirect
-//! probe `/garden/indirect-probe/1.0.0` (§10.5, go-indexer.md §15).
+//! Bandwidth probe `/garden/probe/1.0.0` (an echo, , ) and SWIM indirect
+//! probe `/garden/indirect-probe/1.0.0`.
 //!
 //! The echo is a request-response here (payload → same payload) instead of a raw
 //! half-closed stream: same measurement, bounded frames, no stream-shutdown corner cases.
@@ -25,11 +25,11 @@ pub const MAX_PAYLOAD: usize = 2048;
 pub const MAX_FRAME: usize = MAX_PAYLOAD + 16;
 /// Largest indirect-probe message.
 pub const MAX_INDIRECT: usize = 2 + 33 + 1 + wire::MAX_ADDRS * (2 + wire::MAX_MULTIADDR);
-/// Base round trip (go-common.md §3).
+/// Base round trip.
 pub const BASE_ROUND_TRIP: Duration = Duration::from_millis(400);
 /// Round-trip allowance per KiB of payload. Go wrote 100 ms per *byte* (B15: 51–205 s).
 pub const PER_KIB: Duration = Duration::from_millis(100);
-/// Indirect-probe voters asked (go-common.md §10.5).
+/// Indirect-probe voters asked.
 pub const INDIRECT_FANOUT: usize = 2;
 /// Payload of the indirect probe's echo.
 pub const PING: &[u8; 4] = b"ping";

@@ -1,5 +1,5 @@
-//! Node-side score of an indexer: 7 dimensions with a born-at penalty (go-common.md §8.3) and
-//! the uptime tracker behind its first dimension (§17).
+//! Node-side score of an indexer: 7 dimensions with a born-at penalty and
+//! the uptime tracker behind its first dimension.
 //!
 //! Counters are cumulative over the life of the pool entry. In Go they were reset every tick
 //! because the loop mutated a copy (B1); the evident intent, implemented here, is a running
@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::membership::{unit, Timestamp};
 
 /// A gap between heartbeats up to this long counts as continuous online time (2 × the 60 s
-/// recommended interval, §17).
+/// recommended interval, ).
 pub const CONTINUOUS_GAP: Duration = Duration::from_secs(120);
 /// Round trip at which the latency dimension reaches 0 (10 × the 400 ms base round trip).
 pub const MAX_RTT: Duration = Duration::from_millis(4000);

@@ -1,6 +1,6 @@
-//! Choosing indexers among candidates: routable-address filter (go-common.md §14.1),
-//! fill-rate weighted selection with subnet diversity (§14.4) and the quick score used to
-//! rank replacement candidates (§13).
+//! Choosing indexers among candidates: routable-address filter,
+//! fill-rate weighted selection with subnet diversity and the quick score used to
+//! rank replacement candidates.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -109,7 +109,7 @@ pub fn select_by_fill_rate<R: Rng>(
     out
 }
 
-/// Quick score of a replacement candidate from one probe heartbeat (§13): `latency × 50` when
+/// Quick score of a replacement candidate from one probe heartbeat: `latency × 50` when
 /// it did not answer, else `(0.5·latency + 0.5·(1 − fill)) × 100`.
 pub fn quick_score(rtt: Duration, fill_rate: Option<f64>) -> f64 {
     let l = latency_score(rtt);

@@ -1,6 +1,6 @@
 //! SWIM membership: alive / suspect / dead events with incarnation numbers, a deduplicating
 //! hop-limited piggyback queue, node-side suspicion of an indexer, and indexer-side
-//! self-refutation (go-common.md §10, go-indexer.md §11.3).
+//! self-refutation.
 //!
 //! Events ride on heartbeats and their responses (no dedicated channel). Each transmission
 //! consumes one hop: an event created with [`Config::initial_hops`] is forwarded at most that
@@ -26,7 +26,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Priority at equal incarnation: dead > suspect > alive (go-common.md §4.4).
+    /// Priority at equal incarnation: dead > suspect > alive.
     pub fn priority(self) -> u8 {
         match self {
             Kind::Alive => 0,
@@ -107,7 +107,7 @@ pub struct Config {
     /// the usual SWIM choice for pools of ≤ 10 indexers).
     pub initial_hops: u8,
     /// Suspect → dead after this long without a successful heartbeat. Default 180 s
-    /// (3 × the 60 s recommended interval, go-common.md §3).
+    /// (3 × the 60 s recommended interval, ).
     pub suspect_timeout: Duration,
     /// Queue bound; the oldest events are dropped beyond it. Default 256.
     pub max_queue: usize,
@@ -284,7 +284,7 @@ impl Suspicion {
     }
 
     /// An `alive` event about the peer arrived by gossip. A strictly higher incarnation is a
-    /// refutation: it clears suspicion (go-common.md §10.4). Returns whether it cleared one.
+    /// refutation: it clears suspicion. Returns whether it cleared one.
     pub fn on_alive_gossip(&mut self, incarnation: u64) -> bool {
         if incarnation <= self.incarnation {
             return false;

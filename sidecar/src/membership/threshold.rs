@@ -1,8 +1,6 @@
 //! The age-based threshold both sides use: `min(80, 20 + 60 × age / 24 h)`.
 //!
-//! Node side it is the eviction bar for an indexer's score (go-common.md §8.4, "20 % → 80 %
-//! over 24 h"); indexer side it is the admission bar for a node (go-common.md §16.1; the spec
-//! README fixes this over the older 40/75 pair). A newcomer only has to clear 20, a peer known
+//! Node side it is the eviction bar for an indexer's score; indexer side it is the admission bar for a node. A newcomer only has to clear 20, a peer known
 //! for a day has to clear 80: trust is earned, and a long-standing peer that degrades is
 //! dropped sooner than a new one that has had no chance to prove itself.
 

@@ -1,5 +1,5 @@
 //! Witness queries `/garden/witness/1.0.0`: "what is your view of indexer X?"
-//! (go-common.md §9.4–9.5).
+//!.
 //!
 //! An indexer names up to 3 other peers that heartbeat it; the node asks each for its view of
 //! that indexer and counts a witness as consistent when it saw the same `born_at` (exactly)

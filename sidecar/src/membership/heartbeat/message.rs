@@ -1,5 +1,5 @@
-//! Heartbeat and heartbeat-response messages and their compact binary encoding
-//! (go-common.md §4.1–4.3, same content, different wire form).
+//! Heartbeat and heartbeat-response messages and their compact binary encoding (the Go
+//! heartbeat's content in a different wire form).
 //!
 //! Size choices, each a deliberate departure from Go's JSON:
 //! - no sender `peer_id`, `did` or `stream` field: the sender is the authenticated connection
@@ -34,7 +34,7 @@ pub const MAX_PENDING: usize = 64;
 pub const MAX_CHALLENGE_ANSWERS: usize = 3;
 /// Maximum DHT payload echoed back for the DHT challenge.
 pub const MAX_DHT_PAYLOAD: usize = 8192;
-/// Maximum witnesses per response (go-indexer.md §11.7).
+/// Maximum witnesses per response.
 pub const MAX_WITNESSES: usize = 3;
 /// Maximum suggestions per response (the indexer's DHT cache holds ≤ 10).
 pub const MAX_SUGGESTIONS: usize = 10;

@@ -29,7 +29,7 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/heartbeat/1.0.
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// Maximum encoded response (the largest legal response is ~11 KiB).
 pub const MAX_RESPONSE: usize = 16 * 1024;
-/// Default heartbeat interval (go-common.md §3: the tick actually used is 20 s).
+/// Default heartbeat interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(20);
 /// Signature domain separator.
 pub const DOMAIN: &[u8] = b"garden/heartbeat/1\0";

@@ -1,5 +1,4 @@
-//! The indexer's side of the heartbeat: sessions, admission, and the response
-//! (go-common.md §15–§16, go-indexer.md §9–§11).
+//! The indexer's side of the heartbeat: sessions, admission, and the response.
 //!
 //! [`Registry::on_heartbeat`] verifies the signature against the authenticated sender, checks
 //! replay, capacity (new peers only, B11) and admission, updates the session and builds the
@@ -479,7 +478,7 @@ impl Registry {
             .collect()
     }
 
-    /// Offload (go-indexer.md §11.9): while overloaded, ask at most `offload_batch` nodes at a
+    /// Offload: while overloaded, ask at most `offload_batch` nodes at a
     /// time to migrate; each stays in the batch for the grace period, then is not asked again
     /// until everyone has been asked.
     fn offload(

@@ -7,7 +7,7 @@ use crate::membership::swim;
 use crate::membership::threshold;
 use crate::membership::PeerInfo;
 
-/// Pool parameters. Defaults are Go's (go-common.md §3) unless said otherwise.
+/// Pool parameters. Defaults are Go's unless said otherwise.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Heartbeat interval. Default 20 s.

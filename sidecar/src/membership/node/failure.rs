@@ -1,5 +1,5 @@
 //! Heartbeat failures: SWIM suspicion, indirect probe, eviction of dead indexers, and
-//! recovery of an empty pool from the seeds (go-common.md §10–§12).
+//! recovery of an empty pool from the seeds.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,7 +53,7 @@ impl Pool {
         e.acked_record = None;
         e.acked_bound = None;
         if e.is_seed {
-            // Seeds stay; the next tick retries (§11 step 2a).
+            // Seeds stay; the next tick retries.
             return out;
         }
         let inc = e.swim.incarnation;
@@ -125,7 +125,7 @@ impl Pool {
         self.events.originate(Kind::Dead, peer, inc);
         let remaining = self.remove(&peer, EvictReason::Dead, out);
         if remaining.is_empty() {
-            // The last indexer died: recover from the seeds right away (§12).
+            // The last indexer died: recover from the seeds right away.
             self.retry.next = Some(now);
             self.recover_if_empty(now, out);
         } else {
@@ -137,7 +137,7 @@ impl Pool {
     /// Below `min_indexers` (Go only looked at start-up and after evictions): with an empty
     /// pool re-add the seeds, or look in the DHT when there are none; with a non-empty pool
     /// look in the DHT for the missing ones. Retried with backoff 10 s → 320 s until the pool
-    /// is back at its minimum (§12.2, without the panic the Go comment promised).
+    /// is back at its minimum.
     pub(super) fn recover_if_empty(&mut self, now: Timestamp, out: &mut Vec<Action>) {
         let len = self.entries.len();
         if len >= self.cfg.min_indexers.max(1) || (len > 0 && self.replacement.is_some()) {

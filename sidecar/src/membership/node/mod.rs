@@ -1,5 +1,5 @@
 //! The node's indexer pool ([`Pool`]): heartbeats, scoring, eviction, SWIM suspicion,
-//! replacement (go-common.md §6–§14).
+//! replacement.
 //!
 //! The pool is a state machine: the event loop calls [`Pool::on_tick`] periodically (every
 //! second is fine: only due heartbeats are sent) and reports each outcome with
@@ -8,8 +8,8 @@
 //! [`Pool::on_discovered`]). Every call returns the [`Action`]s to perform.
 //!
 //! Files: `mod.rs` (state, config, ticking and heartbeat construction), `response.rs`
-//! (§8: scoring a response, suggestions, migration), `failure.rs` (§10–§12: suspicion, indirect
-//! probe, eviction, seeds), `replace.rs` (§13–§14: candidates, DHT discovery).
+//! (scoring a response, suggestions, migration), `failure.rs` (suspicion, indirect probe,
+//! eviction, seeds), `replace.rs` (candidates, DHT discovery).
 
 mod config;
 mod failure;
@@ -593,7 +593,7 @@ impl Pool {
         true
     }
 
-    /// Remove a member. Returns the remaining members (the voters of §13).
+    /// Remove a member. Returns the remaining members (the voters of an indirect probe or a replacement).
     fn remove(&mut self, peer: &PeerId, reason: EvictReason, out: &mut Vec<Action>) -> Vec<PeerId> {
         if self.entries.remove(peer).is_some() {
             self.bound_version += 1;

@@ -1,4 +1,4 @@
-//! Replacing evicted indexers (go-common.md §13) and DHT discovery (§14).
+//! Replacing evicted indexers and DHT discovery.
 //!
 //! Replacement: ask the remaining indexers for candidates (`/garden/indexer-candidates/1.0.0`),
 //! probe each candidate with a heartbeat, rank by [`quick_score`], admit the best ones scoring
@@ -178,7 +178,7 @@ impl Pool {
         r.deadline = now.plus(self.cfg.candidate_timeout);
         let targets: Vec<PeerInfo> = r.candidates.values().map(|(i, _)| i.clone()).collect();
         for info in targets {
-            // A minimal heartbeat (§13 `probeIndexer`): identity, time, nothing else.
+            // A minimal heartbeat: identity, time, nothing else.
             self.seq += 1;
             let hb = Heartbeat {
                 seq: self.seq,
@@ -282,7 +282,7 @@ impl Pool {
     }
 
     /// Indexers found in the DHT registry: add up to the free room, preferring less loaded
-    /// ones and one per subnet (§14.4–14.5). Returns the peers added (heartbeated on the next tick).
+    /// ones and one per subnet. Returns the peers added (heartbeated on the next tick).
     pub fn on_discovered(&mut self, now: Timestamp, found: Vec<Candidate>) -> Vec<PeerId> {
         let room = self.cfg.max_indexers.saturating_sub(self.entries.len());
         if room == 0 {

@@ -1,5 +1,5 @@
 //! Processing a heartbeat response: liveness and SWIM, the seven score dimensions, witness
-//! queries, score eviction, pending callers, migration and suggestions (go-common.md §8).
+//! queries, score eviction, pending callers, migration and suggestions.
 
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ impl Pool {
         };
         let flight = e.in_flight.take();
 
-        // §8.1 liveness and SWIM.
+        // Liveness and SWIM.
         e.score.uptime.record_heartbeat(now);
         let inc = (resp.incarnation > 0).then_some(resp.incarnation);
         let cleared = e.swim.on_success(inc);
@@ -55,7 +55,7 @@ impl Pool {
             e.acked_bound = None;
         }
 
-        // §8.2 metrics.
+        // Metrics.
         e.score.observe_born_at(resp.born_at);
         e.score
             .observe_fill(resp.fill_rate, resp.peer_count, resp.max_nodes);
@@ -136,7 +136,7 @@ impl Pool {
             });
         }
 
-        // §8.4 score eviction; the last indexer is never evicted on score alone.
+        // Score eviction; the last indexer is never evicted on score alone.
         let (start, cap) = self.cfg.eviction_threshold;
         let threshold = threshold::ramp(age, start, cap);
         if value < threshold
@@ -158,12 +158,12 @@ impl Pool {
             return out;
         }
 
-        // §8.8 migration first, so that suggestions can take the freed slot.
+        // Migration first, so that suggestions can take the freed slot.
         let mut migrated = false;
         if resp.suggest_migrate {
             migrated = self.migrate(now, &peer, &resp.suggestions, &mut out);
         }
-        // §8.6 suggestions, capped at the pool size and filtered (B18).
+        // Suggestions, capped at the pool size and filtered (B18).
         let mut added = false;
         for s in &resp.suggestions {
             if self.entries.len() >= self.cfg.max_indexers {
@@ -210,7 +210,7 @@ impl Pool {
     }
 
     /// A SWIM event heard in a response: queue it for forwarding if it still has hops (the
-    /// queue deduplicates) and act on `alive` refutations about pool members (§10.4). Suspect
+    /// queue deduplicates) and act on `alive` refutations about pool members. Suspect
     /// and dead events from gossip never evict locally.
     fn apply_event(&mut self, ev: &MemberEvent) {
         self.events.add(ev.clone());
