@@ -18,6 +18,8 @@ use crate::net::{
 };
 use crate::time::{Clock, Timestamp};
 
+pub use crate::net::Launch;
+
 /// Errors starting the application.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -204,7 +206,7 @@ impl App {
     }
 
     /// Starts with given keys and protocol clock; `adjust` may change the mapped runtime
-    /// configuration before the node starts (ephemeral clients, simulations).
+    /// configuration before the node starts (ephemeral clients, tests).
     pub async fn start_with_clock(
         identity: Arc<NodeIdentity>,
         psk: PreSharedKey,
@@ -212,12 +214,34 @@ impl App {
         clock: Clock,
         adjust: impl FnOnce(&mut NodeConfig),
     ) -> Result<App, Error> {
-        let born_at = clock.now();
+        Self::launch(
+            identity,
+            psk,
+            cfg,
+            Launch {
+                clock,
+                ..Default::default()
+            },
+            adjust,
+        )
+        .await
+    }
+
+    /// Starts with everything explicit: keys, configuration, and how to run (clock,
+    /// transport, wake-ups). The simulation harness starts its nodes here.
+    pub async fn launch(
+        identity: Arc<NodeIdentity>,
+        psk: PreSharedKey,
+        cfg: &Config,
+        launch: Launch,
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> Result<App, Error> {
+        let born_at = launch.clock.now();
         let mut nc = node_config(cfg, &identity, born_at)?;
         adjust(&mut nc);
         let membership = membership(cfg, &identity, &nc.settings.seeds, born_at);
         tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.profile.role, "starting garden sidecar");
-        let started = net::start(identity, psk, nc, membership, clock, None).await?;
+        let started = net::start(identity, psk, nc, membership, launch).await?;
         Ok(App {
             client: started.client,
             streams: started.streams,

@@ -52,6 +52,17 @@ pub enum Error {
     Listen { addr: Multiaddr, reason: String },
 }
 
+/// How to run a node beyond its configuration: the protocol clock, the transport (default: TCP
+/// and memory with pnet + Noise + Yamux, see [`transport::build`]) and where wake-ups go.
+#[derive(Default)]
+pub struct Launch {
+    pub clock: Clock,
+    /// A ready transport (simulations build theirs with [`transport::secure`]).
+    pub transport: Option<transport::Boxed>,
+    /// Receives the peers indexers say are waiting to reach us (DTN wake-up).
+    pub wake: Option<mpsc::Sender<Vec<libp2p::PeerId>>>,
+}
+
 /// A started node: its client, the data plane's stream control, and the loop's task.
 pub struct Started {
     pub client: Client,
@@ -67,10 +78,17 @@ pub async fn start(
     psk: PreSharedKey,
     cfg: NodeConfig,
     membership: Membership,
-    clock: Clock,
-    wake: Option<mpsc::Sender<Vec<libp2p::PeerId>>>,
+    launch: Launch,
 ) -> Result<Started, Error> {
-    let transport = transport::build(identity.keypair(), psk)?;
+    let Launch {
+        clock,
+        transport,
+        wake,
+    } = launch;
+    let transport = match transport {
+        Some(t) => t,
+        None => transport::build(identity.keypair(), psk)?,
+    };
     let behaviour = behaviour::Behaviour::new(&identity, &cfg.params, &clock)?;
     let swarm_cfg = libp2p::swarm::Config::with_tokio_executor()
         .with_idle_connection_timeout(cfg.idle_connection_timeout);
