@@ -13,8 +13,11 @@ use crate::discovery::{location, publish::Profile, record, search};
 use crate::keys::{self, NodeIdentity};
 use crate::membership::{heartbeat::Signer, indexer, node, swim, PeerInfo};
 use crate::net::{
-    self, behaviour::Params, gater, membership::without_p2p, Client, Membership, NodeConfig,
-    Settings,
+    self,
+    behaviour::{ConnectionLimits, Params},
+    gater,
+    membership::without_p2p,
+    Client, Membership, NodeConfig, Settings,
 };
 use crate::time::{Clock, Timestamp};
 
@@ -100,6 +103,11 @@ pub fn node_config(
             },
             blacklist,
             request_timeout: Duration::from_secs(d.query_timeout_secs),
+            limits: ConnectionLimits {
+                per_peer: cfg.network.max_connections_per_peer,
+                total: cfg.network.max_connections,
+                pending: cfg.network.max_pending_connections,
+            },
         },
         settings: Settings {
             profile: Profile {

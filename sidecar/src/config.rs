@@ -92,6 +92,12 @@ pub struct NetworkConfig {
     pub dht_server: Option<bool>,
     /// Close connections idle for this long. [Default: 60]
     pub idle_connection_timeout_secs: u64,
+    /// Established connections allowed with one peer. [Default: 2]
+    pub max_connections_per_peer: u32,
+    /// Established connections allowed in all. [Default: 12000]
+    pub max_connections: u32,
+    /// Connections allowed in their handshake at once, each direction. [Default: 128]
+    pub max_pending_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,12 +211,16 @@ impl Default for IdentityConfig {
 
 impl Default for NetworkConfig {
     fn default() -> Self {
+        let limits = crate::net::behaviour::ConnectionLimits::default();
         Self {
             role: Role::Node,
             listen: vec![default::LISTEN.to_string()],
             seeds: Vec::new(),
             dht_server: None,
             idle_connection_timeout_secs: 60,
+            max_connections_per_peer: limits.per_peer,
+            max_connections: limits.total,
+            max_pending_connections: limits.pending,
         }
     }
 }

@@ -281,3 +281,127 @@ async fn a_search_by_name_finds_every_matching_site_through_the_indexer() {
         app.shutdown().await;
     }
 }
+
+/// Three indexers and ten nodes at default settings for three protocol minutes (nodes re-sign
+/// every 40 s; kad's replication interval is an hour at most): no honest peer is banned and
+/// the indexer mesh holds. On the code before the fix, indexers re-put every record a
+/// heartbeat carried to the other servers and banned each other 44 s after start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_indexers_and_nodes_never_ban_each_other() {
+    // Thirteen sidecars on two shared cores: a slower clock keeps scheduling delays well
+    // below record lifetimes and session timeouts.
+    let clock = Clock::scaled(30, 0);
+    let first = spawn(&clock, &mem(Role::Indexer, "ix-0", &[])).await;
+    let seed = mem_addr(&first).await;
+    let mut indexers = vec![first];
+    for i in 1..3 {
+        let ix = spawn(
+            &clock,
+            &mem(
+                Role::Indexer,
+                &format!("ix-{i}"),
+                std::slice::from_ref(&seed),
+            ),
+        )
+        .await;
+        indexers.push(ix);
+    }
+    let mut nodes = Vec::new();
+    for i in 0..10 {
+        let mut c = mem(
+            Role::Node,
+            &format!("site-{i}"),
+            std::slice::from_ref(&seed),
+        );
+        c.discovery.max_indexers = 3;
+        nodes.push(spawn(&clock, &c).await);
+    }
+    let t0 = clock.now();
+    within_for(Duration::from_secs(30), "three protocol minutes", async {
+        while clock.now().since(t0) < Duration::from_secs(180) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let ix_ids: Vec<PeerId> = indexers.iter().map(|a| a.client.peer_id()).collect();
+    for app in indexers.iter().chain(&nodes) {
+        let st = app.client.status().await.unwrap();
+        assert!(
+            st.banned.is_empty(),
+            "{} banned {:?}",
+            st.peer_id,
+            st.banned
+        );
+    }
+    // The indexers stay one connected mesh (each reaches every other, directly or through one).
+    let mut links = Vec::new();
+    for ix in &indexers {
+        let st = ix.client.status().await.unwrap();
+        for p in ix_ids
+            .iter()
+            .filter(|p| **p != st.peer_id && st.connected.contains(p))
+        {
+            links.push((st.peer_id, *p));
+        }
+    }
+    let mut reached = vec![ix_ids[0]];
+    while let Some(next) =
+        links
+            .iter()
+            .find_map(|(a, b)| match (reached.contains(a), reached.contains(b)) {
+                (true, false) => Some(*b),
+                (false, true) => Some(*a),
+                _ => None,
+            })
+    {
+        reached.push(next);
+    }
+    assert_eq!(reached.len(), 3, "the indexer mesh split: links {links:?}");
+    let sessions: usize = {
+        let mut n = 0;
+        for ix in &indexers {
+            n += ix.client.status().await.unwrap().heartbeat_sessions;
+        }
+        n
+    };
+    assert!(
+        sessions >= 10,
+        "every node keeps heartbeating ({sessions} sessions)"
+    );
+    for app in nodes.into_iter().chain(indexers) {
+        app.shutdown().await;
+    }
+}
+
+/// Every indexer stores the others' registry provider records (they arrive as ADD_PROVIDER,
+/// which the application must store itself); before the fix each held only its own, so a
+/// network of more than ~20 indexers left most of them undiscoverable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexers_store_each_others_registry_provider_records() {
+    let clock = Clock::scaled(10, 0);
+    let first = spawn(&clock, &mem(Role::Indexer, "ix-0", &[])).await;
+    let seed = mem_addr(&first).await;
+    let mut indexers = vec![first];
+    for i in 1..4 {
+        indexers.push(
+            spawn(
+                &clock,
+                &mem(
+                    Role::Indexer,
+                    &format!("ix-{i}"),
+                    std::slice::from_ref(&seed),
+                ),
+            )
+            .await,
+        );
+    }
+    for ix in &indexers {
+        until_status(ix, "every indexer's provider record held", |st| {
+            st.registry_providers == 4
+        })
+        .await;
+    }
+    for app in indexers {
+        app.shutdown().await;
+    }
+}

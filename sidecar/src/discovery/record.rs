@@ -3,7 +3,9 @@
 //! applies to every value, local or inbound.
 //!
 //! Wire form: CBOR `SignedRecord { body: bytes, signature: bytes }` where `body` is the CBOR
-//! encoding of [`RecordBody`] and the Ed25519 signature covers exactly those bytes (verify over
+//! encoding of [`RecordBody`] and the Ed25519 signature covers [`SIGNING_TAG`] followed by
+//! exactly those bytes (the tag keeps a record signature from ever being valid as any other
+//! message the identity key signs; verify over
 //! the received bytes, never a re-encoding). Unlike the Go record, *every* field is signed
 //! (addresses, location, peer identity: IX-4), the DID is the `did:key` of the signing key and
 //! the peer id is derived from the same key, so neither can be claimed by anyone else.
@@ -20,13 +22,19 @@ pub const MAX_RECORD_BYTES: usize = 4096;
 pub const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);
 /// A tombstone is honoured for this long after `issued_at` (Go: 10 min).
 pub const TOMBSTONE_LIFETIME_MS: u64 = 10 * 60 * 1000;
-/// Tolerated clock skew for timestamps in the future (IX-2).
-pub const MAX_CLOCK_SKEW_MS: u64 = 60 * 1000;
+/// Tolerated clock skew for timestamps in the future (IX-2). Field units drift: a record issued
+/// up to 10 minutes "ahead" of us is accepted (and the skew reported), not refused.
+pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
 /// Bounds on fields.
 pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_ADDRS: usize = 16;
-/// Current body version.
-pub const VERSION: u8 = 1;
+/// Current body version (2: signatures carry [`SIGNING_TAG`]).
+pub const VERSION: u8 = 2;
+/// Domain tag prefixed to the body bytes under the signature.
+pub const SIGNING_TAG: &[u8] = b"garden/record/v2";
+/// Longest DHT key of a record (`/name/` + 64 bytes is the longest legitimate one); longer
+/// keys are refused before anything else is looked at.
+pub const MAX_KEY_LEN: usize = 128;
 
 pub const NODE_PREFIX: &str = "/node/";
 pub const NAME_PREFIX: &str = "/name/";
@@ -227,11 +235,19 @@ impl Draft {
 /// Signs an arbitrary body (tests use it to build forged records).
 pub fn sign_body(identity: &NodeIdentity, body: &RecordBody) -> Vec<u8> {
     let body_bytes = encode(body);
-    let signature = identity.sign(&body_bytes);
+    let signature = identity.sign(&signing_bytes(&body_bytes));
     encode(&SignedRecord {
         body: body_bytes,
         signature,
     })
+}
+
+/// What the signature covers: the tag, then the body bytes.
+fn signing_bytes(body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SIGNING_TAG.len() + body.len());
+    m.extend_from_slice(SIGNING_TAG);
+    m.extend_from_slice(body);
+    m
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -254,6 +270,9 @@ pub fn indexer_key(peer: &PeerId) -> String {
 
 /// Decodes and checks signature and key bindings, without time checks.
 pub fn verify(key: &[u8], value: &[u8]) -> Result<Verified, Error> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::Bounds { field: "key" });
+    }
     if value.len() > MAX_RECORD_BYTES {
         return Err(Error::TooLarge(value.len()));
     }
@@ -274,7 +293,7 @@ pub fn verify(key: &[u8], value: &[u8]) -> Result<Verified, Error> {
     if public.clone().try_into_ed25519().is_err() {
         return Err(Error::BadKey);
     }
-    if !public.verify(&signed.body, &signed.signature) {
+    if !public.verify(&signing_bytes(&signed.body), &signed.signature) {
         return Err(Error::BadSignature);
     }
     if did_key(&public).as_deref() != Some(body.did.as_str()) {

@@ -3,6 +3,7 @@
 //! | field | protocol | concern |
 //! |---|---|---|
 //! | `gater` | — | blacklist, bans, burst guard (first: denies before others see a connection) |
+//! | `limits` | — | connections per peer, in all, and pending (libp2p's connection limits) |
 //! | `identify` | `/garden/id/1.0.0` | learn listen addresses and protocols |
 //! | `ping` | `/ipfs/ping/1.0.0` | liveness of idle connections |
 //! | `kad` | `/garden/kad/1.0.0` | records, indexer registry (provider records) |
@@ -14,7 +15,7 @@
 use std::time::Duration;
 
 use libp2p::{
-    gossipsub, identify, kad, ping,
+    connection_limits, gossipsub, identify, kad, ping,
     request_response::{self, ProtocolSupport},
     swarm::NetworkBehaviour,
     StreamProtocol,
@@ -31,6 +32,8 @@ const GOSSIP_QUEUE_LEN: usize = 100;
 
 /// Kademlia protocol name (private prefix; Go: `/oc/kad/1.0.0`).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/kad/1.0.0");
+/// Largest Kademlia message read.
+pub const KAD_MAX_PACKET: usize = 16 * 1024;
 /// Identify protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/garden/id/1.0.0";
 
@@ -49,6 +52,29 @@ pub struct Params {
     pub gater: gater::Limits,
     pub blacklist: Vec<libp2p::PeerId>,
     pub request_timeout: Duration,
+    pub limits: ConnectionLimits,
+}
+
+/// Connection limits (mapped from `[network]`): one admitted identity must not hold hundreds
+/// of connections, and half-open handshakes are bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Established connections with one peer (2 leaves room for a simultaneous dial). [Default: 2]
+    pub per_peer: u32,
+    /// Established connections in all. [Default: 12 000]
+    pub total: u32,
+    /// Connections still in their handshake, each direction. [Default: 128]
+    pub pending: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            per_peer: 2,
+            total: 12_000,
+            pending: 128,
+        }
+    }
 }
 
 /// The node's swarm.
@@ -57,6 +83,7 @@ pub type Swarm = libp2p::Swarm<Behaviour>;
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub gater: gater::Behaviour,
+    pub limits: connection_limits::Behaviour,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<Store>,
@@ -91,6 +118,17 @@ impl Behaviour {
         kcfg.set_record_filtering(kad::StoreInserts::FilterBoth);
         // Owners re-sign and re-publish every republish interval; records carry their expiry.
         kcfg.set_publication_interval(None);
+        // No replication by servers: owners re-sign and re-publish their own records, and a
+        // server re-putting other peers' records to the other servers counted against their
+        // publish limits until honest indexers banned each other (docs/DIVERGENCES.md). With
+        // the job off, kad keeps no per-key skip set for inbound PUTs either.
+        kcfg.set_replication_interval(None);
+        // No write-back cache after lookups: it would put records to peers on the owner's
+        // behalf, which servers refuse (only owners put their records).
+        kcfg.set_caching(kad::Caching::Disabled);
+        // The largest legitimate message (a record of 4 KiB with its key, or 20 closer peers
+        // with their addresses) fits well below this; anything larger is refused on read.
+        kcfg.set_max_packet_size(KAD_MAX_PACKET);
         kcfg.set_record_ttl(Some(crate::discovery::record::MAX_TTL));
         let store = Store::new(peer_id, Default::default(), clock.clone());
         let mut kad = kad::Behaviour::with_config(peer_id, store, kcfg);
@@ -131,6 +169,13 @@ impl Behaviour {
             gater: gater::Behaviour::new(
                 gater::State::new(params.gater.clone(), params.blacklist.iter().copied()),
                 clock.clone(),
+            ),
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established_per_peer(Some(params.limits.per_peer))
+                    .with_max_established(Some(params.limits.total))
+                    .with_max_pending_incoming(Some(params.limits.pending))
+                    .with_max_pending_outgoing(Some(params.limits.pending)),
             ),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), identity.public())

@@ -67,6 +67,8 @@ pub struct Status {
     /// Pool members currently suspected (SWIM).
     pub suspected: Vec<PeerId>,
     pub stored_records: usize,
+    /// Indexers this process holds a provider record of, for the registry key.
+    pub registry_providers: usize,
     /// Peers currently banned by the gater (not the static blacklist).
     pub banned: Vec<PeerId>,
     /// Indexer: live heartbeat sessions (0 on pure nodes).

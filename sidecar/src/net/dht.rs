@@ -10,7 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use libp2p::kad::{self, GetProvidersOk, GetRecordOk, InboundRequest, QueryId, QueryResult};
+use libp2p::kad::{
+    self, store::RecordStore, GetProvidersOk, GetRecordOk, InboundRequest, QueryId, QueryResult,
+};
 use libp2p::PeerId;
 use tokio::time::Instant;
 
@@ -22,6 +24,10 @@ use crate::discovery::{record, registry, registry::Candidate, search::Results};
 use crate::keys::NodeIdentity;
 use crate::membership::heartbeat::DhtAnswer;
 use crate::time::{Clock, Timestamp};
+
+/// Route lookups (finding a searcher we are not connected to) in flight at most: each is a
+/// DHT query started on behalf of a remote peer, so they are bounded whatever the search load.
+pub(super) const MAX_ROUTE_LOOKUPS: usize = 64;
 
 /// What a query in flight is for.
 enum Pending {
@@ -210,32 +216,40 @@ impl Dht {
         }
     }
 
-    /// A node's record that its heartbeat carried: it must be its own and valid; stored and
-    /// put into the DHT.
+    /// A node's record that its heartbeat carried: it must be its own and valid; it is kept in
+    /// our store (searches and DHT challenges answer from it) but not put to other servers —
+    /// the owner puts its own records. Re-putting every heartbeat's record to the other
+    /// servers counted against their publish limits until honest indexers banned each other.
     pub(super) fn store_heartbeat_record(
         &mut self,
         swarm: &mut Swarm,
         from: PeerId,
         bytes: Vec<u8>,
     ) {
-        match record::validate_as_node(&bytes, self.clock.now().as_millis()) {
+        let now = self.clock.now();
+        let verdict = match record::validate_as_node(&bytes, now.as_millis()) {
             Ok(v) if v.peer_id == from => {
-                let key = record::node_key(&v.body.did);
-                self.put(swarm, key, bytes, None);
+                let rec =
+                    kad::Record::new(kad::RecordKey::new(&record::node_key(&v.body.did)), bytes);
+                match swarm.behaviour_mut().kad.store_mut().insert_at(rec, now) {
+                    Ok(_) => None,
+                    Err(e) => {
+                        tracing::debug!(peer = %from, error = %e, "heartbeat record not stored");
+                        e.offence()
+                    }
+                }
             }
             Ok(_) => {
                 tracing::warn!(peer = %from, "heartbeat carried another peer's record");
-                swarm
-                    .behaviour_mut()
-                    .gater
-                    .offend(&from, gater::Offence::Forged);
+                Some(gater::Offence::Forged)
             }
             Err(e) => {
                 tracing::warn!(peer = %from, error = %e, "heartbeat carried an invalid record");
-                if let Some(o) = e.offence() {
-                    swarm.behaviour_mut().gater.offend(&from, o);
-                }
+                e.offence()
             }
+        };
+        if let Some(o) = verdict {
+            swarm.behaviour_mut().gater.offend(&from, o);
         }
     }
 
@@ -267,6 +281,15 @@ impl Dht {
     /// Finds the signed record of searcher `to` (its addresses come from its own record,
     /// never from the query) to send it `results`.
     pub(super) fn find_route(&mut self, swarm: &mut Swarm, to: PeerId, results: Results) {
+        let routing = self
+            .queries
+            .values()
+            .filter(|p| matches!(p, Pending::Route { .. }))
+            .count();
+        if routing >= MAX_ROUTE_LOOKUPS {
+            tracing::debug!(peer = %to, "too many searchers to route to; results dropped");
+            return;
+        }
         let Some(did) = crate::keys::identity::did_of_peer(&to) else {
             return;
         };
@@ -306,6 +329,12 @@ impl Dht {
                 self.on_inbound_put(swarm, source, rec);
                 Vec::new()
             }
+            kad::Event::InboundRequest {
+                request: InboundRequest::AddProvider { record: Some(rec) },
+            } => {
+                self.on_inbound_provider(swarm, rec);
+                Vec::new()
+            }
             kad::Event::OutboundQueryProgressed {
                 id,
                 result,
@@ -316,9 +345,17 @@ impl Dht {
         }
     }
 
-    /// Inbound PUT (StoreInserts::FilterBoth): publish rate limit, then the store's
-    /// validation; what the sender did wrong, if anything, is charged by the gater.
+    /// Inbound PUT (StoreInserts::FilterBoth): publish rate limit, then only the sender's own
+    /// records (servers do not replicate or cache for others), then the store's validation;
+    /// what the sender did wrong, if anything, is charged by the gater.
     fn on_inbound_put(&mut self, swarm: &mut Swarm, source: PeerId, rec: kad::Record) {
+        if rec.key.as_ref().len() > record::MAX_KEY_LEN {
+            swarm
+                .behaviour_mut()
+                .gater
+                .offend(&source, gater::Offence::Malformed);
+            return;
+        }
         let key = String::from_utf8_lossy(rec.key.as_ref()).into_owned();
         let verdict = swarm
             .behaviour_mut()
@@ -326,6 +363,11 @@ impl Dht {
             .record(&source, gater::Action::Publish);
         if verdict != gater::Verdict::Allow {
             tracing::info!(peer = %source, %key, ?verdict, "publish refused by rate limit");
+            return;
+        }
+        let signer = record::verify(rec.key.as_ref(), &rec.value).map(|v| v.peer_id);
+        if matches!(signer, Ok(p) if p != source) {
+            tracing::debug!(peer = %source, %key, "record of another peer refused (owners put their own)");
             return;
         }
         match swarm.behaviour_mut().kad.store_mut().insert(rec) {
@@ -337,6 +379,28 @@ impl Dht {
                     swarm.behaviour_mut().gater.offend(&source, o);
                 }
             },
+        }
+    }
+
+    /// Inbound ADD_PROVIDER (kad checked that the provider is the sender): only for the
+    /// indexer registry key, rate-limited like a publish, addresses bounded.
+    fn on_inbound_provider(&mut self, swarm: &mut Swarm, mut rec: kad::ProviderRecord) {
+        let source = rec.provider;
+        if rec.key != registry::provider_key() {
+            tracing::debug!(peer = %source, "provider record for another key refused");
+            return;
+        }
+        if swarm
+            .behaviour_mut()
+            .gater
+            .record(&source, gater::Action::Publish)
+            != gater::Verdict::Allow
+        {
+            return;
+        }
+        rec.addresses.truncate(record::MAX_ADDRS);
+        if let Err(e) = swarm.behaviour_mut().kad.store_mut().add_provider(rec) {
+            tracing::debug!(peer = %source, error = ?e, "provider record not stored");
         }
     }
 

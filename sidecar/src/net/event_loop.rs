@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::kad::store::RecordStore;
 use libp2p::{
     identify, multiaddr::Protocol, swarm::dial_opts::DialOpts, swarm::SwarmEvent, Multiaddr, PeerId,
 };
@@ -210,6 +211,13 @@ impl EventLoop {
             heartbeat_sessions: registry.map_or(0, |r| r.len()),
             sessions: registry.map(|r| r.sessions()).unwrap_or_default(),
             stored_records: self.swarm.behaviour_mut().kad.store_mut().len(),
+            registry_providers: self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .store_mut()
+                .providers(&crate::discovery::registry::provider_key())
+                .len(),
             banned: self.swarm.behaviour().gater.banned_peers(),
             denied_connections: self.swarm.behaviour().gater.state().denied_count(),
         }

@@ -500,9 +500,11 @@ impl Pool {
         let picks = pick(&mut self.rng, &others, heartbeat::MAX_OTHER_CHALLENGES);
         self.seq += 1;
         let seq = self.seq;
+        // An expired record is worth nothing to the indexer (it refuses it); the next
+        // republish re-signs it.
         let (record_bytes, record_version) = match &self.record {
-            Some(r) => (Some(r.bytes.clone()), Some(r.version)),
-            None => (None, None),
+            Some(r) if r.expires_at > now => (Some(r.bytes.clone()), Some(r.version)),
+            _ => (None, None),
         };
         let record_near_expiry = self
             .record

@@ -9,6 +9,12 @@
 //!
 //! Records live at most 24 h and are re-signed every 40 s by their owners, so the store is in
 //! memory: persistence would only keep expired data across restarts.
+//!
+//! Beside the values, [`index`] keeps what searches, quotas and tombstone floors need, so no
+//! query re-verifies a stored signature; every write goes through [`Store::insert_at`] or
+//! [`RecordStore::remove`], which keep the two in step.
+
+mod index;
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -80,6 +86,7 @@ pub struct Store {
     inner: MemoryStore,
     max_records: usize,
     clock: Clock,
+    index: index::Index,
 }
 
 impl Store {
@@ -94,6 +101,7 @@ impl Store {
             inner: MemoryStore::with_config(local, mem),
             max_records: config.max_records,
             clock,
+            index: index::Index::default(),
         }
     }
 
@@ -107,21 +115,33 @@ impl Store {
     /// no-op success (our own records are inserted, then handed to Kademlia, which puts them
     /// again).
     pub fn insert_at(&mut self, mut r: Record, now: Timestamp) -> Result<record::Verified, Error> {
-        let new = record::validate(r.key.as_ref(), &r.value, now.as_millis())?;
+        let now_ms = now.as_millis();
+        let new = record::validate(r.key.as_ref(), &r.value, now_ms)?;
         if let Some(old) = self.inner.get(&r.key) {
             if old.value == r.value {
                 return Ok(new);
             }
             // An invalid or expired stored value simply loses.
-            if let Ok(old) = record::validate(old.key.as_ref(), &old.value, now.as_millis()) {
+            if let Ok(old) = record::validate(old.key.as_ref(), &old.value, now_ms) {
                 record::select(r.key.as_ref(), &old, &new)?;
             }
         }
+        // A record issued before a tombstone of its key, replayed after the tombstone expired.
+        if self
+            .index
+            .floor(&r.key, now_ms)
+            .is_some_and(|t| new.body.issued_at_ms <= t)
+            && !new.is_tombstone()
+        {
+            return Err(Error::Stale);
+        }
+        let replaced = self.index.replaced_name(&r.key, &new);
         let left = std::time::Duration::from_millis(
             record::expiry_ms(&new).saturating_sub(now.as_millis()),
         );
         r.expires = Some(Instant::now() + self.clock.real(left));
         r.publisher = Some(new.peer_id);
+        let key = r.key.clone();
         self.inner.put(r).map_err(|e| match e {
             store::Error::MaxRecords => Error::Full {
                 max: self.max_records,
@@ -129,6 +149,12 @@ impl Store {
             // Values are bounded by `record::validate` before they get here.
             other => Error::Invalid(record::Error::Malformed(other.to_string())),
         })?;
+        // One name per owner: its new name frees the old one.
+        if let Some(old) = replaced {
+            self.remove(&old);
+        }
+        self.index.on_stored(&key, &new, now_ms);
+        self.index.prune(now_ms);
         Ok(new)
     }
 
@@ -139,22 +165,19 @@ impl Store {
     }
 
     /// Local search for indexers: live node records whose DID or peer id equals `needle`, or
-    /// whose name contains it (case-insensitive, when `substring`). At most `max` hits.
+    /// whose name equals or (when `substring`) contains it, case-insensitively. At most `max`
+    /// hits. A scan of the index: no signature is verified (every stored value was verified on
+    /// the way in).
     pub fn search_local(&self, needle: &str, substring: bool, max: usize) -> Vec<record::Verified> {
         let now = self.clock.now().as_millis();
-        let lower = needle.to_lowercase();
-        self.inner
-            .records()
-            .filter(|r| r.key.as_ref().starts_with(record::NODE_PREFIX.as_bytes()))
-            .filter_map(|r| record::validate(r.key.as_ref(), &r.value, now).ok())
-            .filter(|v| !v.is_tombstone())
-            .filter(|v| {
-                v.body.did == needle
-                    || v.peer_id.to_string() == needle
-                    || v.body.name == needle
-                    || (substring && v.body.name.to_lowercase().contains(&lower))
+        self.index
+            .search(needle, substring, max, now)
+            .iter()
+            .filter_map(|k| {
+                let r = self.inner.get(k)?;
+                let v = record::verify(k.as_ref(), &r.value).ok()?;
+                Some(v)
             })
-            .take(max)
             .collect()
     }
 
@@ -192,7 +215,8 @@ impl RecordStore for Store {
     }
 
     fn remove(&mut self, k: &KadKey) {
-        self.inner.remove(k)
+        self.inner.remove(k);
+        self.index.on_removed(k);
     }
 
     fn records(&self) -> Self::RecordsIter<'_> {
@@ -219,7 +243,7 @@ impl RecordStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::record::{node_key, Draft, RecordKind};
+    use crate::discovery::record::{name_key, node_key, Draft, RecordKind};
     use crate::keys::NodeIdentity;
 
     fn rec(key: &str, value: Vec<u8>) -> Record {
@@ -275,6 +299,101 @@ mod tests {
         )
         .unwrap();
         assert!(s.search_local("site", true, 10).is_empty());
+    }
+
+    #[test]
+    fn an_owner_holds_one_name_at_a_time() {
+        let clock = Clock::system();
+        let mut s = Store::new(PeerId::random(), Config::default(), clock.clone());
+        let now = clock.now();
+        let id = NodeIdentity::generate();
+        // A squatter re-signs its record under name after name: each new name frees the last.
+        for (i, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
+            let t = Timestamp::from_millis(now.as_millis() + i as u64);
+            let v = Draft {
+                name: name.to_string(),
+                ..draft()
+            }
+            .sign(&id, t.as_millis());
+            s.insert_at(rec(&name_key(name), v), t).unwrap();
+        }
+        assert_eq!(s.len(), 1, "only the latest name is held");
+        assert!(s.get_valid(&name_key("gamma")).is_some());
+        assert!(s.get_valid(&name_key("alpha")).is_none());
+        // Another identity can take a freed name.
+        let other = NodeIdentity::generate();
+        let v = Draft {
+            name: "alpha".into(),
+            ..draft()
+        }
+        .sign(&other, now.as_millis() + 10);
+        s.insert_at(
+            rec(&name_key("alpha"), v),
+            Timestamp::from_millis(now.as_millis() + 10),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_record_older_than_a_tombstone_is_refused_after_the_tombstone_expired() {
+        let clock = Clock::system();
+        let mut s = Store::new(PeerId::random(), Config::default(), clock.clone());
+        let id = NodeIdentity::generate();
+        let key = node_key(&id.did());
+        let t0 = clock.now().as_millis();
+        // A long-lived record, then the owner leaves.
+        let old = Draft {
+            ttl_ms: 3_600_000,
+            ..draft()
+        }
+        .sign(&id, t0);
+        s.insert_at(rec(&key, old.clone()), Timestamp::from_millis(t0))
+            .unwrap();
+        s.insert_at(
+            rec(&key, Draft::tombstone(&id, "garden-site", t0 + 1_000)),
+            Timestamp::from_millis(t0 + 1_000),
+        )
+        .unwrap();
+        // Twenty minutes later the tombstone has expired; someone replays the old record.
+        let later = Timestamp::from_millis(t0 + 20 * 60_000);
+        assert_eq!(
+            s.insert_at(rec(&key, old), later).unwrap_err(),
+            Error::Stale
+        );
+        // The owner coming back with a new record is welcome.
+        let back = draft().sign(&id, later.as_millis());
+        s.insert_at(rec(&key, back), later).unwrap();
+    }
+
+    #[test]
+    fn search_scans_the_index_not_the_signatures() {
+        let clock = Clock::system();
+        let mut s = Store::new(PeerId::random(), Config::default(), clock.clone());
+        let now = clock.now();
+        let ids: Vec<_> = (0..50).map(|_| NodeIdentity::generate()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let v = Draft {
+                name: format!("site-{i}"),
+                ..draft()
+            }
+            .sign(id, now.as_millis());
+            s.insert_at(rec(&node_key(&id.did()), v), now).unwrap();
+        }
+        assert_eq!(
+            s.search_local("SITE-1", true, 100).len(),
+            11,
+            "site-1, site-10..19"
+        );
+        assert_eq!(s.search_local("site-1", false, 100).len(), 1);
+        assert_eq!(
+            s.search_local(&ids[7].peer_id().to_string(), false, 10)
+                .len(),
+            1
+        );
+        assert_eq!(s.search_local("site", true, 5).len(), 5, "capped");
+        // A removed record leaves the index too.
+        s.remove(&KadKey::new(&node_key(&ids[1].did())));
+        assert_eq!(s.search_local("site-1", false, 100).len(), 0);
     }
 
     #[test]
