@@ -124,6 +124,7 @@ pub fn node_config(
             search: search::Rules {
                 min_name_len: d.search_min_name_len,
                 max_hits: d.search_max_hits,
+                answers_per_sec: d.search_answers_per_sec,
             },
             seeds: parse_addrs("network.seeds", &cfg.network.seeds)?,
         },

@@ -117,6 +117,8 @@ pub struct DiscoveryConfig {
     pub search_min_name_len: usize,
     /// Maximum hits one indexer returns for one search (IX-14). [Default: 20]
     pub search_max_hits: usize,
+    /// Searches an indexer answers per second, all peers together. [Default: 50.0]
+    pub search_answers_per_sec: f64,
     /// Minimum indexer pool size of a node. [Default: 1]
     pub min_indexers: usize,
     /// Maximum indexer pool size of a node. [Default: 5]
@@ -237,6 +239,7 @@ impl Default for DiscoveryConfig {
             search_idle_timeout_secs: 5,
             search_min_name_len: rules.min_name_len,
             search_max_hits: rules.max_hits,
+            search_answers_per_sec: rules.answers_per_sec,
             min_indexers: pool.min_indexers,
             max_indexers: pool.max_indexers,
             indexer_capacity: indexer::Config::new().max_nodes,
@@ -318,6 +321,12 @@ impl Config {
             return Err(Error::Invalid {
                 key: "discovery.republish_interval_secs",
                 reason: "must be > 0 and < record_ttl_secs".into(),
+            });
+        }
+        if !(d.search_answers_per_sec > 0.0) {
+            return Err(Error::Invalid {
+                key: "discovery.search_answers_per_sec",
+                reason: "must be > 0".into(),
             });
         }
         if d.record_ttl_secs > crate::discovery::record::MAX_TTL.as_secs() {

@@ -49,7 +49,7 @@ pub enum Error {
 }
 
 /// How a process searches and answers searches (from `[discovery]` in the config).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
     /// Shortest name needle accepted; shorter names would match too much by substring
     /// (IX-14). [Default: 3]
@@ -57,6 +57,10 @@ pub struct Rules {
     /// Most hits one indexer returns for one query (IX-14); never above
     /// [`MAX_HITS_PER_MESSAGE`]. [Default: 20]
     pub max_hits: usize,
+    /// Searches an indexer answers per second, all peers together; beyond, queries are
+    /// neither answered nor forwarded. Bounds the CPU one indexer gives to searches whatever
+    /// the number of (possibly throwaway) authors. [Default: 50]
+    pub answers_per_sec: f64,
 }
 
 impl Default for Rules {
@@ -64,6 +68,39 @@ impl Default for Rules {
         Self {
             min_name_len: 3,
             max_hits: 20,
+            answers_per_sec: 50.0,
+        }
+    }
+}
+
+/// A token bucket (explicit time) for [`Rules::answers_per_sec`]: up to one second's worth
+/// of answers in a burst.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    rate: f64,
+    tokens: f64,
+    last_ms: u64,
+}
+
+impl Budget {
+    pub fn new(rate: f64, now_ms: u64) -> Self {
+        Self {
+            rate,
+            tokens: rate.max(1.0),
+            last_ms: now_ms,
+        }
+    }
+
+    /// Takes one answer from the budget at `now_ms`; false when it is spent.
+    pub fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -256,6 +293,20 @@ mod tests {
             .max_hits(),
             MAX_HITS_PER_MESSAGE
         );
+    }
+
+    #[test]
+    fn the_search_budget_refills_at_its_rate_and_caps_bursts() {
+        let mut b = Budget::new(10.0, 0);
+        assert_eq!(
+            (0..20).filter(|_| b.take(0)).count(),
+            10,
+            "a burst of one second's worth"
+        );
+        assert!(!b.take(50));
+        assert!(b.take(100), "one token per 100 ms");
+        // An idle hour does not bank an hour of answers.
+        assert_eq!((0..100).filter(|_| b.take(3_600_000)).count(), 10);
     }
 
     #[test]

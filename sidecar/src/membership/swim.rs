@@ -97,6 +97,22 @@ impl MemberEvent {
 
 /// Upper bound on hops accepted from the wire (a peer cannot make an event immortal).
 pub const MAX_HOPS: u8 = 8;
+/// How far ahead of our clock an incarnation may be. Incarnations start at their owner's
+/// start time in ms and a refutation adds one, so a legitimate one is never far ahead of any
+/// honest clock; this bound stops a forged event near `u64::MAX` from poisoning deduplication
+/// (every later, genuine event would look older) or pushing a refuting indexer to the end of
+/// the range.
+pub const MAX_INCARNATION_AHEAD: Duration = Duration::from_secs(600);
+
+/// Whether an event received from `from` may be applied or forwarded at `now`:
+/// * its incarnation is plausible ([`MAX_INCARNATION_AHEAD`]);
+/// * an `alive` event is its subject's own word — a refutation counts only when the subject
+///   itself delivers it (in its own heartbeat response), never when a third party relays it,
+///   so nobody can clear a suspicion on someone else's behalf.
+pub fn admissible(ev: &MemberEvent, from: &PeerId, now: Timestamp) -> bool {
+    let plausible = ev.incarnation <= now.plus(MAX_INCARNATION_AHEAD).as_millis();
+    plausible && (ev.kind != Kind::Alive || ev.peer == *from)
+}
 /// Events piggybacked per heartbeat or response (Go `Drain(5)`).
 pub const EVENTS_PER_MESSAGE: usize = 5;
 

@@ -140,6 +140,10 @@ impl Behaviour {
 
         let gcfg = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
+            // Queries are forwarded only once the application accepted them (well formed,
+            // within the forwarder's rate and the indexer's search budget): a flood is not
+            // amplified by the mesh.
+            .validate_messages()
             .max_transmit_size(search::MAX_QUERY_BYTES * 4)
             .heartbeat_interval(Duration::from_secs(1))
             // gossipsub reserves its handler queue up front for every connection, used or

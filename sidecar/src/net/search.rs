@@ -19,6 +19,13 @@ use crate::discovery::record::Verified;
 use crate::discovery::search::{self, Ack, Needle, Query, Results, Rules};
 use crate::time::Clock;
 
+/// What became of a gossiped query.
+enum Judged {
+    Answered,
+    Malformed,
+    Dropped,
+}
+
 /// One search in progress (searcher side).
 struct Entry {
     active: search::Active,
@@ -31,6 +38,7 @@ struct Entry {
 
 pub(super) struct Search {
     rules: Rules,
+    budget: search::Budget,
     /// Indexers answer queries; everyone can search.
     answers: bool,
     topic: gossipsub::IdentTopic,
@@ -41,6 +49,7 @@ pub(super) struct Search {
 impl Search {
     pub(super) fn new(rules: Rules, answers: bool, clock: Clock) -> Self {
         Self {
+            budget: search::Budget::new(rules.answers_per_sec, clock.now().as_millis()),
             rules,
             answers,
             topic: gossipsub::IdentTopic::new(search::TOPIC),
@@ -147,52 +156,89 @@ impl Search {
         }
     }
 
-    /// A gossiped query (indexers answer it from their store).
+    /// A gossiped query (indexers answer it from their store). Nothing is forwarded before
+    /// this returns: a query within the forwarder's rate and the search budget is answered and
+    /// accepted (gossipsub forwards it); a malformed one is rejected and costs its forwarder;
+    /// an over-budget one is ignored.
     pub(super) fn on_gossip(&mut self, swarm: &mut Swarm, dht: &mut Dht, event: gossipsub::Event) {
-        let gossipsub::Event::Message { message, .. } = event else {
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
             return;
         };
+        let verdict = self.judge(swarm, dht, propagation_source, message);
+        let gs = &mut swarm.behaviour_mut().gossipsub;
+        let _ = gs.report_message_validation_result(
+            &message_id,
+            &propagation_source,
+            match verdict {
+                Judged::Answered => Accept,
+                Judged::Malformed => Reject,
+                Judged::Dropped => Ignore,
+            },
+        );
+    }
+
+    fn judge(
+        &mut self,
+        swarm: &mut Swarm,
+        dht: &mut Dht,
+        forwarder: PeerId,
+        message: gossipsub::Message,
+    ) -> Judged {
         if !self.answers || message.topic != self.topic.hash() {
-            return;
+            return Judged::Dropped;
         }
-        // The source is authenticated (ValidationMode::Strict): never a field of the body.
-        let Some(source) = message.source else { return };
+        // The author is authenticated (ValidationMode::Strict) but its keys are free; the
+        // forwarder is a peer with a connection, which the gater admitted: limits go there.
+        let Some(author) = message.source else {
+            return Judged::Malformed;
+        };
         if swarm
             .behaviour_mut()
             .gater
-            .record(&source, gater::Action::Get)
+            .record(&forwarder, gater::Action::Get)
             != gater::Verdict::Allow
         {
-            tracing::info!(peer = %source, "search refused by rate limit");
-            return;
+            tracing::info!(peer = %forwarder, "search refused by rate limit");
+            return Judged::Dropped;
         }
         let query = match Query::decode(&message.data) {
             Ok(q) => q,
             Err(e) => {
-                tracing::info!(peer = %source, error = %e, "malformed search query");
+                tracing::info!(peer = %forwarder, error = %e, "malformed search query");
                 swarm
                     .behaviour_mut()
                     .gater
-                    .offend(&source, gater::Offence::Malformed);
-                return;
+                    .offend(&forwarder, gater::Offence::Malformed);
+                return Judged::Malformed;
             }
         };
+        if !self.budget.take(self.clock.now().as_millis()) {
+            tracing::debug!(peer = %forwarder, "search budget spent; query dropped");
+            return Judged::Dropped;
+        }
         let hits = self.local_hits(swarm, &query.needle);
-        if hits.is_empty() {
-            return;
+        if !hits.is_empty() {
+            let results = Results {
+                query_id: query.query_id,
+                records: hits
+                    .into_iter()
+                    .map(|v| serde_bytes::ByteBuf::from(v.bytes))
+                    .collect(),
+            };
+            // Results go to the author (the searcher), never to an address in the body.
+            if swarm.is_connected(&author) {
+                swarm.behaviour_mut().search.send_request(&author, results);
+            } else {
+                dht.find_route(swarm, author, results);
+            }
         }
-        let results = Results {
-            query_id: query.query_id,
-            records: hits
-                .into_iter()
-                .map(|v| serde_bytes::ByteBuf::from(v.bytes))
-                .collect(),
-        };
-        if swarm.is_connected(&source) {
-            swarm.behaviour_mut().search.send_request(&source, results);
-        } else {
-            dht.find_route(swarm, source, results);
-        }
+        Judged::Answered
     }
 
     /// The route lookup for a searcher we were not connected to ended.

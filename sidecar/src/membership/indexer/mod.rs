@@ -324,7 +324,7 @@ impl Registry {
         // to the peer it came from (our refutation reaches the suspecting node through the
         // response's `incarnation`, and the others through the queue).
         let events_out = self.events.drain(swim::EVENTS_PER_MESSAGE);
-        self.swim_in(hb.suspected_incarnation, &hb.events);
+        self.swim_in(now, peer, hb.suspected_incarnation, &hb.events);
         self.index_pending(now, peer, &hb.pending_contact);
 
         let response = self.build_response(now, peer, hb, &bound, resync, events_out);
@@ -337,10 +337,18 @@ impl Registry {
         })
     }
 
-    /// SWIM: refute suspicion of ourselves (at our incarnation or newer, IX-15), relay the rest.
-    fn swim_in(&mut self, suspected: Option<u64>, events: &[swim::MemberEvent]) {
-        let mut refute = suspected;
-        for ev in events {
+    /// SWIM: refute suspicion of ourselves (at our incarnation or newer, IX-15), relay the
+    /// rest; events that are not admissible from `from` (`swim::admissible`) are dropped.
+    fn swim_in(
+        &mut self,
+        now: Timestamp,
+        from: PeerId,
+        suspected: Option<u64>,
+        events: &[swim::MemberEvent],
+    ) {
+        let ahead = now.plus(swim::MAX_INCARNATION_AHEAD).as_millis();
+        let mut refute = suspected.filter(|s| *s <= ahead);
+        for ev in events.iter().filter(|e| swim::admissible(e, &from, now)) {
             if ev.peer == self.local {
                 if ev.kind != Kind::Alive {
                     refute = Some(refute.map_or(ev.incarnation, |r| r.max(ev.incarnation)));

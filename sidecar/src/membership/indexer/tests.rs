@@ -496,3 +496,43 @@ fn session_index_stays_consistent_after_removals() {
     let w = send(&mut r, 5, 130, full()).unwrap().response.witnesses;
     assert_eq!(w.iter().map(|w| w.peer).collect::<Vec<_>>(), vec![key(6).1]);
 }
+
+#[test]
+fn a_forged_suspicion_near_the_end_of_time_cannot_exhaust_the_incarnation() {
+    let mut r = registry(Config::new());
+    let inc = r.incarnation();
+    let forged = |i| MemberEvent {
+        kind: Kind::Dead,
+        peer: idx(),
+        incarnation: i,
+        hops_left: 1,
+    };
+    // Before the bound, one event at u64::MAX pinned the incarnation there for good.
+    let a = send(
+        &mut r,
+        1,
+        0,
+        Heartbeat {
+            suspected_incarnation: Some(u64::MAX),
+            events: vec![forged(u64::MAX)],
+            ..full()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        a.response.incarnation, inc,
+        "implausible incarnations are ignored"
+    );
+    // A genuine suspicion is still refuted afterwards.
+    let b = send(
+        &mut r,
+        2,
+        1,
+        Heartbeat {
+            suspected_incarnation: Some(inc),
+            ..full()
+        },
+    )
+    .unwrap();
+    assert_eq!(b.response.incarnation, inc + 1);
+}

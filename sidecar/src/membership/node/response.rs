@@ -9,7 +9,7 @@ use super::{Action, EvictReason, Pool, WitnessQuery};
 use crate::membership::heartbeat::HeartbeatResponse;
 use crate::membership::score::latency_score;
 use crate::membership::select::routable;
-use crate::membership::swim::{Kind, MemberEvent};
+use crate::membership::swim::{self, Kind, MemberEvent};
 use crate::membership::threshold;
 use crate::membership::witness::{self, Claim, WitnessReport};
 use crate::membership::Timestamp;
@@ -123,11 +123,11 @@ impl Pool {
         let is_seed = e.is_seed;
 
         if cleared {
-            self.events.originate(Kind::Alive, peer, alive_inc);
+            tracing::debug!(%peer, incarnation = alive_inc, "suspicion cleared by the indexer's own answer");
         }
-        // SWIM infection: forward what still has hops, apply alive refutations.
+        // SWIM infection: forward what still has hops, apply the indexer's own refutations.
         for ev in &resp.events {
-            self.apply_event(ev);
+            self.apply_event(now, peer, ev);
         }
         if !resp.pending_callers.is_empty() {
             out.push(Action::PendingCallers {
@@ -212,12 +212,19 @@ impl Pool {
     /// A SWIM event heard in a response: queue it for forwarding if it still has hops (the
     /// queue deduplicates) and act on `alive` refutations about pool members. Suspect
     /// and dead events from gossip never evict locally.
-    fn apply_event(&mut self, ev: &MemberEvent) {
-        self.events.add(ev.clone());
+    fn apply_event(&mut self, now: Timestamp, from: PeerId, ev: &MemberEvent) {
+        if !swim::admissible(ev, &from, now) {
+            tracing::debug!(%from, ?ev, "SWIM event refused (implausible incarnation or relayed refutation)");
+            return;
+        }
         if ev.kind == Kind::Alive {
+            // The subject's own refutation: applied, not forwarded (receivers would refuse a
+            // relayed one).
             if let Some(e) = self.entries.get_mut(&ev.peer) {
                 e.swim.on_alive_gossip(ev.incarnation);
             }
+        } else {
+            self.events.add(ev.clone());
         }
     }
 

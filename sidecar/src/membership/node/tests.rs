@@ -428,7 +428,7 @@ fn indirect_probe_reachable_keeps_it_until_suspect_timeout() {
 }
 
 #[test]
-fn success_refutes_suspicion_and_spreads_alive() {
+fn the_indexers_own_answer_refutes_its_suspicion_and_nobody_else_speaks_for_it() {
     let mut p = pool_with(cfg(), &[1, 2]);
     p.on_tick(at(0));
     p.on_failure(at(0), peer(1));
@@ -445,35 +445,106 @@ fn success_refutes_suspicion_and_spreads_alive() {
     );
     p.on_response(at(21), peer(2), &good(5), FAST);
     assert!(!p.is_suspected(&peer(1)));
+    // The node does not vouch for peer(1) to others: a relayed `alive` would be refused.
     let next = p.on_tick(at(40));
     let h = hb_to(&next, peer(2));
-    assert!(h
+    assert!(!h
         .events
         .iter()
-        .any(|e| e.kind == Kind::Alive && e.peer == peer(1) && e.incarnation == 4));
+        .any(|e| e.kind == Kind::Alive && e.peer == peer(1)));
 }
 
 #[test]
-fn alive_gossip_with_higher_incarnation_clears_suspicion() {
+fn a_relayed_alive_event_cannot_clear_someone_elses_suspicion() {
     let mut p = pool_with(cfg(), &[1, 2]);
     p.on_tick(at(0));
     p.on_failure(at(0), peer(1));
-    let gossip = swim::MemberEvent {
+    let alive = |inc| swim::MemberEvent {
         kind: Kind::Alive,
         peer: peer(1),
-        incarnation: 3,
+        incarnation: inc,
         hops_left: 1,
     };
+    // peer(2) (or anyone) relays "peer(1) is alive": refused.
     p.on_response(
         at(1),
         peer(2),
         &HeartbeatResponse {
-            events: vec![gossip],
+            events: vec![alive(3)],
+            ..good(5)
+        },
+        FAST,
+    );
+    assert!(
+        p.is_suspected(&peer(1)),
+        "a third party cannot refute on peer(1)'s behalf"
+    );
+    let next = p.on_tick(at(20));
+    assert!(
+        !hb_to(&next, peer(2))
+            .events
+            .iter()
+            .any(|e| e.peer == peer(1) && e.kind == Kind::Alive),
+        "nor is it forwarded"
+    );
+    // peer(1)'s own refutation, in its own response, clears it.
+    p.on_response(
+        at(21),
+        peer(1),
+        &HeartbeatResponse {
+            events: vec![alive(3)],
             ..good(5)
         },
         FAST,
     );
     assert!(!p.is_suspected(&peer(1)));
+}
+
+#[test]
+fn an_event_with_an_implausible_incarnation_is_dropped() {
+    let mut p = pool_with(cfg(), &[1, 2]);
+    p.on_tick(at(0));
+    let poison = swim::MemberEvent {
+        kind: Kind::Dead,
+        peer: peer(7),
+        incarnation: u64::MAX,
+        hops_left: 2,
+    };
+    p.on_response(
+        at(1),
+        peer(2),
+        &HeartbeatResponse {
+            events: vec![poison],
+            ..good(5)
+        },
+        FAST,
+    );
+    // Had it been queued, every later genuine event about peer(7) would look older.
+    let genuine = swim::MemberEvent {
+        kind: Kind::Suspect,
+        peer: peer(7),
+        incarnation: 5,
+        hops_left: 2,
+    };
+    p.on_response(
+        at(2),
+        peer(2),
+        &HeartbeatResponse {
+            events: vec![genuine],
+            ..good(5)
+        },
+        FAST,
+    );
+    let next = p.on_tick(at(20));
+    let evs: Vec<_> = sends(&next)
+        .into_iter()
+        .flat_map(|(_, h)| h.events)
+        .filter(|e| e.peer == peer(7))
+        .collect();
+    assert!(
+        evs.iter().all(|e| e.incarnation == 5) && !evs.is_empty(),
+        "{evs:?}"
+    );
 }
 
 #[test]
