@@ -14,8 +14,15 @@ use crate::membership::{unit, Timestamp};
 pub const CONTINUOUS_GAP: Duration = Duration::from_secs(120);
 /// Round trip at which the latency dimension reaches 0 (10 × the 400 ms base round trip).
 pub const MAX_RTT: Duration = Duration::from_millis(4000);
-/// Score lost per observed change of the indexer's `born_at`.
+/// Score lost per restart (observed change of the indexer's `born_at`) beyond the first within
+/// [`RESTART_WINDOW`].
 pub const BORN_AT_PENALTY: f64 = 0.30;
+/// Restarts count against an indexer for this long. One restart in the window is free: an
+/// upgrade or a reboot must not evict a long-standing indexer from every pool (Go's penalty
+/// never decayed, so one restart cost 30 % for good, below the 80 bar of day-old pools).
+pub const RESTART_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Restarts remembered (older ones are outside any window that matters).
+const MAX_RESTARTS: usize = 16;
 
 /// Dimension weights (sum 1.0).
 pub mod weight {
@@ -108,8 +115,10 @@ pub struct IndexerScore {
     pub last_fill_rate: f64,
     /// Last reported `born_at` (zero = none yet).
     pub last_born_at: Timestamp,
-    /// Observed `born_at` changes (restarts or impersonation).
+    /// Observed `born_at` changes (restarts) since first seen.
     pub born_at_changes: u32,
+    /// When the latest restarts were observed (most recent last).
+    pub restarts: std::collections::VecDeque<Timestamp>,
     /// Own-peer-id challenges sent.
     pub challenge_total: u32,
     /// … answered `found` with a fresh `last_seen`.
@@ -143,6 +152,7 @@ impl IndexerScore {
             last_fill_rate: 0.0,
             last_born_at: Timestamp::ZERO,
             born_at_changes: 0,
+            restarts: std::collections::VecDeque::new(),
             challenge_total: 0,
             challenge_correct: 0,
             fill_checked: 0,
@@ -154,8 +164,9 @@ impl IndexerScore {
         }
     }
 
-    /// Record the indexer's `born_at`; returns `true` when it changed (penalised).
-    pub fn observe_born_at(&mut self, born_at: Timestamp) -> bool {
+    /// Record the indexer's `born_at` seen at `now`; returns `true` when it changed (a
+    /// restart).
+    pub fn observe_born_at(&mut self, now: Timestamp, born_at: Timestamp) -> bool {
         if self.last_born_at.is_zero() {
             self.last_born_at = born_at;
             return false;
@@ -163,9 +174,24 @@ impl IndexerScore {
         if !born_at.is_zero() && born_at != self.last_born_at {
             self.born_at_changes = self.born_at_changes.saturating_add(1);
             self.last_born_at = born_at;
+            self.restarts.push_back(now);
+            if self.restarts.len() > MAX_RESTARTS {
+                self.restarts.pop_front();
+            }
             return true;
         }
         false
+    }
+
+    /// The restart penalty factor at `now`: each restart beyond the first within
+    /// [`RESTART_WINDOW`] costs [`BORN_AT_PENALTY`].
+    fn restart_factor(&self, now: Timestamp) -> f64 {
+        let recent = self
+            .restarts
+            .iter()
+            .filter(|t| now.since(**t) < RESTART_WINDOW)
+            .count();
+        (1.0 - BORN_AT_PENALTY * recent.saturating_sub(1) as f64).max(0.0)
     }
 
     /// Record the capacity figures of a response.
@@ -214,8 +240,7 @@ impl IndexerScore {
             + weight::FILL_CONSISTENCY * ratio_or_one(self.fill_consistent, self.fill_checked)
             + weight::WITNESS * ratio_or_one(self.witness_consistent, self.witness_checked)
             + weight::DHT * ratio_or_one(self.dht_success, self.dht_checked);
-        let penalty = (1.0 - BORN_AT_PENALTY * f64::from(self.born_at_changes)).max(0.0);
-        self.value = base * 100.0 * penalty;
+        self.value = base * 100.0 * self.restart_factor(now);
         self.value
     }
 }
@@ -292,24 +317,40 @@ mod tests {
     }
 
     #[test]
-    fn born_at_changes_cost_30_percent_each_floor_zero() {
+    fn one_restart_a_day_is_free_more_cost_30_percent_each_and_they_expire() {
         let mut s = IndexerScore::new(t(0));
         assert!(
-            !s.observe_born_at(t(1)),
+            !s.observe_born_at(t(0), t(1)),
             "first value is recorded, not a change"
         );
-        assert!(!s.observe_born_at(t(1)));
+        assert!(!s.observe_born_at(t(0), t(1)));
         assert!(
-            !s.observe_born_at(Timestamp::ZERO),
+            !s.observe_born_at(t(0), Timestamp::ZERO),
             "zero is 'unset', not a change"
         );
         let full = s.compute(t(0), 1.0);
-        assert!(s.observe_born_at(t(2)));
-        assert!((s.compute(t(0), 1.0) - full * 0.7).abs() < 1e-9);
-        for i in 3..10 {
-            s.observe_born_at(t(i));
+        // Before the fix: one restart cost 30 % for good.
+        assert!(s.observe_born_at(t(10), t(2)));
+        assert!(
+            (s.compute(t(10), 1.0) - full).abs() < 1e-9,
+            "one restart is free"
+        );
+        assert!(s.observe_born_at(t(20), t(3)));
+        assert!(
+            (s.compute(t(20), 1.0) - full * 0.7).abs() < 1e-9,
+            "a second within a day costs 30 %"
+        );
+        for i in 4..10 {
+            s.observe_born_at(t(20 + i), t(i));
         }
-        assert_eq!(s.compute(t(0), 1.0), 0.0);
+        assert_eq!(
+            s.compute(t(40), 1.0),
+            0.0,
+            "a flapping indexer scores nothing"
+        );
+        // A day later the restarts no longer count.
+        let day = 24 * 3600;
+        assert!((s.compute(t(40 + day), 1.0) - full).abs() < 1e-6);
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub struct Config {
     pub probe_interval: Duration,
     /// Keep loopback witness addresses (single-host tests). Default false.
     pub allow_loopback: bool,
+    /// A refused node waits this long before it is scored again, doubling with each refusal.
+    /// Default 5 min.
+    pub refusal_backoff: Duration,
+    /// Longest refusal backoff. Default 1 h.
+    pub refusal_backoff_cap: Duration,
+    /// Refused nodes remembered (the oldest are forgotten). Default 10 000.
+    pub max_remembered_refusals: usize,
+    /// Share of the sessions one subnet may hold.
+    pub subnet_quota: crate::membership::admission::SubnetQuota,
     /// SWIM parameters.
     pub swim: swim::Config,
     /// RNG seed (tests); `None` = entropy.
@@ -48,6 +57,11 @@ impl Config {
             max_pending_targets: 10_000,
             probe_interval: Duration::from_secs(600),
             allow_loopback: false,
+            refusal_backoff: Duration::from_secs(300),
+            refusal_backoff_cap: Duration::from_secs(3600),
+            max_remembered_refusals: 10_000,
+            subnet_quota: crate::membership::admission::SubnetQuota::default(),
+
             swim: swim::Config::new(),
             rng_seed: None,
         }

@@ -47,6 +47,18 @@ pub enum Reject {
     /// Admission score below the age-based threshold.
     #[error(transparent)]
     Refused(#[from] Refused),
+    /// Refused earlier and still in its backoff.
+    #[error("refused earlier; try again after {until:?}")]
+    Backoff {
+        /// When it may try again.
+        until: Timestamp,
+    },
+    /// Its subnet already holds its share of this indexer's sessions.
+    #[error("this indexer holds {limit} sessions from your subnet; try another indexer")]
+    SubnetFull {
+        /// Sessions one subnet may hold here.
+        limit: usize,
+    },
 }
 
 /// An accepted heartbeat.
@@ -76,16 +88,11 @@ struct Session {
     bound: Option<Vec<PeerId>>,
     name: Option<String>,
     addrs: Vec<Multiaddr>,
+    /// The subnets of `addrs`, as counted in `Registry::subnets`.
+    subnets: HashSet<[u8; 6]>,
     probe: Option<Measurement>,
     probe_requested: Option<Timestamp>,
 }
-
-/// Before the first probe result, a node is scored as average on both probe dimensions.
-const UNMEASURED: Measurement = Measurement {
-    ok: true,
-    bandwidth: 0.5,
-    latency: 0.5,
-};
 
 /// The indexer's registry of heartbeating nodes.
 #[derive(Debug)]
@@ -101,7 +108,9 @@ pub struct Registry {
     referents: HashSet<PeerId>,
     pending: HashMap<PeerId, HashMap<PeerId, Timestamp>>,
     known_indexers: Vec<PeerInfo>,
-    diversity: f64,
+    refusals: admission::Refusals,
+    /// Sessions per subnet (for the subnet quota).
+    subnets: HashMap<[u8; 6], usize>,
     in_batch: HashMap<PeerId, Timestamp>,
     tried: HashSet<PeerId>,
     rng: StdRng,
@@ -116,6 +125,11 @@ impl Registry {
         };
         Registry {
             events: EventQueue::new(cfg.swim.clone()),
+            refusals: admission::Refusals::new(
+                cfg.refusal_backoff,
+                cfg.refusal_backoff_cap,
+                cfg.max_remembered_refusals,
+            ),
             cfg,
             local,
             born_at,
@@ -125,7 +139,7 @@ impl Registry {
             referents: HashSet::new(),
             pending: HashMap::new(),
             known_indexers: Vec::new(),
-            diversity: 1.0,
+            subnets: HashMap::new(),
             in_batch: HashMap::new(),
             tried: HashSet::new(),
             rng,
@@ -140,12 +154,6 @@ impl Registry {
     /// Known indexers (for the candidates protocol).
     pub fn known_indexers(&self) -> &[PeerInfo] {
         &self.known_indexers
-    }
-
-    /// Overrides the subnet diversity until the next tick (admission arithmetic tests).
-    #[cfg(test)]
-    pub(crate) fn set_diversity(&mut self, d: f64) {
-        self.diversity = d;
     }
 
     /// Live sessions.
@@ -230,6 +238,18 @@ impl Registry {
                 max: self.cfg.max_nodes,
             });
         }
+        if is_new {
+            if let Some(until) = self.refusals.waiting_until(&peer, now) {
+                return Err(Reject::Backoff { until });
+            }
+            let limit = self.cfg.subnet_quota.limit(self.cfg.max_nodes);
+            if admission::subnets_of(addrs)
+                .iter()
+                .any(|s| self.subnets.get(s).copied().unwrap_or(0) >= limit)
+            {
+                return Err(Reject::SubnetFull { limit });
+            }
+        }
         let key = match existing {
             Some(s) => s.key,
             None => heartbeat::verifying_key_of(&peer).ok_or(heartbeat::Error::NotEd25519(peer))?,
@@ -243,21 +263,25 @@ impl Registry {
         }
 
         let (age, uptime, probe) = match existing {
-            Some(s) => (
-                s.uptime.age(now),
-                s.uptime.ratio(now),
-                s.probe.unwrap_or(UNMEASURED),
-            ),
-            None => (Duration::ZERO, 0.0, UNMEASURED),
+            Some(s) => (s.uptime.age(now), s.uptime.ratio(now), s.probe),
+            None => (Duration::ZERO, 0.0, None),
         };
+        // Before the first probe, a node counts as average on both probe dimensions.
         let inputs = Inputs {
             uptime,
-            bandwidth: probe.bandwidth,
-            diversity: self.diversity,
-            latency: probe.latency,
-            fill: self.fill_rate(),
+            responsive: probe.map_or(0.5, |m| if m.ok { 1.0 } else { 0.0 }),
+            bandwidth: probe.map_or(0.5, |m| m.bandwidth),
         };
-        let score = admission::admit(&inputs, age)?;
+        let score = match admission::admit(&inputs, age) {
+            Ok(s) => s,
+            Err(refused) => {
+                // Remembered, so that the node does not come back as a newcomer at once; its
+                // session (if any) is closed.
+                self.refusals.refuse(peer, now);
+                self.remove_session(&peer);
+                return Err(refused.into());
+            }
+        };
 
         // Upsert the session.
         let allow_loopback = self.cfg.allow_loopback;
@@ -276,6 +300,7 @@ impl Registry {
                 bound: None,
                 name: None,
                 addrs: Vec::new(),
+                subnets: HashSet::new(),
                 probe: None,
                 probe_requested: None,
             }
@@ -302,6 +327,17 @@ impl Registry {
             .cloned()
             .collect();
         if !routable.is_empty() {
+            let subnets = admission::subnets_of(&routable);
+            for gone in s.subnets.difference(&subnets) {
+                if let Some(n) = self.subnets.get_mut(gone) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            for new in subnets.difference(&s.subnets) {
+                *self.subnets.entry(*new).or_default() += 1;
+            }
+            self.subnets.retain(|_, n| *n > 0);
+            s.subnets = subnets;
             s.addrs = routable;
         }
         // A session created by a heartbeat that omits the record or pool list means we lost
@@ -571,6 +607,13 @@ impl Registry {
     /// Drop everything about `peer` (GC, ban, tombstone: one path, IX-8).
     pub fn remove_session(&mut self, peer: &PeerId) {
         if let Some(s) = self.sessions.remove(peer) {
+            for subnet in &s.subnets {
+                if let Some(n) = self.subnets.get_mut(subnet) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            self.subnets.retain(|_, n| *n > 0);
+
             self.ids.swap_remove(s.idx);
             if let Some(moved) = self.ids.get(s.idx) {
                 if let Some(m) = self.sessions.get_mut(moved) {

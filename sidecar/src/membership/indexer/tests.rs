@@ -146,11 +146,10 @@ fn capacity_applies_to_new_peers_only() {
 #[test]
 fn admission_uses_probe_results_and_age() {
     let mut r = registry(Config::new().with_session_ttl(Duration::from_secs(10 * 86_400)));
-    r.set_diversity(0.5);
-    // Newcomer: 0.2·0.5 (div) + unmeasured 0.2·0.5 + 0.15·0.5 = 27.5 (+ tiny fill) ≥ 20.
+    // Newcomer before any probe: 0.3·0.5 + 0.2·0.5 = 25 ≥ 20.
     let a = send(&mut r, 1, 0, full()).unwrap();
-    assert!((a.score - 27.5).abs() < 0.1, "{}", a.score);
-    // A poor probe result and 12 h later (threshold 50): refused.
+    assert!((a.score - 25.0).abs() < 0.1, "{}", a.score);
+    // A failed probe and 12 h of silence later (uptime ≈ 0, threshold 50): refused.
     let (_, p) = key(1);
     r.on_probe(
         &p,
@@ -165,10 +164,91 @@ fn admission_uses_probe_results_and_age() {
         matches!(e, Reject::Refused(Refused { threshold, .. }) if (threshold - 50.0).abs() < 1e-6),
         "{e:?}"
     );
-    // A newcomer with the same probe figures but age 0 would pass only on diversity + fill.
-    r.set_diversity(1.0);
-    let b = send(&mut r, 2, 12 * 3600, full()).unwrap();
-    assert!(b.score >= 20.0);
+    assert!(!r.has_session(&p), "a refused node's session is closed");
+}
+
+#[test]
+fn a_healthy_node_stays_admitted_for_days_by_an_almost_empty_indexer() {
+    // Before the fix, the indexer's own fill (here 1/500) and diversity were 45 % of the
+    // score: this node was refused from ~22 h on.
+    let mut r = registry(Config::new());
+    let (_, p) = key(1);
+    // Thirty hours, a heartbeat a minute (gaps up to 2 min count as online).
+    for i in 0..(30 * 60) {
+        let t = i * 60;
+        if i % 10 == 0 {
+            r.on_probe(
+                &p,
+                Measurement {
+                    ok: true,
+                    bandwidth: 0.66,
+                    latency: 0.5,
+                },
+            );
+        }
+        let res = send(&mut r, 1, t, full());
+        assert!(
+            res.is_ok(),
+            "refused at {} h: {:?}",
+            t / 3600,
+            res.unwrap_err()
+        );
+    }
+}
+
+#[test]
+fn a_refused_node_is_not_a_newcomer_again_a_heartbeat_later() {
+    let mut r = registry(Config::new().with_session_ttl(Duration::from_secs(10 * 86_400)));
+    let (_, p) = key(1);
+    send(&mut r, 1, 0, full()).unwrap();
+    r.on_probe(&p, Measurement::FAILED);
+    assert!(matches!(
+        send(&mut r, 1, 12 * 3600, full()),
+        Err(Reject::Refused(_))
+    ));
+    // Before the fix it was admitted again as a newcomer (bar 20) 2.5 min later.
+    let until = match send(&mut r, 1, 12 * 3600 + 150, full()) {
+        Err(Reject::Backoff { until }) => until,
+        other => panic!("expected a backoff, got {other:?}"),
+    };
+    assert_eq!(until, at(12 * 3600 + 300));
+    // After the backoff it is scored again (as a newcomer, its session was closed).
+    assert!(send(&mut r, 1, 12 * 3600 + 301, full()).is_ok());
+}
+
+#[test]
+fn one_subnet_cannot_take_more_than_its_share_of_an_indexer() {
+    let mut r = registry(Config::new().with_max_nodes(40));
+    let same = |n: u8| {
+        vec![format!("/ip4/10.9.9.{n}/tcp/4001")
+            .parse::<Multiaddr>()
+            .unwrap()]
+    };
+    let hb = |n: u8| {
+        let (sk, _) = key(n);
+        Signer::new(sk).sign(
+            Heartbeat {
+                timestamp: at(0),
+                seq: 1,
+                ..full()
+            },
+            &idx(),
+        )
+    };
+    // Capacity 40 × 25 % = 10, floored at 16 sessions per /24.
+    for n in 1..=16 {
+        r.on_heartbeat(at(0), key(n).1, &same(n), &hb(n)).unwrap();
+    }
+    let e = r
+        .on_heartbeat(at(0), key(17).1, &same(17), &hb(17))
+        .unwrap_err();
+    assert_eq!(e, Reject::SubnetFull { limit: 16 });
+    // Another subnet is welcome; a session leaving frees a place.
+    r.on_heartbeat(at(0), key(18).1, &addr(18), &hb(18))
+        .unwrap();
+    r.remove_session(&key(1).1);
+    r.on_heartbeat(at(0), key(17).1, &same(17), &hb(17))
+        .unwrap();
 }
 
 #[test]

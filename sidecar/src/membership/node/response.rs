@@ -56,7 +56,7 @@ impl Pool {
         }
 
         // Metrics.
-        e.score.observe_born_at(resp.born_at);
+        e.score.observe_born_at(now, resp.born_at);
         e.score
             .observe_fill(resp.fill_rate, resp.peer_count, resp.max_nodes);
         if let Some(f) = &flight {
