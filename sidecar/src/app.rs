@@ -78,7 +78,7 @@ pub fn node_config(
             loc.granularity,
             lat,
             lon,
-            &identity.public().encode_protobuf(),
+            &identity.derive_key(location::SECRET_LABEL),
         ),
         _ => None,
     };

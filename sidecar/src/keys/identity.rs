@@ -100,6 +100,19 @@ impl NodeIdentity {
         &self.keypair
     }
 
+    /// A 32-byte key derived from this identity's secret with HKDF-SHA256 (no salt, `label` as
+    /// the info string). Each use names its own label, so derived keys never coincide with each
+    /// other or with the signing key; the secret itself never leaves this type.
+    pub fn derive_key(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        // `SecretKey` wraps ed25519-dalek's signing key, which zeroizes itself on drop.
+        let secret = self.ed.secret();
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, secret.as_ref());
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        // 32 bytes is far below HKDF-SHA256's 255 × 32 limit, so expand cannot fail.
+        let _ = hk.expand(label.as_bytes(), out.as_mut());
+        out
+    }
+
     /// `did:key` of this identity (see [`did_key`]).
     pub fn did(&self) -> String {
         did_key(&self.public()).unwrap_or_default()
@@ -152,6 +165,17 @@ mod tests {
             Err(Error::Invalid { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn derived_keys_are_stable_and_label_specific() {
+        let id = NodeIdentity::generate();
+        assert_eq!(*id.derive_key("a"), *id.derive_key("a"));
+        assert_ne!(*id.derive_key("a"), *id.derive_key("b"));
+        assert_ne!(
+            *id.derive_key("a"),
+            *NodeIdentity::generate().derive_key("a")
+        );
     }
 
     #[test]
