@@ -405,3 +405,53 @@ async fn indexers_store_each_others_registry_provider_records() {
         app.shutdown().await;
     }
 }
+
+/// A searcher that indexers cannot reach back (no published record, like `garden search`)
+/// asks an indexer directly and gets its answer on its own request. Before, results were only
+/// ever sent back to the searcher's address, which nobody could find.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_searcher_gets_answers_by_asking_indexers_directly() {
+    let clock = Clock::scaled(10, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let ix_addr = mem_addr(&ix).await;
+    let site = spawn(
+        &clock,
+        &mem(Role::Node, "bravo-site", std::slice::from_ref(&ix_addr)),
+    )
+    .await;
+    publish(&site).await;
+    // The searcher publishes nothing and has no seed: gossip cannot bring it anything.
+    let searcher = App::start_with_clock(
+        Arc::new(NodeIdentity::generate()),
+        psk(),
+        &mem(Role::Node, "", &[]),
+        clock.shared_origin(0),
+        |nc| nc.settings.publish = false,
+    )
+    .await
+    .unwrap();
+    let ix_info = garden_sidecar::membership::PeerInfo::new(
+        ix.client.peer_id(),
+        vec![ix_addr.iter().take(1).collect()],
+    );
+    let mut rx = searcher
+        .client
+        .search_at(
+            Needle::parse("bravo").unwrap(),
+            Duration::from_secs(2),
+            vec![ix_info],
+        )
+        .await
+        .unwrap();
+    let hit = within_for(
+        Duration::from_secs(20),
+        "the indexer's direct answer",
+        rx.recv(),
+    )
+    .await
+    .expect("a hit");
+    assert_eq!(hit.peer_id, site.client.peer_id());
+    for app in [searcher, site, ix] {
+        app.shutdown().await;
+    }
+}

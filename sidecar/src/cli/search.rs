@@ -10,6 +10,7 @@ use super::ConfigArgs;
 use crate::app::App;
 use crate::discovery::search::Needle;
 use crate::keys::{self, NodeIdentity};
+use crate::membership::PeerInfo;
 use crate::time::Clock;
 
 /// Search by name (substring), DID (`did:key:…`) or peer id.
@@ -55,7 +56,21 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
             let _ = tokio::time::timeout(Duration::from_secs(10), app.client.dial(addr)).await;
         }
     }
-    let mut hits = app.client.search(needle, idle).await?;
+    // Indexers cannot reach this ephemeral client (it publishes no record and listens on
+    // loopback): find them in the DHT registry and ask each directly, so every indexer's
+    // answer arrives, not only those of the seeds it is connected to.
+    let indexers = app
+        .client
+        .discover_indexers()
+        .await
+        .map(|found| {
+            found
+                .into_iter()
+                .map(|c| PeerInfo::new(c.peer_id, c.addrs))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut hits = app.client.search_at(needle, idle, indexers).await?;
     let mut n = 0;
     while let Some(v) = hits.recv().await {
         n += 1;

@@ -23,6 +23,11 @@ use crate::keys::identity::did_of_peer;
 
 /// Request-response protocol carrying results back to the searcher.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/search/1.0.0");
+/// Request-response protocol a searcher uses to ask one indexer directly: a [`Query`] in, its
+/// [`Results`] back on the same stream. A searcher that indexers cannot reach (an ephemeral
+/// client with no published record, behind a firewall) still gets every indexer's answer.
+pub const QUERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/search-query/1.0.0");
+
 /// GossipSub topic for search queries.
 pub const TOPIC: &str = "/garden/search/1.0.0";
 /// Largest gossiped query.

@@ -9,6 +9,8 @@
 //! | `kad` | `/garden/kad/1.0.0` | records, indexer registry (provider records) |
 //! | `gossipsub` | meshsub | search queries |
 //! | `search` | `/garden/search/1.0.0` | search results, indexer → searcher |
+//! | `search_query` | `/garden/search-query/1.0.0` | a searcher asks one indexer directly |
+
 //! | `heartbeat`, `witness`, `probe`, `indirect`, `candidates` | `/garden/<name>/1.0.0` | membership plane (codecs in `membership::codec`) |
 //! | `stream` | the data plane's own protocols | raw streams for tasks outside the loop (`libp2p-stream`) |
 
@@ -89,6 +91,7 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<Store>,
     pub gossipsub: gossipsub::Behaviour,
     pub search: request_response::cbor::Behaviour<search::Results, search::Ack>,
+    pub search_query: request_response::cbor::Behaviour<search::Query, search::Results>,
     pub heartbeat: request_response::Behaviour<mcodec::Codec<mcodec::HeartbeatProtocol>>,
     pub witness: request_response::Behaviour<mcodec::Codec<mcodec::WitnessProtocol>>,
     pub probe: request_response::Behaviour<mcodec::Codec<mcodec::ProbeProtocol>>,
@@ -168,6 +171,14 @@ impl Behaviour {
             [(search::PROTOCOL, ProtocolSupport::Full)],
             rr.clone(),
         );
+        let query_codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(search::MAX_QUERY_BYTES as u64)
+            .set_response_size_maximum(search::MAX_RESULTS_BYTES);
+        let search_query = request_response::Behaviour::with_codec(
+            query_codec,
+            [(search::QUERY_PROTOCOL, ProtocolSupport::Full)],
+            rr.clone(),
+        );
 
         Ok(Self {
             gater: gater::Behaviour::new(
@@ -189,6 +200,7 @@ impl Behaviour {
             kad,
             gossipsub,
             search,
+            search_query,
             heartbeat: membership_rr(rr.clone()),
             witness: membership_rr(rr.clone()),
             probe: membership_rr(rr.clone()),

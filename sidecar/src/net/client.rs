@@ -88,7 +88,13 @@ pub(crate) enum Command {
     Dial(Multiaddr, Reply<()>),
     Publish(Reply<()>),
     Lookup(String, Reply<Lookup>),
-    Search(search::Needle, Duration, mpsc::Sender<Verified>, Reply<()>),
+    Search(
+        search::Needle,
+        Duration,
+        Vec<PeerInfo>,
+        mpsc::Sender<Verified>,
+        Reply<()>,
+    ),
     DiscoverIndexers(Reply<Vec<Candidate>>),
     Leave(Reply<()>),
     MembershipEvents(Reply<tokio::sync::broadcast::Receiver<node::Event>>),
@@ -151,8 +157,21 @@ impl Client {
         needle: search::Needle,
         idle: Duration,
     ) -> Result<mpsc::Receiver<Verified>, Error> {
+        self.search_at(needle, idle, Vec::new()).await
+    }
+
+    /// [`Client::search`], and besides ask each of `indexers` directly
+    /// (`/garden/search-query/1.0.0`): their answers come back on our own request, so they
+    /// arrive even when no indexer can reach us (an ephemeral client with no published record).
+    pub async fn search_at(
+        &self,
+        needle: search::Needle,
+        idle: Duration,
+        indexers: Vec<PeerInfo>,
+    ) -> Result<mpsc::Receiver<Verified>, Error> {
         let (tx, rx) = mpsc::channel(64);
-        self.call(|r| Command::Search(needle, idle, tx, r)).await?;
+        self.call(|r| Command::Search(needle, idle, indexers, tx, r))
+            .await?;
         Ok(rx)
     }
 

@@ -159,9 +159,9 @@ impl EventLoop {
             Command::Dial(addr, reply) => self.dial(addr, reply),
             Command::Publish(reply) => self.publish_own(Some(reply)),
             Command::Lookup(key, reply) => self.dht.lookup(swarm, key, reply),
-            Command::Search(needle, idle, tx, reply) => {
+            Command::Search(needle, idle, direct, tx, reply) => {
                 self.search
-                    .begin(swarm, &mut self.dht, needle, idle, tx, reply)
+                    .begin(swarm, &mut self.dht, needle, idle, direct, tx, reply)
             }
             Command::DiscoverIndexers(reply) => self.dht.discover(swarm, Some(reply)),
             Command::Leave(reply) => self.dht.leave(swarm, reply),
@@ -264,6 +264,11 @@ impl EventLoop {
                 self.search.on_results(swarm, e);
                 return;
             }
+            SwarmEvent::Behaviour(BehaviourEvent::SearchQuery(e)) => {
+                self.search.on_direct(swarm, e);
+                return;
+            }
+
             SwarmEvent::Behaviour(BehaviourEvent::Heartbeat(e)) => {
                 self.membership.on_heartbeat_event(swarm, now, e)
             }

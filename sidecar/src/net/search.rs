@@ -17,6 +17,7 @@ use super::dht::Dht;
 use super::gater;
 use crate::discovery::record::Verified;
 use crate::discovery::search::{self, Ack, Needle, Query, Results, Rules};
+use crate::membership::PeerInfo;
 use crate::time::Clock;
 
 /// What became of a gossiped query.
@@ -44,7 +45,12 @@ pub(super) struct Search {
     topic: gossipsub::IdentTopic,
     clock: Clock,
     searches: HashMap<u64, Entry>,
+    /// Direct queries in flight: request → search.
+    direct: HashMap<request_response::OutboundRequestId, u64>,
 }
+
+/// Indexers one search asks directly at most.
+const MAX_DIRECT: usize = 32;
 
 impl Search {
     pub(super) fn new(rules: Rules, answers: bool, clock: Clock) -> Self {
@@ -55,6 +61,7 @@ impl Search {
             topic: gossipsub::IdentTopic::new(search::TOPIC),
             clock,
             searches: HashMap::new(),
+            direct: HashMap::new(),
         }
     }
 
@@ -74,6 +81,7 @@ impl Search {
         dht: &mut Dht,
         needle: Needle,
         idle: Duration,
+        direct: Vec<PeerInfo>,
         tx: mpsc::Sender<Verified>,
         reply: Reply<()>,
     ) {
@@ -100,6 +108,21 @@ impl Search {
         };
         if let Some(key) = needle.dht_key() {
             dht.lookup_for_search(swarm, key, query_id);
+        }
+        // Asked directly, the answers come back on our own streams.
+        let query = Query {
+            query_id,
+            needle: needle.clone(),
+        };
+        for ix in direct.into_iter().take(MAX_DIRECT) {
+            for a in ix.addrs {
+                swarm.add_peer_address(ix.peer, a);
+            }
+            let id = swarm
+                .behaviour_mut()
+                .search_query
+                .send_request(&ix.peer, query.clone());
+            self.direct.insert(id, query_id);
         }
         self.searches.insert(
             query_id,
@@ -198,15 +221,6 @@ impl Search {
         let Some(author) = message.source else {
             return Judged::Malformed;
         };
-        if swarm
-            .behaviour_mut()
-            .gater
-            .record(&forwarder, gater::Action::Get)
-            != gater::Verdict::Allow
-        {
-            tracing::info!(peer = %forwarder, "search refused by rate limit");
-            return Judged::Dropped;
-        }
         let query = match Query::decode(&message.data) {
             Ok(q) => q,
             Err(e) => {
@@ -218,19 +232,10 @@ impl Search {
                 return Judged::Malformed;
             }
         };
-        if !self.budget.take(self.clock.now().as_millis()) {
-            tracing::debug!(peer = %forwarder, "search budget spent; query dropped");
+        let Some(results) = self.answer(swarm, forwarder, &query) else {
             return Judged::Dropped;
-        }
-        let hits = self.local_hits(swarm, &query.needle);
-        if !hits.is_empty() {
-            let results = Results {
-                query_id: query.query_id,
-                records: hits
-                    .into_iter()
-                    .map(|v| serde_bytes::ByteBuf::from(v.bytes))
-                    .collect(),
-            };
+        };
+        if !results.records.is_empty() {
             // Results go to the author (the searcher), never to an address in the body.
             if swarm.is_connected(&author) {
                 swarm.behaviour_mut().search.send_request(&author, results);
@@ -239,6 +244,97 @@ impl Search {
             }
         }
         Judged::Answered
+    }
+
+    /// Our answer to `query` asked (or forwarded) by `peer`: `None` when over the peer's
+    /// rate or the search budget.
+    fn answer(&mut self, swarm: &mut Swarm, peer: PeerId, query: &Query) -> Option<Results> {
+        if swarm
+            .behaviour_mut()
+            .gater
+            .record(&peer, gater::Action::Get)
+            != gater::Verdict::Allow
+        {
+            tracing::info!(%peer, "search refused by rate limit");
+            return None;
+        }
+        if !self.budget.take(self.clock.now().as_millis()) {
+            tracing::debug!(%peer, "search budget spent; query dropped");
+            return None;
+        }
+        let hits = self.local_hits(swarm, &query.needle);
+        Some(Results {
+            query_id: query.query_id,
+            records: hits
+                .into_iter()
+                .map(|v| serde_bytes::ByteBuf::from(v.bytes))
+                .collect(),
+        })
+    }
+
+    /// The direct query protocol: indexers answer queries; searchers take the answers.
+    pub(super) fn on_direct(
+        &mut self,
+        swarm: &mut Swarm,
+        event: request_response::Event<Query, Results>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if !self.answers {
+                    return; // not an indexer: the asker sees a failure
+                }
+                if request.needle.as_str().is_empty() {
+                    swarm
+                        .behaviour_mut()
+                        .gater
+                        .offend(&peer, gater::Offence::Malformed);
+                    return;
+                }
+                if let Some(results) = self.answer(swarm, peer, &request) {
+                    let _ = swarm
+                        .behaviour_mut()
+                        .search_query
+                        .send_response(channel, results);
+                }
+            }
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some(id) = self.direct.remove(&request_id) else {
+                    return;
+                };
+                // Answers to another search id than the one asked are ignored.
+                if response.query_id == id {
+                    for rec in response.records.iter().take(search::MAX_HITS_PER_MESSAGE) {
+                        self.on_hit(id, None, rec, Some(peer));
+                    }
+                }
+            }
+            Event::OutboundFailure {
+                request_id,
+                peer,
+                error,
+                ..
+            } => {
+                self.direct.remove(&request_id);
+                tracing::debug!(%peer, %error, "direct search query failed");
+            }
+            _ => {}
+        }
     }
 
     /// The route lookup for a searcher we were not connected to ended.
