@@ -455,3 +455,71 @@ async fn an_unreachable_searcher_gets_answers_by_asking_indexers_directly() {
         app.shutdown().await;
     }
 }
+
+/// Nodes whose clocks are five minutes ahead of and behind the network: no honest peer is
+/// banned (before, a record from more than 60 s ahead cost two strikes), the offset is
+/// reported on both sides, and the fast node's records are accepted and found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skewed_clocks_are_reported_and_never_punished() {
+    let clock = Clock::scaled(20, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let seed = mem_addr(&ix).await;
+    let skewed = |off: i64, name: &str| {
+        let c = mem(Role::Node, name, std::slice::from_ref(&seed));
+        let clock = clock.shared_origin(off);
+        async move {
+            App::start_with_clock(Arc::new(NodeIdentity::generate()), psk(), &c, clock, |_| {})
+                .await
+                .unwrap()
+        }
+    };
+    let ahead = skewed(300_000, "ahead-site").await;
+    let behind = skewed(-300_000, "behind-site").await;
+    for n in [&ahead, &behind] {
+        let st = until_status(n, "the clock offset measured", |st| {
+            st.clock_offset_ms.is_some()
+        })
+        .await;
+        assert!(
+            st.clock_offset_ms.unwrap().unsigned_abs() > 250_000,
+            "{:?}",
+            st.clock_offset_ms
+        );
+    }
+    assert!(
+        until_status(&ahead, "", |_| true)
+            .await
+            .clock_offset_ms
+            .unwrap()
+            > 0
+    );
+    publish(&ahead).await;
+    let searcher = spawn(
+        &clock,
+        &mem(Role::Node, "searcher", std::slice::from_ref(&seed)),
+    )
+    .await;
+    within_for(Duration::from_secs(20), "the fast node is found", async {
+        loop {
+            let mut rx = searcher
+                .client
+                .search(
+                    Needle::parse("ahead-site").unwrap(),
+                    Duration::from_millis(500),
+                )
+                .await
+                .unwrap();
+            if let Some(v) = rx.recv().await {
+                assert_eq!(v.peer_id, ahead.client.peer_id());
+                return;
+            }
+        }
+    })
+    .await;
+    for app in [&ix, &ahead, &behind, &searcher] {
+        assert!(app.client.status().await.unwrap().banned.is_empty());
+    }
+    for app in [searcher, ahead, behind, ix] {
+        app.shutdown().await;
+    }
+}

@@ -64,6 +64,8 @@ pub struct Status {
     pub indexers: Vec<PeerId>,
     /// Node: each pool member with its last score, seed flag and last answered heartbeat.
     pub members: Vec<MemberView>,
+    /// Node: how far our clock is ahead of our indexers' (median, ms), when known.
+    pub clock_offset_ms: Option<i64>,
     /// Pool members currently suspected (SWIM).
     pub suspected: Vec<PeerId>,
     pub stored_records: usize,

@@ -200,6 +200,7 @@ impl EventLoop {
             connected: self.swarm.connected_peers().copied().collect(),
             indexers: pool.map(|p| p.indexers()).unwrap_or_default(),
             members: pool.map(|p| p.members()).unwrap_or_default(),
+            clock_offset_ms: pool.and_then(|p| p.clock_offset()),
             suspected: pool
                 .map(|p| {
                     p.indexers()

@@ -273,6 +273,9 @@ pub struct HeartbeatResponse {
     pub pending_callers: Vec<PeerId>,
     /// The indexer lacks the node's record or pool list: send them in the next heartbeat.
     pub resync: bool,
+    /// The indexer's clock when it answered (zero: not sent), so the node can see how far its
+    /// own clock is off.
+    pub now: Timestamp,
 }
 
 mod resp_flag {
@@ -284,7 +287,8 @@ mod resp_flag {
     pub(super) const EVENTS: u64 = 1 << 5;
     pub(super) const PENDING: u64 = 1 << 6;
     pub(super) const RESYNC: u64 = 1 << 7;
-    pub(super) const ALL: u64 = (1 << 8) - 1;
+    pub(super) const CLOCK: u64 = 1 << 8;
+    pub(super) const ALL: u64 = (1 << 9) - 1;
 }
 
 impl HeartbeatResponse {
@@ -315,6 +319,9 @@ impl HeartbeatResponse {
         }
         if self.resync {
             flags |= RESYNC;
+        }
+        if !self.now.is_zero() {
+            flags |= CLOCK;
         }
         let mut w = Writer::with_version();
         w.varint(flags);
@@ -358,6 +365,9 @@ impl HeartbeatResponse {
         if !self.pending_callers.is_empty() {
             let n = self.pending_callers.len().min(MAX_PENDING);
             wire::write_peers(&mut w, &self.pending_callers[..n]);
+        }
+        if !self.now.is_zero() {
+            w.varint(self.now.as_millis());
         }
         w.into_bytes()
     }
@@ -416,6 +426,9 @@ impl HeartbeatResponse {
         }
         if has(PENDING) {
             resp.pending_callers = r.peers("pending_callers", MAX_PENDING)?;
+        }
+        if has(CLOCK) {
+            resp.now = Timestamp::from_millis(r.varint("now")?);
         }
         r.finish()?;
         Ok(resp)

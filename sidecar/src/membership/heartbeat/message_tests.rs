@@ -57,6 +57,7 @@ fn full_response() -> HeartbeatResponse {
         }],
         pending_callers: vec![peer(9)],
         resync: true,
+        now: Timestamp::from_millis(1_795_000_000_000),
     }
 }
 

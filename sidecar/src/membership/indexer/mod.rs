@@ -74,7 +74,14 @@ pub struct Accepted {
     pub probe: bool,
     /// The admission score the node got.
     pub score: f64,
+    /// The node's clock is this far off ours (ms, positive = ahead), reported once per
+    /// session when beyond [`CLOCK_SKEW_WARNING`].
+    pub clock_skew_ms: Option<i64>,
 }
+
+/// Clock offsets beyond this are reported (they are tolerated up to the record and SWIM
+/// bounds, never punished).
+pub const CLOCK_SKEW_WARNING: Duration = Duration::from_secs(60);
 
 /// One node's heartbeat session.
 #[derive(Clone, Debug)]
@@ -92,6 +99,7 @@ struct Session {
     subnets: HashSet<[u8; 6]>,
     probe: Option<Measurement>,
     probe_requested: Option<Timestamp>,
+    skew_reported: bool,
 }
 
 /// The indexer's registry of heartbeating nodes.
@@ -303,9 +311,14 @@ impl Registry {
                 subnets: HashSet::new(),
                 probe: None,
                 probe_requested: None,
+                skew_reported: false,
             }
         });
         s.uptime.record_heartbeat(now);
+        let skew_ms = hb.timestamp.as_millis() as i64 - now.as_millis() as i64;
+        let clock_skew_ms = (skew_ms.unsigned_abs() > CLOCK_SKEW_WARNING.as_millis() as u64
+            && !std::mem::replace(&mut s.skew_reported, true))
+        .then_some(skew_ms);
         s.last = (hb.timestamp, hb.seq);
         s.expires_at = now.plus(ttl);
         let mut new_record = None;
@@ -370,6 +383,7 @@ impl Registry {
             dht_challenge: hb.challenge_did.clone(),
             probe: want_probe,
             score,
+            clock_skew_ms,
         })
     }
 
@@ -474,6 +488,7 @@ impl Registry {
             events,
             pending_callers: self.pending_callers(now, &peer),
             resync,
+            now,
         }
     }
 

@@ -131,7 +131,19 @@ pub enum Event {
         /// Why.
         reason: EvictReason,
     },
+    /// Our clock, judged by the median of our indexers' clocks, crossed
+    /// [`CLOCK_OFFSET_WARNING`] (either way): `offset_ms` is how far ahead (positive) or
+    /// behind the network we are.
+    ClockOffset {
+        /// Our clock minus the indexers' median, in ms.
+        offset_ms: i64,
+    },
 }
+
+/// Our clock being off the network's by more than this is reported ([`Event::ClockOffset`]):
+/// records we sign are judged by others' clocks (10 min ahead at most, and they must not have
+/// expired), so an operator needs to know.
+pub const CLOCK_OFFSET_WARNING: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One pool member as seen from outside ([`Pool::members`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -150,6 +162,8 @@ pub struct MemberView {
     pub fill_rate: f64,
     /// Last successful heartbeat.
     pub last_seen: Option<Timestamp>,
+    /// How far our clock is ahead of this indexer's (ms), from its last answer.
+    pub clock_offset_ms: Option<i64>,
     /// Every observation behind the score (challenges, witnesses, uptime).
     pub detail: IndexerScore,
 }
@@ -179,6 +193,8 @@ struct Entry {
     hb_count: u32,
     next_challenge: u32,
     batch_counter: u32,
+    /// Our clock minus this indexer's, estimated at its last answer (ms).
+    clock_offset_ms: Option<i64>,
 }
 
 /// The node's record as last set by the discovery layer.
@@ -214,6 +230,8 @@ pub struct Pool {
     view: BTreeMap<PeerId, bool>,
     /// Evictions since the last [`Pool::take_events`], with their reasons.
     evicted: Vec<(PeerId, EvictReason)>,
+    /// Whether the last reported clock offset was beyond the warning.
+    offset_reported: bool,
 }
 
 /// One round of witness questions about an indexer's last response.
@@ -269,6 +287,7 @@ impl Pool {
             dht_verifier: None,
             view: BTreeMap::new(),
             evicted: Vec::new(),
+            offset_reported: false,
         };
         pool.add_seeds(now);
         pool
@@ -355,6 +374,7 @@ impl Pool {
                 incarnation: e.swim.incarnation,
                 fill_rate: e.score.last_fill_rate,
                 last_seen: e.score.uptime.last_seen,
+                clock_offset_ms: e.clock_offset_ms,
                 detail: e.score.clone(),
             })
             .collect()
@@ -391,7 +411,29 @@ impl Pool {
                 }
             }
         }
+        if let Some(offset_ms) = self.clock_offset() {
+            let beyond = offset_ms.unsigned_abs() > CLOCK_OFFSET_WARNING.as_millis() as u64;
+            if beyond != self.offset_reported {
+                self.offset_reported = beyond;
+                out.push(Event::ClockOffset { offset_ms });
+            }
+        }
         out
+    }
+
+    /// How far our clock is ahead of the network's (ms): the median of our indexers'
+    /// estimates, so one indexer with a wrong clock does not decide it.
+    pub fn clock_offset(&self) -> Option<i64> {
+        let mut v: Vec<i64> = self
+            .entries
+            .values()
+            .filter_map(|e| e.clock_offset_ms)
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        Some(v[v.len() / 2])
     }
 
     /// Answer a witness query about `indexer` (a witness's own view).
@@ -589,6 +631,7 @@ impl Pool {
                 hb_count: 0,
                 next_challenge,
                 batch_counter: 0,
+                clock_offset_ms: None,
             },
         );
         self.bound_version += 1;

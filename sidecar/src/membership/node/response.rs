@@ -57,6 +57,12 @@ impl Pool {
 
         // Metrics.
         e.score.observe_born_at(now, resp.born_at);
+        // The indexer answered at `resp.now` by its clock, about half a round trip ago by ours.
+        if let (false, Some(f)) = (resp.now.is_zero(), &flight) {
+            let ours = f.sent_at.as_millis() as i64
+                + (now.as_millis() as i64 - f.sent_at.as_millis() as i64) / 2;
+            e.clock_offset_ms = Some(ours - resp.now.as_millis() as i64);
+        }
         e.score
             .observe_fill(resp.fill_rate, resp.peer_count, resp.max_nodes);
         if let Some(f) = &flight {

@@ -957,3 +957,44 @@ fn members_view_reflects_state() {
     assert_eq!(m1.last_seen, Some(at(1)));
     assert!(!m2.is_seed && m2.suspected && m2.last_seen.is_none());
 }
+
+#[test]
+fn a_clock_off_the_indexers_by_minutes_is_reported_once_each_way() {
+    let mut p = pool_with(cfg(), &[1, 2, 3]);
+    p.take_events();
+    let answer = |p: &mut Pool, t: u64, who: u8, theirs_ms: u64| {
+        p.on_response(
+            at(t),
+            peer(who),
+            &HeartbeatResponse {
+                now: Timestamp::from_millis(theirs_ms),
+                ..good(5)
+            },
+            FAST,
+        )
+    };
+    // Indexers' clocks are five minutes ahead of ours; one of them is wildly wrong.
+    p.on_tick(at(0));
+    answer(&mut p, 0, 1, T0 + 300_000);
+    answer(&mut p, 0, 2, T0 + 300_000);
+    answer(&mut p, 0, 3, T0 - 86_400_000);
+    assert_eq!(
+        p.clock_offset(),
+        Some(-300_000),
+        "the median, not the outlier"
+    );
+    let evs = p.take_events();
+    assert_eq!(
+        evs,
+        vec![Event::ClockOffset {
+            offset_ms: -300_000
+        }]
+    );
+    assert!(p.take_events().is_empty(), "reported once");
+    // Once our clock is fixed, that is reported too.
+    p.on_tick(at(20));
+    for who in 1..=3 {
+        answer(&mut p, 20, who, T0 + 20_000);
+    }
+    assert_eq!(p.take_events(), vec![Event::ClockOffset { offset_ms: 0 }]);
+}

@@ -63,6 +63,9 @@ impl Membership {
                 return Vec::new();
             }
         };
+        if let Some(skew_ms) = acc.clock_skew_ms {
+            tracing::warn!(%peer, skew_ms, "this node's clock is off ours; its records may be refused while it is more than 10 min ahead or its record lifetime behind");
+        }
         let mut wants = Vec::new();
         if let Some(record) = acc.record.take() {
             wants.push(Want::Republish { from: peer, record });

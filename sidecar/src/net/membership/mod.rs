@@ -149,7 +149,14 @@ impl Membership {
     fn publish_events(&mut self) {
         let Some(p) = self.pool.as_mut() else { return };
         for e in p.take_events() {
-            tracing::info!(event = ?e, "membership");
+            match e {
+                pool::Event::ClockOffset { offset_ms }
+                    if offset_ms.unsigned_abs() > pool::CLOCK_OFFSET_WARNING.as_millis() as u64 =>
+                {
+                    tracing::warn!(offset_ms, "our clock is off our indexers' clocks; records we sign may be refused (fix the system clock)")
+                }
+                _ => tracing::info!(event = ?e, "membership"),
+            }
             let _ = self.events.send(e);
         }
     }
