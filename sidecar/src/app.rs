@@ -88,6 +88,7 @@ pub fn node_config(
             query_timeout: Duration::from_secs(d.query_timeout_secs),
             gater: gater::Limits {
                 max_new_peers_per_window: g.max_new_peers_per_window,
+                max_new_peers_per_window_total: g.max_new_peers_per_window_total,
                 window: Duration::from_secs(g.window_secs),
                 rate_window: Duration::from_secs(g.rate_window_secs),
                 heartbeats_per_minute: g.max_heartbeats_per_minute,

@@ -132,8 +132,10 @@ pub struct DiscoveryConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GaterConfig {
-    /// New (never seen) peers accepted per window (burst guard). [Default: 20]
+    /// New (never seen) peers accepted per window from one source subnet (burst guard). [Default: 20]
     pub max_new_peers_per_window: usize,
+    /// New peers accepted per window from all sources together. [Default: 200]
+    pub max_new_peers_per_window_total: usize,
     /// Burst-guard window. [Default: 30]
     pub window_secs: u64,
     /// Sliding window of the three per-peer limits below ("per minute" with the default). [Default: 60]
@@ -253,6 +255,7 @@ impl Default for GaterConfig {
         let l = gater::Limits::default();
         Self {
             max_new_peers_per_window: l.max_new_peers_per_window,
+            max_new_peers_per_window_total: l.max_new_peers_per_window_total,
             window_secs: l.window.as_secs(),
             rate_window_secs: l.rate_window.as_secs(),
             max_heartbeats_per_minute: l.heartbeats_per_minute,

@@ -92,10 +92,10 @@ impl NetworkBehaviour for Behaviour {
         _: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
-        _: &Multiaddr,
+        remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         self.state
-            .admit_inbound(&peer, self.clock.now())
+            .admit_inbound(&peer, remote, self.clock.now())
             .map_err(ConnectionDenied::new)?;
         Ok(dummy::ConnectionHandler)
     }

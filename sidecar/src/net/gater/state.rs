@@ -9,13 +9,17 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use libp2p::PeerId;
+use libp2p::{Multiaddr, PeerId};
 
 pub use crate::offence::{Action, Offence};
 use crate::time::Timestamp;
 
-/// Bound on remembered peers (known set and per-peer windows).
+/// Bound on remembered peers (known set and per-peer windows). Beyond it the least recently
+/// seen are forgotten one by one (the tables used to be wiped wholesale, which also forgot
+/// every peer's recent counts at once).
 const MAX_TRACKED_PEERS: usize = 50_000;
+/// Bound on source subnets tracked by the burst guard.
+const MAX_TRACKED_SUBNETS: usize = 10_000;
 
 /// Strikes each kind of offence costs. An offence is something only a faulty or hostile peer
 /// does; an honest peer that merely loses a race (a stale record, a full store) commits none.
@@ -42,8 +46,11 @@ impl Default for Weights {
 /// Limits (mapped from `[gater]` in the config).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// New (never seen) peers admitted per `window`. [Default: 20]
+    /// New (never seen) peers admitted per `window` from one source subnet (IPv4 /24, IPv6
+    /// /48). [Default: 20]
     pub max_new_peers_per_window: usize,
+    /// New peers admitted per `window` from all sources together. [Default: 200]
+    pub max_new_peers_per_window_total: usize,
     /// Burst-guard window. [Default: 30 s]
     pub window: Duration,
     /// Sliding window of the per-peer limits below (`*_per_minute` name the default window).
@@ -69,6 +76,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_new_peers_per_window: 20,
+            max_new_peers_per_window_total: 200,
             window: Duration::from_secs(30),
             rate_window: Duration::from_secs(60),
             heartbeats_per_minute: 5,
@@ -102,8 +110,10 @@ pub enum Denied {
     Blacklisted(PeerId),
     #[error("peer {0} is banned")]
     Banned(PeerId),
-    #[error("too many new peers in the burst window")]
+    #[error("too many new peers from this subnet in the burst window")]
     Burst,
+    #[error("too many new peers in the burst window")]
+    BurstTotal,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +122,7 @@ struct PeerState {
     strikes: u32,
     last_strike: Option<Timestamp>,
     banned_until: Option<Timestamp>,
+    last_active: Timestamp,
 }
 
 /// Pure gater state.
@@ -120,7 +131,9 @@ pub struct State {
     limits: Limits,
     blacklist: HashSet<PeerId>,
     known: HashSet<PeerId>,
+    known_order: VecDeque<PeerId>,
     new_peers: VecDeque<Timestamp>,
+    new_by_subnet: HashMap<[u8; 6], VecDeque<Timestamp>>,
     peers: HashMap<PeerId, PeerState>,
     denied: u64,
 }
@@ -131,7 +144,9 @@ impl State {
             limits,
             blacklist: blacklist.into_iter().collect(),
             known: HashSet::new(),
+            known_order: VecDeque::new(),
             new_peers: VecDeque::new(),
+            new_by_subnet: HashMap::new(),
             peers: HashMap::new(),
             denied: 0,
         }
@@ -170,10 +185,15 @@ impl State {
         Ok(())
     }
 
-    /// Admits an inbound connection: blacklist, ban, then the burst guard for never-seen
-    /// peers (refusals are not counted, as in Go).
-    pub fn admit_inbound(&mut self, peer: &PeerId, now: Timestamp) -> Result<(), Denied> {
-        let res = self.admit_inbound_inner(peer, now);
+    /// Admits an inbound connection from `remote`: blacklist, ban, then the burst guard for
+    /// never-seen peers, per source subnet and in all (refusals are not counted, as in Go).
+    pub fn admit_inbound(
+        &mut self,
+        peer: &PeerId,
+        remote: &Multiaddr,
+        now: Timestamp,
+    ) -> Result<(), Denied> {
+        let res = self.admit_inbound_inner(peer, remote, now);
         if res.is_err() {
             self.denied += 1;
         }
@@ -185,21 +205,44 @@ impl State {
         self.denied
     }
 
-    fn admit_inbound_inner(&mut self, peer: &PeerId, now: Timestamp) -> Result<(), Denied> {
+    fn admit_inbound_inner(
+        &mut self,
+        peer: &PeerId,
+        remote: &Multiaddr,
+        now: Timestamp,
+    ) -> Result<(), Denied> {
         self.check(peer, now)?;
         if self.known.contains(peer) {
             return Ok(());
         }
-        while self
-            .new_peers
-            .front()
-            .is_some_and(|t| now.since(*t) >= self.limits.window)
-        {
-            self.new_peers.pop_front();
+        let window = self.limits.window;
+        let slide = |q: &mut VecDeque<Timestamp>| {
+            while q.front().is_some_and(|t| now.since(*t) >= window) {
+                q.pop_front();
+            }
+        };
+        slide(&mut self.new_peers);
+        if self.new_peers.len() >= self.limits.max_new_peers_per_window_total {
+            return Err(Denied::BurstTotal);
         }
-        if self.new_peers.len() >= self.limits.max_new_peers_per_window {
+        // Loopback and in-process sources share one bucket (the all-zero subnet).
+        let subnet = crate::membership::admission::ip_of(remote)
+            .map(crate::membership::admission::subnet_of_ip)
+            .unwrap_or_default();
+        if !self.new_by_subnet.contains_key(&subnet)
+            && self.new_by_subnet.len() >= MAX_TRACKED_SUBNETS
+        {
+            self.new_by_subnet.retain(|_, q| {
+                slide(q);
+                !q.is_empty()
+            });
+        }
+        let q = self.new_by_subnet.entry(subnet).or_default();
+        slide(q);
+        if q.len() >= self.limits.max_new_peers_per_window {
             return Err(Denied::Burst);
         }
+        q.push_back(now);
         self.new_peers.push_back(now);
         self.remember(*peer);
         Ok(())
@@ -207,10 +250,14 @@ impl State {
 
     /// Marks a peer as known (outbound dials we chose, seeds).
     pub fn remember(&mut self, peer: PeerId) {
-        if self.known.len() >= MAX_TRACKED_PEERS {
-            self.known.clear();
+        if self.known.insert(peer) {
+            self.known_order.push_back(peer);
+            while self.known_order.len() > MAX_TRACKED_PEERS {
+                if let Some(old) = self.known_order.pop_front() {
+                    self.known.remove(&old);
+                }
+            }
         }
-        self.known.insert(peer);
     }
 
     /// Counts one `action` by `peer`. Over its limit within the sliding
@@ -224,9 +271,10 @@ impl State {
             Action::Publish => self.limits.publishes_per_minute,
             Action::Get => self.limits.gets_per_minute,
         };
-        self.bound_table();
+        self.bound_table(peer);
         let window = self.limits.rate_window;
         let st = self.peers.entry(*peer).or_default();
+        st.last_active = now;
         let w = &mut st.windows[action as usize];
         while w.front().is_some_and(|t| now.since(*t) >= window) {
             w.pop_front();
@@ -250,7 +298,9 @@ impl State {
             Offence::Forged => w.forged,
         };
         let (limit, ban) = (self.limits.strikes_before_ban, self.limits.ban);
+        self.bound_table(peer);
         let st = self.peers.entry(*peer).or_default();
+        st.last_active = now;
         // Decay: one strike forgiven per ban period since the last strike.
         if let Some(last) = st.last_strike {
             let periods = (now.since(last).as_millis() / ban.as_millis().max(1)) as u32;
@@ -268,10 +318,24 @@ impl State {
         }
     }
 
-    fn bound_table(&mut self) {
-        if self.peers.len() >= MAX_TRACKED_PEERS {
-            // Keep banned peers; drop the rest (they only lose recent counts).
-            self.peers.retain(|_, p| p.banned_until.is_some());
+    /// Makes room for `peer` when the table is full: the tenth of the unbanned peers least
+    /// recently active is forgotten (they only lose their recent counts); banned peers stay.
+    fn bound_table(&mut self, peer: &PeerId) {
+        if self.peers.len() < MAX_TRACKED_PEERS || self.peers.contains_key(peer) {
+            return;
+        }
+        let mut idle: Vec<(Timestamp, PeerId)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.banned_until.is_none())
+            .map(|(k, p)| (p.last_active, *k))
+            .collect();
+        let drop = (MAX_TRACKED_PEERS / 10).min(idle.len());
+        if drop > 0 {
+            idle.select_nth_unstable(drop - 1);
+            for (_, k) in &idle[..drop] {
+                self.peers.remove(k);
+            }
         }
     }
 }
@@ -293,16 +357,78 @@ mod tests {
         Timestamp::from_millis(1_000_000 + secs * 1000)
     }
 
+    fn from(subnet: u8) -> Multiaddr {
+        format!("/ip4/10.0.{subnet}.7/tcp/4001").parse().unwrap()
+    }
+
     #[test]
     fn burst_guard_counts_only_new_peers_and_slides() {
         let mut s = State::new(limits(), []);
         let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
-        s.admit_inbound(&a, at(0)).unwrap();
-        s.admit_inbound(&b, at(0)).unwrap();
-        assert_eq!(s.admit_inbound(&c, at(0)), Err(Denied::Burst));
+        s.admit_inbound(&a, &from(1), at(0)).unwrap();
+        s.admit_inbound(&b, &from(1), at(0)).unwrap();
+        assert_eq!(s.admit_inbound(&c, &from(1), at(0)), Err(Denied::Burst));
         assert_eq!(s.denied_count(), 1);
-        s.admit_inbound(&a, at(0)).unwrap(); // known peers pass
-        s.admit_inbound(&c, at(30)).unwrap();
+        s.admit_inbound(&a, &from(1), at(0)).unwrap(); // known peers pass
+        s.admit_inbound(&c, &from(1), at(30)).unwrap();
+    }
+
+    #[test]
+    fn one_subnet_flooding_new_identities_does_not_lock_out_the_others() {
+        // Before, the guard was global: 20 throwaway identities from one host locked every
+        // newcomer out for the window.
+        let lim = Limits {
+            max_new_peers_per_window: 2,
+            max_new_peers_per_window_total: 5,
+            ..limits()
+        };
+        let mut s = State::new(lim, []);
+        for _ in 0..2 {
+            s.admit_inbound(&PeerId::random(), &from(66), at(0))
+                .unwrap();
+        }
+        assert_eq!(
+            s.admit_inbound(&PeerId::random(), &from(66), at(0)),
+            Err(Denied::Burst)
+        );
+        s.admit_inbound(&PeerId::random(), &from(1), at(0))
+            .expect("another subnet is welcome");
+        s.admit_inbound(&PeerId::random(), &from(2), at(0)).unwrap();
+        s.admit_inbound(&PeerId::random(), &from(3), at(0)).unwrap();
+        // The total still bounds a flood spread over many subnets.
+        assert_eq!(
+            s.admit_inbound(&PeerId::random(), &from(4), at(0)),
+            Err(Denied::BurstTotal)
+        );
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_least_recently_active_peers_and_keeps_bans() {
+        let mut s = State::new(
+            Limits {
+                strikes_before_ban: 1,
+                ..limits()
+            },
+            [],
+        );
+        let banned = PeerId::random();
+        s.offend(&banned, Offence::Forged, at(0));
+        let early = PeerId::random();
+        s.record(&early, Action::Publish, at(1));
+        s.record(&early, Action::Publish, at(1));
+        for i in 0..MAX_TRACKED_PEERS {
+            s.record(&PeerId::random(), Action::Get, at(2 + i as u64 / 1000));
+        }
+        assert!(s.is_banned(&banned, at(500)), "bans survive");
+        assert!(
+            s.peers.len() < MAX_TRACKED_PEERS + 1 && s.peers.len() > MAX_TRACKED_PEERS / 2,
+            "not wiped: {}",
+            s.peers.len()
+        );
+        assert!(
+            !s.peers.contains_key(&early),
+            "the least recently active went first"
+        );
     }
 
     #[test]
