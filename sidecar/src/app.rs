@@ -94,6 +94,7 @@ pub fn node_config(
                 heartbeats_per_minute: g.max_heartbeats_per_minute,
                 publishes_per_minute: g.max_publishes_per_minute,
                 gets_per_minute: g.max_gets_per_minute,
+                requests_per_minute: g.max_requests_per_minute,
                 strikes_before_ban: g.strikes_before_ban,
                 ban: Duration::from_secs(g.ban_secs),
                 weights: gater::Weights {

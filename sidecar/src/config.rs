@@ -146,6 +146,9 @@ pub struct GaterConfig {
     pub max_publishes_per_minute: usize,
     /// Gets (searches served) per peer per rate window. [Default: 50]
     pub max_gets_per_minute: usize,
+    /// Other requests served per peer per rate window (witness, probe echo, candidates,
+    /// pushed search results, Kademlia requests). [Default: 300]
+    pub max_requests_per_minute: usize,
     /// Strikes that trigger a ban. [Default: 3]
     pub strikes_before_ban: u32,
     /// Ban (blacklist) duration. [Default: 600]
@@ -261,6 +264,7 @@ impl Default for GaterConfig {
             max_heartbeats_per_minute: l.heartbeats_per_minute,
             max_publishes_per_minute: l.publishes_per_minute,
             max_gets_per_minute: l.gets_per_minute,
+            max_requests_per_minute: l.requests_per_minute,
             strikes_before_ban: l.strikes_before_ban,
             ban_secs: l.ban.as_secs(),
             strikes_over_limit: l.weights.over_limit,

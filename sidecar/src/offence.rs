@@ -14,6 +14,9 @@ pub enum Action {
     Publish,
     /// A query served: a search, an indirect probe.
     Get,
+    /// Any other request served: a witness question, a probe echo, a candidates request,
+    /// search results pushed to us, Kademlia requests.
+    Request,
 }
 
 /// Something only a faulty or hostile peer does.

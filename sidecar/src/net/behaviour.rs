@@ -23,7 +23,7 @@ use libp2p::{
     StreamProtocol,
 };
 
-use super::gater;
+use super::{gater, metered};
 use crate::discovery::{search, store::Store};
 use crate::keys::NodeIdentity;
 use crate::membership::codec as mcodec;
@@ -88,7 +88,8 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
-    pub kad: kad::Behaviour<Store>,
+    /// Kademlia, counted per peer (its inbound requests carry no peer id in its events).
+    pub kad: metered::Metered<kad::Behaviour<Store>>,
     pub gossipsub: gossipsub::Behaviour,
     pub search: request_response::cbor::Behaviour<search::Results, search::Ack>,
     pub search_query: request_response::cbor::Behaviour<search::Query, search::Results>,
@@ -140,6 +141,12 @@ impl Behaviour {
         } else {
             kad::Mode::Client
         }));
+        let kad = metered::Metered::new(
+            kad,
+            params.gater.requests_per_minute as u32,
+            params.gater.rate_window,
+            clock.clone(),
+        );
 
         let gcfg = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)

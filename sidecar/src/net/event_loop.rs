@@ -20,6 +20,7 @@ use super::client::{Command, Error, Reply, Status};
 use super::dht::{self, Dht};
 use super::membership::{Membership, Want};
 use super::search::Search;
+use super::{gater, metered};
 use crate::discovery::{publish::Profile, search::Rules};
 use crate::keys::NodeIdentity;
 use crate::time::Clock;
@@ -252,9 +253,17 @@ impl EventLoop {
         let now = self.clock.now();
         let swarm = &mut self.swarm;
         let wants = match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(metered::Event::Inner(e))) => {
                 let outcomes = self.dht.on_event(swarm, e);
                 self.on_dht_outcomes(outcomes);
+                return;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(metered::Event::Excess(peer))) => {
+                tracing::info!(%peer, "too many Kademlia messages");
+                swarm
+                    .behaviour_mut()
+                    .gater
+                    .offend(&peer, gater::Offence::OverLimit(gater::Action::Request));
                 return;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => {

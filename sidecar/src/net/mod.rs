@@ -13,6 +13,7 @@ mod dht;
 mod event_loop;
 pub mod gater;
 pub mod membership;
+pub mod metered;
 mod search;
 pub mod transport;
 

@@ -367,6 +367,13 @@ impl Search {
                     },
                 ..
             } => {
+                if !swarm
+                    .behaviour_mut()
+                    .gater
+                    .allow(&peer, gater::Action::Request)
+                {
+                    return;
+                }
                 let accepted = self.searches.contains_key(&request.query_id);
                 if accepted {
                     for rec in request.records.iter().take(search::MAX_HITS_PER_MESSAGE) {

@@ -97,9 +97,34 @@ struct Session {
     addrs: Vec<Multiaddr>,
     /// The subnets of `addrs`, as counted in `Registry::subnets`.
     subnets: HashSet<[u8; 6]>,
-    probe: Option<Measurement>,
+    probe: Option<ProbeScore>,
     probe_requested: Option<Timestamp>,
     skew_reported: bool,
+}
+
+/// A node's probe results, smoothed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ProbeScore {
+    /// Share of probes completed within the allowed round trip (weighted to the recent).
+    responsive: f64,
+    bandwidth: f64,
+}
+
+impl ProbeScore {
+    fn first(m: Measurement) -> Self {
+        Self {
+            responsive: if m.ok { 1.0 } else { 0.0 },
+            bandwidth: m.bandwidth,
+        }
+    }
+
+    fn then(self, m: Measurement) -> Self {
+        let next = Self::first(m);
+        Self {
+            responsive: (self.responsive + next.responsive) / 2.0,
+            bandwidth: (self.bandwidth + next.bandwidth) / 2.0,
+        }
+    }
 }
 
 /// The indexer's registry of heartbeating nodes.
@@ -223,9 +248,14 @@ impl Registry {
     }
 
     /// A bandwidth probe of `peer` finished.
+    /// A bandwidth probe's result. Scores are smoothed over probes (each new one weighs a
+    /// half), so one slow probe on a busy link does not decide an admission.
     pub fn on_probe(&mut self, peer: &PeerId, m: Measurement) {
         if let Some(s) = self.sessions.get_mut(peer) {
-            s.probe = Some(m);
+            s.probe = Some(match s.probe {
+                None => ProbeScore::first(m),
+                Some(p) => p.then(m),
+            });
         }
     }
 
@@ -270,15 +300,21 @@ impl Registry {
             return Err(Reject::Replay { seq: hb.seq });
         }
 
+        // Uptime counts this heartbeat too (scored before it is recorded, the second
+        // heartbeat of every node saw an uptime of zero).
         let (age, uptime, probe) = match existing {
-            Some(s) => (s.uptime.age(now), s.uptime.ratio(now), s.probe),
+            Some(s) => {
+                let mut u = s.uptime.clone();
+                u.record_heartbeat(now);
+                (u.age(now), u.ratio(now), s.probe)
+            }
             None => (Duration::ZERO, 0.0, None),
         };
         // Before the first probe, a node counts as average on both probe dimensions.
         let inputs = Inputs {
             uptime,
-            responsive: probe.map_or(0.5, |m| if m.ok { 1.0 } else { 0.0 }),
-            bandwidth: probe.map_or(0.5, |m| m.bandwidth),
+            responsive: probe.map_or(0.5, |p| p.responsive),
+            bandwidth: probe.map_or(0.5, |p| p.bandwidth),
         };
         let score = match admission::admit(&inputs, age) {
             Ok(s) => s,

@@ -49,6 +49,12 @@ impl Behaviour {
         self.on_verdict(peer, v, None)
     }
 
+    /// Whether `peer` may have one more `action` served now (over the limit it is refused and
+    /// struck).
+    pub fn allow(&mut self, peer: &PeerId, action: Action) -> bool {
+        self.record(peer, action) == Verdict::Allow
+    }
+
     /// Charges an offence; a new ban closes every connection to the peer.
     pub fn offend(&mut self, peer: &PeerId, offence: Offence) -> Verdict {
         let v = self.state.offend(peer, offence, self.clock.now());

@@ -62,6 +62,9 @@ pub struct Limits {
     pub publishes_per_minute: usize,
     /// [Default: 50]
     pub gets_per_minute: usize,
+    /// Other requests served (witness, probe echo, candidates, pushed search results,
+    /// Kademlia). [Default: 300]
+    pub requests_per_minute: usize,
     /// [Default: 3]
     pub strikes_before_ban: u32,
     /// [Default: 600 s]
@@ -82,6 +85,7 @@ impl Default for Limits {
             heartbeats_per_minute: 5,
             publishes_per_minute: 10,
             gets_per_minute: 50,
+            requests_per_minute: 300,
             strikes_before_ban: 3,
             ban: Duration::from_secs(600),
             weights: Weights::default(),
@@ -118,7 +122,7 @@ pub enum Denied {
 
 #[derive(Debug, Default)]
 struct PeerState {
-    windows: [VecDeque<Timestamp>; 3],
+    windows: [VecDeque<Timestamp>; 4],
     strikes: u32,
     last_strike: Option<Timestamp>,
     banned_until: Option<Timestamp>,
@@ -270,6 +274,7 @@ impl State {
             Action::Heartbeat => self.limits.heartbeats_per_minute,
             Action::Publish => self.limits.publishes_per_minute,
             Action::Get => self.limits.gets_per_minute,
+            Action::Request => self.limits.requests_per_minute,
         };
         self.bound_table(peer);
         let window = self.limits.rate_window;

@@ -140,13 +140,20 @@ impl Membership {
     ) {
         let (id, echo) = match event {
             Event::Message {
+                peer,
                 message:
                     Message::Request {
                         request, channel, ..
                     },
                 ..
             } => {
-                let _ = swarm.behaviour_mut().probe.send_response(channel, request);
+                if swarm
+                    .behaviour_mut()
+                    .gater
+                    .allow(&peer, gater::Action::Request)
+                {
+                    let _ = swarm.behaviour_mut().probe.send_response(channel, request);
+                }
                 return;
             }
             Event::Message {

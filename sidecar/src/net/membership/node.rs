@@ -11,6 +11,7 @@ use crate::membership::node::{self, Action, CandidatesRequest, CandidatesRespons
 use crate::membership::probe::{IndirectRequest, IndirectResponse};
 use crate::membership::witness::{WitnessReport, WitnessRequest};
 use crate::net::behaviour::Swarm;
+use crate::net::gater;
 use crate::time::Timestamp;
 
 impl Membership {
@@ -159,12 +160,20 @@ impl Membership {
     ) {
         let (id, report) = match event {
             Event::Message {
+                peer,
                 message:
                     Message::Request {
                         request, channel, ..
                     },
                 ..
             } => {
+                if !swarm
+                    .behaviour_mut()
+                    .gater
+                    .allow(&peer, gater::Action::Request)
+                {
+                    return;
+                }
                 let report = self
                     .pool
                     .as_ref()
@@ -249,6 +258,13 @@ impl Membership {
                     },
                 ..
             } => {
+                if !swarm
+                    .behaviour_mut()
+                    .gater
+                    .allow(&peer, gater::Action::Request)
+                {
+                    return Vec::new();
+                }
                 let known = self
                     .registry
                     .as_ref()
