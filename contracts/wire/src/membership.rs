@@ -1,11 +1,13 @@
-//! Membership answer shared by the consortium contract, the settlement contract and the
-//! sidecar's connection gater.
+//! Trust levels and the membership answer shared by the consortium contract, the settlement
+//! contract and the sidecar's connection gater.
 
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Binary};
 
-/// Trust levels of the consortium (proposal §7). Ordered: `L1 < L2 < L3` in the derived
-/// order means "more trusted first", so "at least L2" is `level <= TrustLevel::L2`.
+use crate::member::{Endorsement, Moment, Revocation, Suspension};
+
+/// Trust levels of the consortium. Ordered: `L1 < L2 < L3` in the derived order means
+/// "more trusted first", so "at least L2" is `level <= TrustLevel::L2`.
 #[cw_serde]
 #[derive(Copy, Eq, PartialOrd, Ord, Hash)]
 pub enum TrustLevel {
@@ -24,38 +26,36 @@ impl TrustLevel {
     }
 }
 
+/// A member's standing now.
 #[cw_serde]
 #[derive(Copy, Eq)]
 pub enum MemberStatus {
     Active,
+    /// An emergency action suspended this L1 member: it cannot vote, propose, execute, endorse
+    /// or settle until the suspension lapses (unless a proposal ratifies it as a revocation).
+    Suspended,
     Revoked,
-}
-
-/// Endorsement recorded for an L2 member.
-#[cw_serde]
-pub struct Endorsement {
-    pub endorser: Addr,
-    pub scopes: Vec<String>,
-    /// Unix seconds.
-    pub valid_from: u64,
-    pub valid_until: u64,
 }
 
 /// What the consortium answers about one member (`member {addr}` or `member_by_pubkey`).
 #[cw_serde]
 pub struct MemberResponse {
     pub addr: Addr,
-    /// Ed25519 attestation public key (32 bytes).
+    /// Ed25519 attestation public key (32 bytes) this answer is about.
     pub pubkey: Binary,
     /// Recorded level.
     pub level: TrustLevel,
-    /// Level that applies now: an L2 member whose endorsement is outside its validity period
-    /// counts as L3; a revoked member keeps its recorded level here but `status` says Revoked.
+    /// Level that applies now: an L2 member without an endorsement valid now counts as L3.
     pub effective_level: TrustLevel,
     pub weight: u64,
     pub status: MemberStatus,
-    /// Block height of the revocation when `status` is Revoked.
+    /// When this key's membership started.
+    pub since: Moment,
+    /// Block height of the revocation when `status` is Revoked (kept for v0.1 clients).
     pub revoked_at_height: Option<u64>,
+    pub revocation: Option<Revocation>,
+    pub suspension: Option<Suspension>,
+    /// The endorsement in force (the latest), for L2 members.
     pub endorsement: Option<Endorsement>,
 }
 
@@ -93,9 +93,13 @@ mod tests {
             effective_level: TrustLevel::L2,
             weight: 0,
             status: MemberStatus::Active,
+            since: Moment::default(),
             revoked_at_height: None,
+            revocation: None,
+            suspension: None,
             endorsement: Some(Endorsement {
                 endorser: Addr::unchecked("l1"),
+                endorser_key: Binary::from(vec![1; 32]),
                 scopes: vec!["settle".into()],
                 valid_from: 0,
                 valid_until: 10,
@@ -104,7 +108,7 @@ mod tests {
         assert!(m.allows(TrustLevel::L2, "settle"));
         assert!(!m.allows(TrustLevel::L2, "discovery"));
         assert!(!m.allows(TrustLevel::L1, "settle"));
-        m.status = MemberStatus::Revoked;
+        m.status = MemberStatus::Suspended;
         assert!(!m.allows(TrustLevel::L2, "settle"));
     }
 }
