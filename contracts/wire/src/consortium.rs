@@ -12,7 +12,7 @@
 //! * `retired_keys`: attestation key -> [`Member`] snapshot, for keys an address no longer
 //!   uses (re-admitted with a new key, or rotated on L2 renewal), with their revocation.
 
-use cosmwasm_std::{from_json, Addr, QuerierWrapper, StdResult};
+use cosmwasm_std::{from_json, Addr, QuerierWrapper, StdResult, Storage};
 use cw_storage_plus::Map;
 
 use crate::member::Member;
@@ -45,19 +45,7 @@ impl ConsortiumContract {
 
     /// The membership attestation key `key` was registered under (current or retired).
     pub fn key_record(&self, q: &QuerierWrapper, key: &[u8]) -> StdResult<Option<KeyRecord>> {
-        let Some(owner) = q.query_wasm_raw(&self.0, PUBKEYS.key(key).to_vec())? else {
-            return Ok(None);
-        };
-        let addr: Addr = from_json(&owner)?;
-        let current = self.member(q, &addr)?;
-        let member = match current.filter(|m| m.pubkey.as_slice() == key) {
-            Some(m) => m,
-            None => match q.query_wasm_raw(&self.0, RETIRED_KEYS.key(key).to_vec())? {
-                Some(b) => from_json(&b)?,
-                None => return Ok(None),
-            },
-        };
-        Ok(Some(KeyRecord { addr, member }))
+        key_record_with(|k| q.query_wasm_raw(&self.0, k.to_vec()), key)
     }
 
     /// When `key` was revoked for compromise, if it was (what L2 endorsements it signed need).
@@ -66,4 +54,32 @@ impl ConsortiumContract {
             .key_record(q, key)?
             .and_then(|r| r.member.compromised_at()))
     }
+}
+
+/// [`ConsortiumContract::key_record`] over the consortium's own storage (its queries).
+pub fn key_record_in(storage: &dyn Storage, key: &[u8]) -> StdResult<Option<KeyRecord>> {
+    key_record_with(|k| Ok(storage.get(k)), key)
+}
+
+/// The one lookup both paths share: `pubkeys[key]` -> address -> `members[address]` if it
+/// still uses `key`, else `retired_keys[key]`. `get` reads a raw storage key.
+fn key_record_with(
+    get: impl Fn(&[u8]) -> StdResult<Option<Vec<u8>>>,
+    key: &[u8],
+) -> StdResult<Option<KeyRecord>> {
+    let Some(owner) = get(&PUBKEYS.key(key))? else {
+        return Ok(None);
+    };
+    let addr: Addr = from_json(&owner)?;
+    let current: Option<Member> = get(&MEMBERS.key(&addr))?
+        .map(|b| from_json(&b))
+        .transpose()?;
+    let member = match current.filter(|m| m.pubkey.as_slice() == key) {
+        Some(m) => m,
+        None => match get(&RETIRED_KEYS.key(key))? {
+            Some(b) => from_json(&b)?,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(KeyRecord { addr, member }))
 }
