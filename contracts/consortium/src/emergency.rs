@@ -35,7 +35,11 @@ pub fn execute_emergency_revoke(
         return Err(ContractError::SelfEmergencyRevoke);
     }
     let target = load_unrevoked(deps.storage, &target_addr)?;
-    if let Some(s) = target.suspension.as_ref().filter(|_| target.is_suspended(now.seconds())) {
+    if let Some(s) = target
+        .suspension
+        .as_ref()
+        .filter(|_| target.is_suspended(now.seconds()))
+    {
         return Err(ContractError::Suspended {
             addr: target_addr.to_string(),
             until: s.until,

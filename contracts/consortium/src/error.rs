@@ -101,7 +101,9 @@ pub enum ContractError {
     #[error("{field} is empty or too long (at most {max} bytes)")]
     InvalidText { field: String, max: usize },
 
-    #[error("{addr} was suspended until {until}; it cannot be suspended again before {cooldown_until}")]
+    #[error(
+        "{addr} was suspended until {until}; it cannot be suspended again before {cooldown_until}"
+    )]
     SuspensionCooldown {
         addr: String,
         until: u64,

@@ -22,7 +22,9 @@ use garden_wire::member::{Endorsement, Revocation as NewRevocation};
 use garden_wire::{Member, Moment, RevocationKind, TrustLevel};
 
 use crate::contract::{CONTRACT_NAME, CONTRACT_VERSION};
-use crate::state::{moment, Config, RevocationRecord, ADMIN, CONFIG, MEMBERS, PROPOSALS, REVOCATIONS};
+use crate::state::{
+    moment, Config, RevocationRecord, ADMIN, CONFIG, MEMBERS, PROPOSALS, REVOCATIONS,
+};
 use crate::tally::Votes;
 use crate::types::{Action, Params, Proposal, SignedEndorsement, Status};
 use crate::ContractError;
@@ -189,8 +191,10 @@ pub mod v0_1 {
         let old: Vec<(Addr, Member)> = MEMBERS
             .range(deps.storage, None, None, Order::Ascending)
             .collect::<StdResult<_>>()?;
-        let keys: std::collections::BTreeMap<Addr, Binary> =
-            old.iter().map(|(a, m)| (a.clone(), m.pubkey.clone())).collect();
+        let keys: std::collections::BTreeMap<Addr, Binary> = old
+            .iter()
+            .map(|(a, m)| (a.clone(), m.pubkey.clone()))
+            .collect();
         let reasons = old_reasons(deps.storage)?;
         for (addr, m) in &old {
             let revocation = m.revoked_at_height.map(|height| super::NewRevocation {

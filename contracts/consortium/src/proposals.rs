@@ -7,8 +7,7 @@ use cw_utils::Expiration;
 
 use crate::members::{apply_action, precheck_action};
 use crate::state::{
-    active_l1, next_proposal_id, BALLOTS, CONFIG, MEMBERS, PROPOSALS, TOTAL_WEIGHT,
-    VOTING_WEIGHTS,
+    active_l1, next_proposal_id, BALLOTS, CONFIG, MEMBERS, PROPOSALS, TOTAL_WEIGHT, VOTING_WEIGHTS,
 };
 use crate::tally::{is_passed, is_rejected, Vote, Votes};
 use crate::types::{Action, Ballot, Params, Proposal, Status, MAX_DESCRIPTION};

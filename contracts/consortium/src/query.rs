@@ -11,7 +11,9 @@ use crate::msg::{
     RevocationInfo, RevocationsResponse, TrustLevelResponse, VoteInfo, VotesResponse,
 };
 use crate::proposals::{current_status, execute_by};
-use crate::state::{ADMIN, BALLOTS, CONFIG, EMERGENCY, MEMBERS, PROPOSALS, REVOCATIONS, TOTAL_WEIGHT};
+use crate::state::{
+    ADMIN, BALLOTS, CONFIG, EMERGENCY, MEMBERS, PROPOSALS, REVOCATIONS, TOTAL_WEIGHT,
+};
 use crate::types::{Params, Proposal};
 
 pub const DEFAULT_LIMIT: u32 = 10;
@@ -53,10 +55,12 @@ pub fn query_is_member(
     scope: Option<String>,
 ) -> StdResult<bool> {
     let min = min_level.unwrap_or(TrustLevel::L3);
-    Ok(query_member(deps, env, addr)?.is_some_and(|m| match &scope {
-        Some(s) => m.allows(min, s),
-        None => m.status == MemberStatus::Active && m.effective_level.at_least(min),
-    }))
+    Ok(
+        query_member(deps, env, addr)?.is_some_and(|m| match &scope {
+            Some(s) => m.allows(min, s),
+            None => m.status == MemberStatus::Active && m.effective_level.at_least(min),
+        }),
+    )
 }
 
 pub fn query_trust_level(deps: Deps, env: &Env, addr: &str) -> StdResult<TrustLevelResponse> {

@@ -109,4 +109,3 @@ pub fn active_l1(storage: &dyn Storage, addr: &Addr, now: u64) -> Result<Member,
     }
     Ok(m)
 }
-

@@ -306,7 +306,11 @@ mod tests {
                 (k[0] == 7).then_some(250)
             })
         };
-        assert_eq!(at(&m, 200, "settle"), Ok(()), "key 7 compromised only at 250");
+        assert_eq!(
+            at(&m, 200, "settle"),
+            Ok(()),
+            "key 7 compromised only at 250"
+        );
         assert_eq!(at(&m, 260, "settle"), Err(Refusal::NotTrusted));
         assert_eq!(at(&m, 400, "settle"), Ok(()), "the renewal covers 400");
         assert_eq!(at(&m, 400, "discovery"), Err(Refusal::NotTrusted));

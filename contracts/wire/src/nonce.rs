@@ -50,7 +50,10 @@ pub fn nonce_seq(nonce: u64) -> u64 {
 
 /// First nonce of an epoch (saturates for epochs beyond 2^32, which no real clock reaches).
 pub fn first_nonce(epoch: u64) -> u64 {
-    epoch.checked_shl(SEQ_BITS).filter(|_| epoch < SEQ_PER_EPOCH).unwrap_or(u64::MAX)
+    epoch
+        .checked_shl(SEQ_BITS)
+        .filter(|_| epoch < SEQ_PER_EPOCH)
+        .unwrap_or(u64::MAX)
 }
 
 /// The rule the contract applies to every attestation: the nonce lies in `signed_at`'s epoch.

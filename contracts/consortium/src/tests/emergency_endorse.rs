@@ -34,7 +34,11 @@ fn emergency_action_suspends_an_l1_until_ratified() {
         },
     );
     let res = s.exec(&a, er(&c)).unwrap();
-    assert_eq!(attr(&res, "outcome"), "pending", "one approver is never enough");
+    assert_eq!(
+        attr(&res, "outcome"),
+        "pending",
+        "one approver is never enough"
+    );
     assert_err(
         s.exec(&a, er(&c)).unwrap_err(),
         ContractError::AlreadyApproved {

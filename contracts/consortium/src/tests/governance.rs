@@ -8,8 +8,8 @@ use garden_wire::{RevocationKind, TrustLevel};
 
 use super::suite::{assert_err, attr, contract, pubkey, Suite};
 use crate::msg::*;
-use crate::types::*;
 use crate::tally::Vote;
+use crate::types::*;
 use crate::ContractError;
 
 fn admit(addr: &str, seed: u8, level: TrustLevel, weight: u64) -> Action {

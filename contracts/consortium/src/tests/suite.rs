@@ -8,8 +8,8 @@ use garden_wire::endorsement::EndorsementBody;
 use garden_wire::TrustLevel;
 
 use crate::msg::{ExecuteMsg, InstantiateMsg, MemberInit, QueryMsg};
-use crate::types::{Action, Params, SignedEndorsement};
 use crate::tally::Vote;
+use crate::types::{Action, Params, SignedEndorsement};
 
 pub(super) fn contract() -> Box<dyn Contract<Empty>> {
     Box::new(ContractWrapper::new(
