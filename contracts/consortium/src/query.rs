@@ -30,12 +30,23 @@ pub fn query_config(deps: Deps) -> StdResult<ConfigResponse> {
     })
 }
 
+/// The answer for one record: the effective level accounts for endorsers revoked for
+/// compromise (their endorsements stop counting from that time).
+fn response(deps: Deps, addr: Addr, m: &garden_wire::Member, now: u64) -> MemberResponse {
+    m.to_response(addr, now, |k| {
+        key_record_in(deps.storage, k)
+            .ok()
+            .flatten()
+            .and_then(|r| r.member.compromised_at())
+    })
+}
+
 pub fn query_member(deps: Deps, env: &Env, addr: &str) -> StdResult<Option<MemberResponse>> {
     let addr = deps.api.addr_validate(addr)?;
     let now = env.block.time.seconds();
     Ok(MEMBERS
         .may_load(deps.storage, &addr)?
-        .map(|m| m.to_response(addr, now)))
+        .map(|m| response(deps, addr, &m, now)))
 }
 
 pub fn query_member_by_pubkey(
@@ -44,7 +55,8 @@ pub fn query_member_by_pubkey(
     pubkey: &Binary,
 ) -> StdResult<Option<MemberResponse>> {
     let now = env.block.time.seconds();
-    Ok(key_record_in(deps.storage, pubkey.as_slice())?.map(|r| r.member.to_response(r.addr, now)))
+    Ok(key_record_in(deps.storage, pubkey.as_slice())?
+        .map(|r| response(deps, r.addr, &r.member, now)))
 }
 
 pub fn query_is_member(
@@ -86,7 +98,7 @@ pub fn query_list_members(
             Order::Ascending,
         )
         .take(limit(l))
-        .map(|r| r.map(|(a, m)| m.to_response(a, now)))
+        .map(|r| r.map(|(a, m)| response(deps, a, &m, now)))
         .collect::<StdResult<_>>()?;
     Ok(MembersResponse { members })
 }

@@ -163,11 +163,35 @@ impl Member {
             .map(|r| r.at.time)
     }
 
-    /// Level at time `t`, ignoring endorsers' compromises: L2 needs an endorsement covering `t`.
-    pub fn level_at(&self, t: u64) -> TrustLevel {
+    /// Level at time `t`: L2 needs an endorsement covering `t` whose signing key had not been
+    /// revoked for compromise by `t`.
+    pub fn level_at(
+        &self,
+        t: u64,
+        mut endorser_compromised_at: impl FnMut(&[u8]) -> Option<u64>,
+    ) -> TrustLevel {
+        self.level_with_scope_at(t, None, &mut endorser_compromised_at)
+    }
+
+    fn level_with_scope_at(
+        &self,
+        t: u64,
+        scope: Option<&str>,
+        endorser_compromised_at: &mut impl FnMut(&[u8]) -> Option<u64>,
+    ) -> TrustLevel {
         match self.level {
-            TrustLevel::L2 if self.endorsements.iter().any(|e| e.covers(t)) => TrustLevel::L2,
-            TrustLevel::L2 => TrustLevel::L3,
+            TrustLevel::L2 => {
+                let endorsed = self.endorsements.iter().any(|e| {
+                    e.covers(t)
+                        && scope.is_none_or(|s| e.has_scope(s))
+                        && endorser_compromised_at(e.endorser_key.as_slice()).is_none_or(|c| t < c)
+                });
+                if endorsed {
+                    TrustLevel::L2
+                } else {
+                    TrustLevel::L3
+                }
+            }
             l => l,
         }
     }
@@ -195,21 +219,7 @@ impl Member {
         if self.revocation.as_ref().is_some_and(|r| t >= r.at.time) {
             return Err(Refusal::Departed);
         }
-        let level = match self.level {
-            TrustLevel::L2 => {
-                let endorsed = self.endorsements.iter().any(|e| {
-                    e.covers(t)
-                        && e.has_scope(scope)
-                        && endorser_compromised_at(e.endorser_key.as_slice()).is_none_or(|c| t < c)
-                });
-                if endorsed {
-                    TrustLevel::L2
-                } else {
-                    TrustLevel::L3
-                }
-            }
-            l => l,
-        };
+        let level = self.level_with_scope_at(t, Some(scope), &mut endorser_compromised_at);
         if !level.at_least(min) {
             return Err(Refusal::NotTrusted);
         }
@@ -217,12 +227,17 @@ impl Member {
     }
 
     /// The query answer for this record at `now`.
-    pub fn to_response(&self, addr: Addr, now: u64) -> MemberResponse {
+    pub fn to_response(
+        &self,
+        addr: Addr,
+        now: u64,
+        endorser_compromised_at: impl FnMut(&[u8]) -> Option<u64>,
+    ) -> MemberResponse {
         MemberResponse {
             addr,
             pubkey: self.pubkey.clone(),
             level: self.level,
-            effective_level: self.level_at(now),
+            effective_level: self.level_at(now, endorser_compromised_at),
             weight: self.weight,
             status: self.status(now),
             since: self.since,
@@ -315,8 +330,12 @@ mod tests {
         assert_eq!(at(&m, 400, "settle"), Ok(()), "the renewal covers 400");
         assert_eq!(at(&m, 400, "discovery"), Err(Refusal::NotTrusted));
         assert_eq!(at(&m, 600, "settle"), Err(Refusal::NotTrusted), "lapsed");
-        assert_eq!(m.level_at(400), TrustLevel::L2);
-        assert_eq!(m.level_at(700), TrustLevel::L3);
+        assert_eq!(m.level_at(400, NONE), TrustLevel::L2);
+        assert_eq!(m.level_at(700, NONE), TrustLevel::L3);
+        assert_eq!(
+            m.level_at(260, |k: &[u8]| (k[0] == 7).then_some(250)),
+            TrustLevel::L3
+        );
         assert_eq!(
             m.standing_at(700, 1_000, TrustLevel::L3, "settle", NONE),
             Ok(())
