@@ -1,3 +1,4 @@
+mod defects;
 mod escrow_offers;
 mod settle;
 mod suite;
