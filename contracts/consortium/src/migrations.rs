@@ -14,34 +14,18 @@
 //! layout. Member and proposal counts of a consortium are small, so one transaction does it.
 
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Binary, DepsMut, Env, Order, Response, StdResult, Storage};
-use cw2::{ensure_from_older_version, get_contract_version};
+use cosmwasm_std::{Addr, Binary, DepsMut, Env, Order, StdResult, Storage};
 use cw_storage_plus::{Item, Map};
 use cw_utils::{Duration, Expiration, Threshold};
 use garden_wire::member::{Endorsement, Revocation as NewRevocation};
 use garden_wire::{Member, Moment, RevocationKind, TrustLevel};
 
-use crate::contract::{CONTRACT_NAME, CONTRACT_VERSION};
 use crate::state::{
     moment, Config, RevocationRecord, ADMIN, CONFIG, MEMBERS, PROPOSALS, REVOCATIONS,
 };
 use crate::tally::Votes;
 use crate::types::{Action, Params, Proposal, SignedEndorsement, Status};
 use crate::ContractError;
-
-pub fn migrate(deps: DepsMut, env: Env) -> Result<Response, ContractError> {
-    let from = get_contract_version(deps.storage)?.version;
-    ensure_from_older_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    let mut res = Response::new()
-        .add_attribute("action", "migrate")
-        .add_attribute("from_version", &from)
-        .add_attribute("to_version", CONTRACT_VERSION);
-    if from.starts_with("0.1.") {
-        let n = v0_1::migrate(deps, &env)?;
-        res = res.add_attribute("members_migrated", n.to_string());
-    }
-    Ok(res)
-}
 
 pub mod v0_1 {
     use super::*;

@@ -222,5 +222,15 @@ pub fn query(deps: Deps, _env: Env, msg: QueryMsg) -> StdResult<Binary> {
 
 #[cfg_attr(not(feature = "library"), entry_point)]
 pub fn migrate(deps: DepsMut, env: Env, _msg: MigrateMsg) -> Result<Response, ContractError> {
-    crate::migrations::migrate(deps, env)
+    let from = cw2::get_contract_version(deps.storage)?.version;
+    cw2::ensure_from_older_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
+    let mut res = Response::new()
+        .add_attribute("action", "migrate")
+        .add_attribute("from_version", &from)
+        .add_attribute("to_version", CONTRACT_VERSION);
+    if from.starts_with("0.1.") {
+        let n = crate::migrations::v0_1::migrate(deps, &env)?;
+        res = res.add_attribute("escrows_migrated", n.to_string());
+    }
+    Ok(res)
 }

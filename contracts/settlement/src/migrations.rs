@@ -9,30 +9,14 @@
 //! migrated first: this contract reads its v0.2 member records.
 
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, DepsMut, Env, Order, Response, StdResult, Uint128};
-use cw2::{ensure_from_older_version, get_contract_version};
+use cosmwasm_std::{Addr, DepsMut, Env, Order, StdResult, Uint128};
 use cw_storage_plus::{Item, Map};
 use garden_wire::consortium::CONTRACT_NAME as CONSORTIUM_NAME;
 use garden_wire::TrustLevel;
 
-use crate::contract::{CONTRACT_NAME, CONTRACT_VERSION};
 use crate::state::{Config, ADMIN, CONFIG, ESCROWS};
 use crate::types::{Escrow, Params};
 use crate::ContractError;
-
-pub fn migrate(deps: DepsMut, env: Env) -> Result<Response, ContractError> {
-    let from = get_contract_version(deps.storage)?.version;
-    ensure_from_older_version(deps.storage, CONTRACT_NAME, CONTRACT_VERSION)?;
-    let mut res = Response::new()
-        .add_attribute("action", "migrate")
-        .add_attribute("from_version", &from)
-        .add_attribute("to_version", CONTRACT_VERSION);
-    if from.starts_with("0.1.") {
-        let n = v0_1::migrate(deps, &env)?;
-        res = res.add_attribute("escrows_migrated", n.to_string());
-    }
-    Ok(res)
-}
 
 pub mod v0_1 {
     use super::*;

@@ -27,8 +27,8 @@ pub mod nonce;
 
 pub use attestation::{Attestation, AttestationRef, Domain, PUBKEY_LEN, SIGNATURE_LEN};
 pub use batch::{Batch, DecodeError, EncodeError};
-pub use member::{Member, Moment, Refusal, Revocation, RevocationKind};
-pub use membership::{MemberResponse, MemberStatus, TrustLevel};
+pub use member::{Member, MemberStatus, Moment, Refusal, Revocation, RevocationKind, TrustLevel};
+pub use membership::MemberResponse;
 
 /// Appends a string with a one-byte length prefix. Callers check [`check_str`] first (the
 /// batch decoder and encoder, [`Attestation::validate`]); a longer string would make the

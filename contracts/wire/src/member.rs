@@ -18,7 +18,36 @@
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Binary};
 
-use crate::membership::{MemberResponse, MemberStatus, TrustLevel};
+/// Trust levels of the consortium. Ordered: `L1 < L2 < L3` in the derived order means
+/// "more trusted first", so "at least L2" is `level <= TrustLevel::L2`.
+#[cw_serde]
+#[derive(Copy, Eq, PartialOrd, Ord, Hash)]
+pub enum TrustLevel {
+    /// PSK member, governs the consortium (initial score 70).
+    L1,
+    /// Endorsed by an L1 member for scoped rights and a validity period (initial score 40).
+    L2,
+    /// Open participant (initial score 0).
+    L3,
+}
+
+impl TrustLevel {
+    /// True when `self` is at least as trusted as `min`.
+    pub fn at_least(self, min: TrustLevel) -> bool {
+        self <= min
+    }
+}
+
+/// A member's standing now.
+#[cw_serde]
+#[derive(Copy, Eq)]
+pub enum MemberStatus {
+    Active,
+    /// An emergency action suspended this L1 member: it cannot vote, propose, execute, endorse
+    /// or settle until the suspension lapses (unless a proposal ratifies it as a revocation).
+    Suspended,
+    Revoked,
+}
 
 /// A point on the chain: block height and block time (unix seconds).
 #[cw_serde]
@@ -224,28 +253,6 @@ impl Member {
             return Err(Refusal::NotTrusted);
         }
         Ok(())
-    }
-
-    /// The query answer for this record at `now`.
-    pub fn to_response(
-        &self,
-        addr: Addr,
-        now: u64,
-        endorser_compromised_at: impl FnMut(&[u8]) -> Option<u64>,
-    ) -> MemberResponse {
-        MemberResponse {
-            addr,
-            pubkey: self.pubkey.clone(),
-            level: self.level,
-            effective_level: self.level_at(now, endorser_compromised_at),
-            weight: self.weight,
-            status: self.status(now),
-            since: self.since,
-            revoked_at_height: self.revocation.as_ref().map(|r| r.at.height),
-            revocation: self.revocation.clone(),
-            suspension: self.suspension.clone().filter(|_| self.is_suspended(now)),
-            endorsement: self.endorsement().cloned(),
-        }
     }
 }
 
