@@ -13,10 +13,11 @@ use crate::types::{Escrow, Withdrawal};
 use crate::ContractError;
 
 impl Escrow {
-    /// What an attestation signed at `signed_at` may draw.
+    /// What an attestation signed at `signed_at` may draw. One signed in the very second of
+    /// the request counts as signed before it (the provider gets the benefit of the doubt).
     pub fn available_for(&self, signed_at: u64) -> Uint128 {
         match &self.withdrawal {
-            Some(w) if signed_at >= w.requested_at => match w.amount {
+            Some(w) if signed_at > w.requested_at => match w.amount {
                 Some(a) => self.balance.saturating_sub(a),
                 None => Uint128::zero(),
             },
@@ -203,8 +204,12 @@ mod tests {
             requested_at: 60,
             available_at: 160,
         });
-        assert_eq!(e.available_for(59), Uint128::new(100), "signed before");
-        assert_eq!(e.available_for(60), Uint128::new(30), "signed after");
+        assert_eq!(
+            e.available_for(60),
+            Uint128::new(100),
+            "signed before (same second)"
+        );
+        assert_eq!(e.available_for(61), Uint128::new(30), "signed after");
         assert!(matches!(
             e.releasable(159),
             Err(ContractError::NoticeRunning { .. })
@@ -213,6 +218,6 @@ mod tests {
         e.balance = Uint128::new(20); // settlements drew on it meanwhile
         assert_eq!(e.releasable(160).unwrap(), Uint128::new(20));
         e.withdrawal.as_mut().unwrap().amount = None;
-        assert_eq!(e.available_for(60), Uint128::zero());
+        assert_eq!(e.available_for(61), Uint128::zero());
     }
 }

@@ -76,7 +76,7 @@ pub struct Escrow {
 pub struct Withdrawal {
     /// Amount requested; `None` = everything left when the notice ends.
     pub amount: Option<Uint128>,
-    /// Unix seconds. Attestations signed before this still draw on the whole balance.
+    /// Unix seconds. Attestations signed up to this second still draw on the whole balance.
     pub requested_at: u64,
     /// Unix seconds from which the money can leave.
     pub available_at: u64,

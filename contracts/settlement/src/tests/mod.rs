@@ -1,4 +1,5 @@
 mod defects;
 mod escrow_offers;
+mod model;
 mod settle;
 mod suite;
