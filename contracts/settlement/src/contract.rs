@@ -144,10 +144,18 @@ pub fn execute_set_offer(
     }
     let cfg = CONFIG.load(deps.storage)?;
     let now = env.block.time.seconds();
-    let member = ConsortiumContract(cfg.consortium.clone()).member(&deps.querier, &info.sender)?;
+    let consortium = ConsortiumContract(cfg.consortium.clone());
+    let member = consortium.member(&deps.querier, &info.sender)?;
     let allowed = member.is_some_and(|m| {
-        m.standing_at(now, now, cfg.params.min_level, &cfg.params.scope, |_| None)
-            .is_ok()
+        let compromised = |k: &[u8]| consortium.compromised_at(&deps.querier, k).ok().flatten();
+        m.standing_at(
+            now,
+            now,
+            cfg.params.min_level,
+            &cfg.params.scope,
+            compromised,
+        )
+        .is_ok()
     });
     if !allowed {
         return Err(ContractError::ProviderNotMember {
