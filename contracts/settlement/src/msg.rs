@@ -1,7 +1,7 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, Binary, Uint128};
 
-use crate::types::{BatchRecord, Escrow, Offer, Params, Totals};
+use crate::types::Params;
 
 pub use cw_controllers::AdminResponse;
 
@@ -92,7 +92,7 @@ pub struct SettleBatchResponse {
 pub enum QueryMsg {
     #[returns(ConfigResponse)]
     Config {},
-    #[returns(Option<Offer>)]
+    #[returns(Option<crate::types::Offer>)]
     Offer { provider: String, kind: String },
     #[returns(OffersResponse)]
     ListOffers {
@@ -100,12 +100,12 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    #[returns(Option<Escrow>)]
+    #[returns(Option<crate::types::Escrow>)]
     Escrow { consumer: String },
     /// Total paid so far by `consumer` to `provider`.
     #[returns(Uint128)]
     Paid { consumer: String, provider: String },
-    #[returns(Totals)]
+    #[returns(crate::types::Totals)]
     Totals {},
     /// Has this (signer key, nonce) been settled? (False once its hour was pruned: such a
     /// nonce is refused anyway.)
@@ -115,7 +115,7 @@ pub enum QueryMsg {
     #[returns(u64)]
     NonceFloor { signer: Binary },
     /// Per-item result codes of one of the last 1 000 batches that settled something.
-    #[returns(Option<BatchRecord>)]
+    #[returns(Option<crate::types::BatchRecord>)]
     Batch { batch_id: u64 },
     /// Batches submitted so far (each got an id).
     #[returns(u64)]
