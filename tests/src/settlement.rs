@@ -139,9 +139,11 @@ impl Market {
         })
     }
 
-    /// Attestations of `quantity` units at most `max_unit_price`, signed 30 s ago.
+    /// Attestations of `quantity` units at most `max_unit_price`, signed now (after the
+    /// deployment: a member's status is judged at `signed_at`, and the founders became members
+    /// when the consortium was instantiated).
     pub fn spec<'a>(&'a self, chain: &'a Chain, max_unit_price: u128, quantity: u64) -> AttestationSpec<'a> {
-        self.spec_at(chain, max_unit_price, quantity, unix_now() - 30)
+        self.spec_at(chain, max_unit_price, quantity, unix_now())
     }
 
     /// The same, signed at `signed_at`.
