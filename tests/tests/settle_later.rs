@@ -89,7 +89,7 @@ async fn departure_and_compromise_are_judged_at_signing_time() -> anyhow::Result
     let revoke = |addr: &str, kind: &str| {
         json!({"admin_execute": {"action": {"revoke": {"addr": addr, "reason": "e2e", "kind": kind}}}})
     };
-    chain.execute(&m.admin, c, &revoke(&m.consumer.address.to_string(), "departure"), vec![]).await?;
+    chain.execute(&m.admin, c, &revoke(m.consumer.address.as_ref(), "departure"), vec![]).await?;
     chain.execute(&m.admin, c, &revoke(&signer_addr, "compromise"), vec![]).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let consumer_after = m.spec_at(&chain, PRICE, 1, unix_now()).sign(1);

@@ -14,6 +14,11 @@ use crate::engine::{provider_error, signer_error, ItemError, Ledger, Membership}
 use crate::state::{load_nonce_chunk, nonce_slot, ESCROWS, NONCE_FLOORS, OFFERS};
 use crate::types::{Escrow, OfferTerms};
 
+/// (signer key, nonce hour, chunk) -> (bitmap, changed in this batch).
+type NonceCache = BTreeMap<([u8; 32], u32, u32), Bitmap>;
+/// A bitmap of 256 nonces and whether this batch changed it.
+type Bitmap = ([u8; 32], bool);
+
 /// A member record with the compromise times of its endorsers' keys, fetched together.
 struct Record {
     addr: Addr,
@@ -51,7 +56,7 @@ pub struct ChainLedger<'a> {
     offers: BTreeMap<(String, String), Option<OfferTerms>>,
     escrows: BTreeMap<String, (Option<Escrow>, bool)>,
     floors: BTreeMap<[u8; 32], u64>,
-    nonces: BTreeMap<([u8; 32], u32, u32), ([u8; 32], bool)>,
+    nonces: NonceCache,
     paid: BTreeMap<(String, String), Uint128>,
     /// A failed consortium read (or an overflow) is not the item's fault: the whole
     /// transaction fails.
@@ -124,7 +129,7 @@ impl<'a> ChainLedger<'a> {
         }
     }
 
-    fn chunk(&mut self, key: &[u8; 32], nonce: u64) -> Option<(&mut ([u8; 32], bool), usize, u8)> {
+    fn chunk(&mut self, key: &[u8; 32], nonce: u64) -> Option<(&mut Bitmap, usize, u8)> {
         let s = nonce_slot(nonce)?;
         let storage = self.deps.storage;
         let entry = self

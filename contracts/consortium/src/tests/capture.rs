@@ -112,7 +112,8 @@ fn a_revoked_member_cannot_vote_and_its_ballot_stops_counting() {
             },
         )
         .unwrap();
-    // c is revoked while the proposal is open: its vote is refused.
+    // c is revoked while the proposal is open (a later block): its vote is refused.
+    s.advance(5, 1);
     let revoke_c = ExecuteMsg::AdminExecute {
         action: Action::Revoke {
             addr: c.to_string(),

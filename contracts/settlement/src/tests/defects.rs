@@ -181,7 +181,7 @@ fn old_nonce_bitmaps_are_pruned_and_stay_refused() {
     let (alice, gov) = (s.alice.clone(), s.gov.clone());
     s.deposit(&alice, 10_000).unwrap();
     let first = s.att(&alice, 2, 0, 1);
-    s.settle(&[first.clone()], false).unwrap();
+    s.settle(std::slice::from_ref(&first), false).unwrap();
     let signer = Binary::from(key(2).verifying_key().to_bytes().to_vec());
     let used = |s: &Suite| {
         s.query::<bool>(QueryMsg::NonceUsed {

@@ -387,7 +387,7 @@ impl World {
             {
                 let c = *code;
                 let by_departure = c == ItemError::ProviderNotMember as u8
-                    && self.departed_at.get(&s.provider).is_some();
+                    && self.departed_at.contains_key(&s.provider);
                 let endorsement_gone = s.provider == 3 && self.compromised_at.contains_key(&1);
                 prop_assert!(
                     !by_departure || endorsement_gone,
