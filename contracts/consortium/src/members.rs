@@ -138,8 +138,22 @@ pub fn suspend(
     Ok(until)
 }
 
-/// Adds a verified endorsement to an L2 member's history (oldest dropped beyond the cap).
+/// Adds a verified endorsement to an L2 member's history. A renewal by the same key for the
+/// same scopes that starts before the last period ends extends that period (so renewing often
+/// never pushes out the period earlier work was signed in); other endorsements are kept up to
+/// the cap, the oldest dropped beyond it.
 pub fn push_endorsement(m: &mut Member, e: garden_wire::member::Endorsement) {
+    if let Some(last) = m.endorsements.last_mut() {
+        let continues = last.endorser_key == e.endorser_key
+            && last.scopes == e.scopes
+            && e.valid_from >= last.valid_from
+            && e.valid_from <= last.valid_until;
+        if continues {
+            last.valid_until = last.valid_until.max(e.valid_until);
+            last.endorser = e.endorser;
+            return;
+        }
+    }
     m.endorsements.push(e);
     if m.endorsements.len() > MAX_ENDORSEMENTS {
         m.endorsements.remove(0);
@@ -294,5 +308,51 @@ pub fn apply_action(
             })?;
             Ok(res.add_attribute("params_updated", "true"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cosmwasm_std::Binary;
+    use garden_wire::member::Endorsement;
+
+    fn e(key: u8, from: u64, until: u64) -> Endorsement {
+        Endorsement {
+            endorser: Addr::unchecked("l1"),
+            endorser_key: Binary::from(vec![key; 32]),
+            scopes: vec!["settle".into()],
+            valid_from: from,
+            valid_until: until,
+        }
+    }
+
+    #[test]
+    fn frequent_renewals_extend_one_period() {
+        let mut m = Member {
+            pubkey: Binary::from(vec![9; 32]),
+            level: TrustLevel::L2,
+            weight: 0,
+            endorsements: vec![],
+            since: Moment::default(),
+            suspension: None,
+            revocation: None,
+        };
+        push_endorsement(&mut m, e(1, 100, 200));
+        for t in 101..120 {
+            push_endorsement(&mut m, e(1, t, t + 100));
+        }
+        assert_eq!(
+            m.endorsements,
+            vec![e(1, 100, 219)],
+            "work at 100 stays covered"
+        );
+        // another endorser, or a gap, starts a new period; beyond the cap the oldest goes
+        push_endorsement(&mut m, e(2, 150, 300));
+        push_endorsement(&mut m, e(2, 400, 500));
+        push_endorsement(&mut m, e(3, 450, 550));
+        push_endorsement(&mut m, e(4, 460, 560));
+        assert_eq!(m.endorsements.len(), MAX_ENDORSEMENTS);
+        assert_eq!(m.endorsements[0], e(2, 150, 300));
     }
 }
