@@ -115,11 +115,17 @@ pub fn execute(
         }
         ExecuteMsg::Prune { limit } => execute_prune(deps, env, limit),
         ExecuteMsg::UpdateParams { params } => execute_update_params(deps, info, params),
-        ExecuteMsg::UpdateAdmin { admin } => {
-            let admin = admin.map(|a| deps.api.addr_validate(&a)).transpose()?;
-            Ok(ADMIN.execute_update_admin(deps, info, admin)?)
-        }
+        ExecuteMsg::UpdateAdmin { admin } => execute_update_admin(deps, info, admin),
     }
+}
+
+pub fn execute_update_admin(
+    deps: DepsMut,
+    info: MessageInfo,
+    admin: Option<String>,
+) -> Result<Response, ContractError> {
+    let admin = admin.map(|a| deps.api.addr_validate(&a)).transpose()?;
+    Ok(ADMIN.execute_update_admin(deps, info, admin)?)
 }
 
 pub fn execute_set_offer(
