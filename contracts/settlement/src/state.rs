@@ -34,7 +34,7 @@ pub const PRUNED_BELOW: Item<u64> = Item::new("pruned_below");
 
 /// Batch records kept (older ones are deleted as new ones are written).
 pub const MAX_BATCH_RECORDS: u64 = 1_000;
-/// Nonce bitmaps deleted at most per settled batch (incremental pruning).
+/// Nonce bitmaps deleted at most per submitted batch (incremental pruning).
 pub const PRUNE_PER_BATCH: usize = 16;
 
 /// Used nonces live in raw storage as 256-bit bitmaps, grouped by nonce hour so whole hours
