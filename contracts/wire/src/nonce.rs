@@ -122,7 +122,10 @@ mod tests {
         let a = c.next(t).unwrap();
         let b = c.next(t + 10).unwrap();
         assert_eq!((nonce_epoch(a), nonce_seq(a)), (490_897, 0));
-        assert_eq!(a, 2_108_386_560_704_512, "docs/ATTESTATION-VECTORS.md quotes it");
+        assert_eq!(
+            a, 2_108_386_560_704_512,
+            "docs/ATTESTATION-VECTORS.md quotes it"
+        );
         assert_eq!(b, a + 1);
         assert!(check(a, t).is_ok() && check(b, t + 10).is_ok());
         // next hour restarts the sequence
