@@ -12,9 +12,16 @@ use garden_e2e::{artifact, founder, founders, Chain, ChainConfig, Wallet};
 use garden_wire::{Attestation, Domain};
 use serde_json::{json, Value};
 
+/// A v0.1 artifact, checked against the recorded sha256.
 fn v01(name: &str) -> anyhow::Result<Vec<u8>> {
-    let path = repo_root().join(format!("tests/fixtures/v0.1/garden_{name}.wasm.gz"));
-    std::fs::read(&path).with_context(|| format!("{} (scripts/build-v0.1-fixtures.sh)", path.display()))
+    use sha2::{Digest, Sha256};
+    let dir = repo_root().join("tests/fixtures/v0.1");
+    let file = format!("garden_{name}.wasm.gz");
+    let bytes = std::fs::read(dir.join(&file)).with_context(|| format!("{file} (scripts/build-v0.1-fixtures.sh)"))?;
+    let sums = std::fs::read_to_string(dir.join("checksums.txt"))?;
+    let want = sums.lines().find(|l| l.ends_with(&file)).and_then(|l| l.split_whitespace().next());
+    anyhow::ensure!(want == Some(hex::encode(Sha256::digest(&bytes)).as_str()), "{file} does not match checksums.txt");
+    Ok(bytes)
 }
 
 /// A v0.1 attestation: v0.1 accepted any nonce, so its sidecar counted from 0.
