@@ -291,6 +291,17 @@ impl Chain {
         Ok((addr, out))
     }
 
+    /// Migrates `contract` to `code_id` (the wallet must be the contract's wasm admin).
+    pub async fn migrate<M: Serialize>(&self, wallet: &Wallet, contract: &AccountId, code_id: u64, msg: &M) -> Result<TxOutcome> {
+        let msg = cosmrs::cosmwasm::MsgMigrateContract {
+            sender: wallet.address.clone(),
+            contract: contract.clone(),
+            code_id,
+            msg: serde_json::to_vec(msg)?,
+        };
+        self.send(wallet, vec![msg.to_any().map_err(|e| anyhow!("{e}"))?], "migrate").await
+    }
+
     /// The `Any` of a MsgExecuteContract, to batch several in one transaction.
     pub fn execute_msg<M: Serialize>(&self, wallet: &Wallet, contract: &AccountId, msg: &M, funds: Vec<Coin>) -> Result<Any> {
         cosmrs::cosmwasm::MsgExecuteContract {

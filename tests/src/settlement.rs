@@ -5,7 +5,7 @@
 use anyhow::{anyhow, Result};
 use cosmrs::AccountId;
 use ed25519_dalek::{Signer, SigningKey};
-use garden_wire::{Attestation, Domain};
+use garden_wire::{nonce, Attestation, Domain};
 use serde_json::json;
 
 use crate::{artifact, founder, founders, Chain, Wallet};
@@ -60,12 +60,14 @@ pub struct AttestationSpec<'a> {
 }
 
 impl AttestationSpec<'_> {
-    /// One signed attestation with `nonce`, for resource `resource-<nonce>`.
-    pub fn sign(&self, nonce: u64) -> Attestation {
+    /// One signed attestation with the `seq`-th nonce of `signed_at`'s hour (the garden-wire
+    /// nonce rule), for resource `resource-<seq % 16>`.
+    pub fn sign(&self, seq: u64) -> Attestation {
+        let nonce = nonce::first_nonce(nonce::epoch(self.signed_at)) + seq;
         let mut a = Attestation {
             provider: self.provider.to_string(),
             consumer: self.consumer.to_string(),
-            resource_id: format!("resource-{}", nonce % 16),
+            resource_id: format!("resource-{}", seq % 16),
             quantity: self.quantity,
             unit: self.unit.to_string(),
             price_ref: self.kind.to_string(),
@@ -82,8 +84,8 @@ impl AttestationSpec<'_> {
         a
     }
 
-    pub fn sign_range(&self, nonces: std::ops::Range<u64>) -> Vec<Attestation> {
-        nonces.map(|n| self.sign(n)).collect()
+    pub fn sign_range(&self, seqs: std::ops::Range<u64>) -> Vec<Attestation> {
+        seqs.map(|n| self.sign(n)).collect()
     }
 }
 
@@ -122,7 +124,7 @@ impl Market {
         let offer = json!({"set_offer": {"kind": Self::KIND, "unit": Self::UNIT, "unit_price": unit_price.to_string()}});
         chain.execute(&provider, &deployment.settlement, &offer, vec![]).await?;
         chain
-            .execute(&consumer, &deployment.settlement, &json!({"deposit": {"lock_secs": null}}), vec![chain.coin(deposit)?])
+            .execute(&consumer, &deployment.settlement, &json!({"deposit": {}}), vec![chain.coin(deposit)?])
             .await?;
         Ok(Self {
             consumer_key: founder("consumer")?.attestation_key()?,
@@ -137,8 +139,15 @@ impl Market {
         })
     }
 
-    /// Attestations of `quantity` units at most `max_unit_price`, signed 30 s ago.
+    /// Attestations of `quantity` units at most `max_unit_price`, signed now (after the
+    /// deployment: a member's status is judged at `signed_at`, and the founders became members
+    /// when the consortium was instantiated).
     pub fn spec<'a>(&'a self, chain: &'a Chain, max_unit_price: u128, quantity: u64) -> AttestationSpec<'a> {
+        self.spec_at(chain, max_unit_price, quantity, unix_now())
+    }
+
+    /// The same, signed at `signed_at`.
+    pub fn spec_at<'a>(&'a self, chain: &'a Chain, max_unit_price: u128, quantity: u64, signed_at: u64) -> AttestationSpec<'a> {
         AttestationSpec {
             chain_id: &chain.config.chain_id,
             settlement: &self.settlement_addr,
@@ -149,7 +158,7 @@ impl Market {
             unit: Self::UNIT,
             max_unit_price,
             quantity,
-            signed_at: unix_now() - 30,
+            signed_at,
         }
     }
 }

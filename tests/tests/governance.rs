@@ -22,7 +22,7 @@ async fn gov_proposals_change_contract_parameters() -> Result<()> {
     let mut params = config["params"].clone();
     assert_eq!(params["window_secs"], 7 * 24 * 3600, "documented default window");
     params["window_secs"] = json!(10 * 24 * 3600);
-    params["min_lock_secs"] = json!(11 * 24 * 3600);
+    params["withdrawal_notice_secs"] = json!(11 * 24 * 3600);
     let msg = json!({"update_params": {"params": params}}).to_string();
     script(&["scripts/gov-proposal.sh", "exec", settlement.as_ref(), &msg, "Ten-day settlement window"])?;
     let config: Value = chain.query(&settlement, &json!({"config": {}})).await?;

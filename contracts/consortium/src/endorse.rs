@@ -1,14 +1,14 @@
 //! Checks an L1 endorsement of an L2 member (signature with the chain's Ed25519, endorser
-//! active at L1, validity period, scopes) and turns it into the stored `Endorsement`.
+//! active and not suspended at L1, validity period within the governed maximum, scopes) and
+//! turns it into the stored `Endorsement` (which remembers the signing key).
 
 use cosmwasm_std::{Addr, Deps, Env};
 use garden_wire::attestation::Domain;
 use garden_wire::endorsement::{EndorsementBody, MAX_SCOPES};
-use garden_wire::membership::Endorsement;
-use garden_wire::{TrustLevel, MAX_STR_LEN};
+use garden_wire::member::Endorsement;
 
-use crate::msg::SignedEndorsement;
-use crate::state::MEMBERS;
+use crate::state::{active_l1, CONFIG};
+use crate::types::SignedEndorsement;
 use crate::ContractError;
 
 pub fn verify_endorsement(
@@ -24,14 +24,16 @@ pub fn verify_endorsement(
     if e.scopes.is_empty() || e.scopes.len() > MAX_SCOPES {
         return Err(malformed("1..=16 scopes"));
     }
-    if e.scopes
-        .iter()
-        .any(|s| s.is_empty() || s.len() > MAX_STR_LEN)
-    {
+    if e.scopes.iter().any(|s| garden_wire::check_str(s).is_err()) {
         return Err(malformed("each scope is 1..=128 bytes"));
     }
     if e.valid_from >= e.valid_until {
         return Err(malformed("valid_from must be before valid_until"));
+    }
+    let max = CONFIG.load(deps.storage)?.params.max_endorsement_secs;
+    let secs = e.valid_until - e.valid_from;
+    if secs > max {
+        return Err(ContractError::EndorsementTooLong { secs, max });
     }
     let now = env.block.time.seconds();
     if now < e.valid_from || now >= e.valid_until {
@@ -42,12 +44,10 @@ pub fn verify_endorsement(
         });
     }
     let endorser = deps.api.addr_validate(&e.endorser)?;
-    let member = MEMBERS
-        .may_load(deps.storage, &endorser)?
-        .filter(|m| m.is_active() && m.level == TrustLevel::L1)
-        .ok_or_else(|| ContractError::EndorserNotL1 {
-            addr: endorser.to_string(),
-        })?;
+    let member = active_l1(deps.storage, &endorser, now).map_err(|err| match err {
+        ContractError::NotL1Member { addr } => ContractError::EndorserNotL1 { addr },
+        other => other,
+    })?;
     let msg = EndorsementBody {
         subject: subject.as_str(),
         subject_pubkey,
@@ -69,6 +69,7 @@ pub fn verify_endorsement(
     }
     Ok(Endorsement {
         endorser,
+        endorser_key: member.pubkey,
         scopes: e.scopes.clone(),
         valid_from: e.valid_from,
         valid_until: e.valid_until,

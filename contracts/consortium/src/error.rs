@@ -12,11 +12,14 @@ pub enum ContractError {
     #[error("{0}")]
     Threshold(#[from] ThresholdError),
 
+    #[error("{0}")]
+    Admin(#[from] cw_controllers::AdminError),
+
     #[error("{addr} is not an active L1 member")]
     NotL1Member { addr: String },
 
-    #[error("only the governance admin may do this")]
-    NotAdmin,
+    #[error("{addr} is suspended until {until}: it cannot vote, propose, execute or endorse")]
+    Suspended { addr: String, until: u64 },
 
     #[error("unknown member {addr}")]
     UnknownMember { addr: String },
@@ -35,6 +38,9 @@ pub enum ContractError {
 
     #[error("public key already belongs to {owner}")]
     DuplicatePubkey { owner: String },
+
+    #[error("this key was revoked or retired: a member comes back only with a new key")]
+    KeyRevoked,
 
     #[error("L2 admission needs an L1 endorsement")]
     EndorsementRequired,
@@ -58,6 +64,9 @@ pub enum ContractError {
     #[error("endorsement is malformed: {reason}")]
     EndorsementMalformed { reason: String },
 
+    #[error("endorsement is valid for {secs} s, longer than the maximum {max} s")]
+    EndorsementTooLong { secs: u64, max: u64 },
+
     #[error("proposal {id} not found")]
     ProposalNotFound { id: u64 },
 
@@ -74,6 +83,9 @@ pub enum ContractError {
     #[error("proposal {id} has not expired yet")]
     ProposalNotExpired { id: u64 },
 
+    #[error("proposal {id} no longer passes: ballots of members revoked or suspended since do not count")]
+    NoLongerPasses { id: u64 },
+
     #[error("{voter} already voted on proposal {id}")]
     AlreadyVoted { id: u64, voter: String },
 
@@ -86,8 +98,23 @@ pub enum ContractError {
     #[error("invalid parameters: {reason}")]
     InvalidParams { reason: String },
 
-    #[error("proposal title must be 1..=140 characters")]
-    InvalidTitle,
+    #[error("{field} is empty or too long (at most {max} bytes)")]
+    InvalidText { field: String, max: usize },
+
+    #[error(
+        "{addr} was suspended until {until}; it cannot be suspended again before {cooldown_until}"
+    )]
+    SuspensionCooldown {
+        addr: String,
+        until: u64,
+        cooldown_until: u64,
+    },
+
+    #[error("total weight overflows")]
+    WeightOverflow,
+
+    #[error("cannot migrate from {from}: {reason}")]
+    Migration { from: String, reason: String },
 
     #[error("an L1 member cannot start or approve its own emergency revocation")]
     SelfEmergencyRevoke,
@@ -97,4 +124,22 @@ pub enum ContractError {
 
     #[error("at least one initial L1 member with weight > 0 is required")]
     NoInitialL1,
+}
+
+impl ContractError {
+    /// The wire string rule (`garden_wire::check_str`: 1..=128 bytes) for a named field.
+    pub fn check_str(field: &str, s: &str) -> Result<(), Self> {
+        garden_wire::check_str(s).map_err(|_| ContractError::InvalidText {
+            field: field.into(),
+            max: garden_wire::MAX_STR_LEN,
+        })
+    }
+
+    /// Free text (may be empty) of at most `max` bytes.
+    pub fn check_text(field: &str, s: &str, max: usize) -> Result<(), Self> {
+        garden_wire::check_text(s, max).map_err(|_| ContractError::InvalidText {
+            field: field.into(),
+            max,
+        })
+    }
 }

@@ -1,40 +1,14 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
-use cosmwasm_std::{Addr, Binary, Decimal};
-use cw_utils::{Duration, Expiration, Threshold};
-use garden_wire::TrustLevel;
+use cosmwasm_std::{Addr, Binary};
+use cw_utils::{Expiration, Threshold};
+use garden_wire::{Moment, RevocationKind, TrustLevel};
 
-use crate::state::Status;
 use crate::tally::{Vote, Votes};
+use crate::types::{Action, Params, SignedEndorsement, Status};
 
-pub use garden_wire::membership::{Endorsement, MemberResponse, MemberStatus};
-
-/// Governance parameters, changed by an `UpdateParams` proposal or by the admin.
-#[cw_serde]
-pub struct Params {
-    /// Vote rule (cw-utils). Default: 2/3 quorum of L1 weight and 2/3 of yes among yes+no.
-    pub threshold: Threshold,
-    /// How long a proposal stays open. Default 7 days.
-    pub voting_period: Duration,
-    /// Distinct L1 members needed for an emergency revocation (>= 2). Default 2.
-    pub emergency_quorum: u32,
-    /// Seconds within which the emergency approvals must gather. Default 1 day.
-    pub emergency_window: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        let two_thirds = Decimal::from_ratio(2u128, 3u128);
-        Params {
-            threshold: Threshold::ThresholdQuorum {
-                threshold: two_thirds,
-                quorum: two_thirds,
-            },
-            voting_period: crate::state::DEFAULT_VOTING_PERIOD,
-            emergency_quorum: 2,
-            emergency_window: 24 * 3600,
-        }
-    }
-}
+pub use cw_controllers::AdminResponse;
+pub use garden_wire::member::{Endorsement, Revocation, Suspension};
+pub use garden_wire::membership::{MemberResponse, MemberStatus};
 
 #[cw_serde]
 pub struct MemberInit {
@@ -56,67 +30,29 @@ pub struct InstantiateMsg {
     pub admin: Option<String>,
 }
 
-/// An L1 member's signed endorsement of an L2 member (garden-wire `endorsement` v1 bytes,
-/// domain = this chain id and this contract's address).
-#[cw_serde]
-pub struct SignedEndorsement {
-    pub endorser: String,
-    pub scopes: Vec<String>,
-    /// Unix seconds.
-    pub valid_from: u64,
-    pub valid_until: u64,
-    /// Ed25519 signature by the endorser's attestation key, 64 bytes.
-    pub signature: Binary,
-}
-
-/// What a proposal (or the admin) does when applied.
-#[cw_serde]
-pub enum Action {
-    /// Admit (or re-admit a revoked) member. `endorsement` is required for L2, refused otherwise.
-    Admit {
-        addr: String,
-        pubkey: Binary,
-        level: TrustLevel,
-        weight: u64,
-        endorsement: Option<SignedEndorsement>,
-    },
-    Revoke {
-        addr: String,
-        reason: String,
-    },
-    SetTrustLevel {
-        addr: String,
-        level: TrustLevel,
-        endorsement: Option<SignedEndorsement>,
-    },
-    SetWeight {
-        addr: String,
-        weight: u64,
-    },
-    UpdateParams {
-        params: Params,
-    },
-}
-
 #[cw_serde]
 pub enum ExecuteMsg {
-    /// L1 only. The proposer's weight is counted as a yes vote.
+    /// Active L1 only. The proposer's weight is counted as a yes vote.
     Propose {
         title: String,
         description: String,
         action: Action,
     },
-    /// L1 members with weight when the proposal opened. A vote that makes the proposal pass
-    /// marks it `passed`; as in cw3, its action is applied by a separate `execute`.
+    /// Active (not suspended) L1 members that had weight when the proposal opened. A vote
+    /// that makes the proposal pass marks it `passed`; its action is applied by `execute`.
     Vote { proposal_id: u64, vote: Vote },
-    /// Anyone: apply a passed proposal's action (once).
+    /// Active L1 only: apply a passed proposal's action, once, before its execution deadline.
+    /// Ballots of voters revoked or suspended since are not counted any more.
     Execute { proposal_id: u64 },
     /// Mark an expired or hopeless proposal as rejected.
     Close { proposal_id: u64 },
-    /// L1 only: approve revoking `addr` now; applied when `emergency_quorum` distinct L1
-    /// members approved within `emergency_window` seconds.
+    /// Active L1 only: approve an emergency action against `addr`. When approvals from at
+    /// least two active L1 members holding `emergency_share` of the L1 weight (the target's
+    /// excluded) gather within `emergency_window`, an L1 target is suspended for
+    /// `suspension_period` (a `revoke` proposal can ratify it), any other member is revoked
+    /// for compromise at once.
     EmergencyRevoke { addr: String, reason: String },
-    /// The sender registers itself at L2 (or renews) with an L1 member's endorsement.
+    /// The sender registers itself at L2 (or renews) with an active L1 member's endorsement.
     RegisterEndorsed {
         pubkey: Binary,
         endorsement: SignedEndorsement,
@@ -127,24 +63,19 @@ pub enum ExecuteMsg {
     UpdateAdmin { admin: Option<String> },
 }
 
+/// Migrates a v0.1 or v0.2 deployment to this version (see `docs/CONTRACTS.md`).
 #[cw_serde]
 pub struct MigrateMsg {}
-
-#[cw_serde]
-pub struct Ballot {
-    pub weight: u64,
-    pub vote: Vote,
-}
 
 #[cw_serde]
 #[derive(QueryResponses)]
 pub enum QueryMsg {
     #[returns(ConfigResponse)]
     Config {},
-    /// Any member, active or revoked.
+    /// Any member, active, suspended or revoked.
     #[returns(Option<MemberResponse>)]
     Member { addr: String },
-    /// Member owning this 32-byte attestation key (used by the settlement contract).
+    /// The membership this 32-byte attestation key was registered under (also a retired key).
     #[returns(Option<MemberResponse>)]
     MemberByPubkey { pubkey: Binary },
     /// Active, at least `min_level` (default L3) now, and for L2 endorsed for `scope` if given.
@@ -154,7 +85,7 @@ pub enum QueryMsg {
         min_level: Option<TrustLevel>,
         scope: Option<String>,
     },
-    /// Effective trust level now; `None` for unknown or revoked.
+    /// Effective trust level now; `None` for unknown, suspended or revoked.
     #[returns(TrustLevelResponse)]
     TrustLevel { addr: String },
     #[returns(MembersResponse)]
@@ -164,7 +95,8 @@ pub enum QueryMsg {
     },
     #[returns(u64)]
     TotalWeight {},
-    /// Revocations at height >= `height`, in height order; page with the last (height, addr).
+    /// Revocations recorded at height >= `height`, in height order; page with the last
+    /// (height, addr).
     #[returns(RevocationsResponse)]
     RevocationsSince {
         height: u64,
@@ -208,9 +140,13 @@ pub struct MembersResponse {
 
 #[cw_serde]
 pub struct RevocationInfo {
+    /// Height at which the revocation was recorded.
     pub height: u64,
     pub addr: Addr,
     pub reason: String,
+    pub kind: RevocationKind,
+    /// When it takes effect (earlier than `height` for a ratified suspension).
+    pub effective: Moment,
     pub emergency: bool,
 }
 
@@ -228,10 +164,12 @@ pub struct ProposalResponse {
     pub proposer: Addr,
     pub start_height: u64,
     pub expires: Expiration,
+    /// Last moment the proposal may be executed once passed.
+    pub execute_by: Expiration,
     pub threshold: Threshold,
     pub total_weight: u64,
     pub votes: Votes,
-    /// Status with expiry taken into account (an open proposal past expiry shows its outcome).
+    /// Status with expiry and the execution deadline taken into account.
     pub status: Status,
 }
 

@@ -1,70 +1,29 @@
+//! Storage. The member maps (`members`, `pubkeys`, `retired_keys`) are the consortium's read
+//! interface and are defined once, in `garden_wire::consortium`; they are re-exported here.
+
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Addr, Binary, Timestamp};
+use cosmwasm_std::{Addr, Binary, Env, StdResult, Storage, Timestamp};
+use cw_controllers::Admin;
 use cw_storage_plus::{Item, Map, SnapshotMap, Strategy};
-use cw_utils::{Duration, Expiration, Threshold};
-use garden_wire::membership::Endorsement;
-use garden_wire::TrustLevel;
+use garden_wire::{Member, Moment, RevocationKind, TrustLevel};
 
-use crate::msg::{Action, Params};
-use crate::tally::Votes;
+pub use garden_wire::consortium::{MEMBERS, PUBKEYS, RETIRED_KEYS};
 
-#[cw_serde]
-pub struct Member {
-    pub pubkey: Binary,
-    pub level: TrustLevel,
-    pub weight: u64,
-    pub endorsement: Option<Endorsement>,
-    /// Height at which the member was (last) admitted.
-    pub since_height: u64,
-    pub revoked_at_height: Option<u64>,
-}
-
-impl Member {
-    pub fn is_active(&self) -> bool {
-        self.revoked_at_height.is_none()
-    }
-    /// Voting weight: only active L1 members govern.
-    pub fn voting_weight(&self) -> u64 {
-        if self.is_active() && self.level == TrustLevel::L1 {
-            self.weight
-        } else {
-            0
-        }
-    }
-}
+use crate::types::{Ballot, Params, Proposal};
+use crate::ContractError;
 
 #[cw_serde]
-pub enum Status {
-    Open,
-    Passed,
-    Rejected,
-    Executed,
+pub struct Config {
+    pub params: Params,
 }
 
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", format!("{self:?}").to_lowercase())
-    }
-}
-
+/// What `revocations_since` answers about one revocation.
 #[cw_serde]
-pub struct Proposal {
-    pub title: String,
-    pub description: String,
-    pub action: Action,
-    pub proposer: Addr,
-    pub start_height: u64,
-    pub expires: Expiration,
-    /// Threshold and total voting weight frozen when the proposal opened (as cw3-flex does).
-    pub threshold: Threshold,
-    pub total_weight: u64,
-    pub votes: Votes,
-    pub status: Status,
-}
-
-#[cw_serde]
-pub struct Revocation {
+pub struct RevocationRecord {
     pub reason: String,
+    pub kind: RevocationKind,
+    /// When it takes effect (a ratified suspension: the suspension's start).
+    pub effective: Moment,
     pub emergency: bool,
 }
 
@@ -75,18 +34,9 @@ pub struct EmergencyState {
     pub started_at: Timestamp,
 }
 
-#[cw_serde]
-pub struct Config {
-    pub params: Params,
-    /// Governance admin (typically the x/gov module account): may apply any action directly.
-    pub admin: Option<Addr>,
-}
-
 pub const CONFIG: Item<Config> = Item::new("config");
-pub const MEMBERS: Map<&Addr, Member> = Map::new("members");
-/// Attestation key -> member address; kept after revocation so that a revoked signer is
-/// reported as revoked, not unknown.
-pub const PUBKEYS: Map<&[u8], Addr> = Map::new("pubkeys");
+/// Governance admin (typically the x/gov module account): may apply any action directly.
+pub const ADMIN: Admin = Admin::new("admin");
 /// Voting weight per L1 member with history, so that a vote uses the weight the voter had
 /// when the proposal opened (the cw4/cw3-flex snapshot pattern).
 pub const VOTING_WEIGHTS: SnapshotMap<&Addr, u64> = SnapshotMap::new(
@@ -95,20 +45,67 @@ pub const VOTING_WEIGHTS: SnapshotMap<&Addr, u64> = SnapshotMap::new(
     "vw__changelog",
     Strategy::EveryBlock,
 );
+/// Weight of the L1 members not revoked (suspended ones included).
 pub const TOTAL_WEIGHT: Item<u64> = Item::new("total_weight");
-/// (height, member) -> why; answers "revocations since height" with one range scan.
-pub const REVOCATIONS: Map<(u64, &Addr), Revocation> = Map::new("revocations");
+/// (height recorded, member) -> revocation; answers "revocations since height" with one scan.
+pub const REVOCATIONS: Map<(u64, &Addr), RevocationRecord> = Map::new("revocations");
 pub const PROPOSALS: Map<u64, Proposal> = Map::new("proposals");
 pub const PROPOSAL_COUNT: Item<u64> = Item::new("proposal_count");
-pub const BALLOTS: Map<(u64, &Addr), crate::msg::Ballot> = Map::new("ballots");
+pub const BALLOTS: Map<(u64, &Addr), Ballot> = Map::new("ballots");
 pub const EMERGENCY: Map<&Addr, EmergencyState> = Map::new("emergency");
 
-/// Defaults for `Params` pieces; 7 days of voting as the zone's blocks are fast but members
-/// may be isolated for days.
-pub const DEFAULT_VOTING_PERIOD: Duration = Duration::Time(7 * 24 * 3600);
-
-pub fn next_proposal_id(store: &mut dyn cosmwasm_std::Storage) -> cosmwasm_std::StdResult<u64> {
+pub fn next_proposal_id(store: &mut dyn Storage) -> StdResult<u64> {
     let id = PROPOSAL_COUNT.may_load(store)?.unwrap_or_default() + 1;
     PROPOSAL_COUNT.save(store, &id)?;
     Ok(id)
+}
+
+/// The current block as a [`Moment`].
+pub fn moment(env: &Env) -> Moment {
+    Moment {
+        height: env.block.height,
+        time: env.block.time.seconds(),
+    }
+}
+
+pub fn valid_pubkey(b: &Binary) -> Result<[u8; 32], ContractError> {
+    b.as_slice()
+        .try_into()
+        .map_err(|_| ContractError::InvalidPubkey { len: b.len() })
+}
+
+pub fn load_member(storage: &dyn Storage, addr: &Addr) -> Result<Member, ContractError> {
+    MEMBERS
+        .may_load(storage, addr)?
+        .ok_or_else(|| ContractError::UnknownMember {
+            addr: addr.to_string(),
+        })
+}
+
+/// A member that is not revoked (it may be suspended: governance can still change it).
+pub fn load_unrevoked(storage: &dyn Storage, addr: &Addr) -> Result<Member, ContractError> {
+    let m = load_member(storage, addr)?;
+    if m.is_revoked() {
+        return Err(ContractError::Revoked {
+            addr: addr.to_string(),
+        });
+    }
+    Ok(m)
+}
+
+/// An L1 member that may govern now: not revoked, not suspended.
+pub fn active_l1(storage: &dyn Storage, addr: &Addr, now: u64) -> Result<Member, ContractError> {
+    let m = MEMBERS
+        .may_load(storage, addr)?
+        .filter(|m| !m.is_revoked() && m.level == TrustLevel::L1)
+        .ok_or_else(|| ContractError::NotL1Member {
+            addr: addr.to_string(),
+        })?;
+    if let Some(s) = m.suspension.as_ref().filter(|_| m.is_suspended(now)) {
+        return Err(ContractError::Suspended {
+            addr: addr.to_string(),
+            until: s.until,
+        });
+    }
+    Ok(m)
 }

@@ -3,72 +3,37 @@
 //! [`settle`] takes a decoded batch and runs every item through the same checks, in this
 //! order (the first failing check is the item's [`ItemError`]):
 //!
-//! 1. static: `quantity > 0`, `period_start <= period_end <= signed_at`
-//! 2. window: `now - window_secs <= signed_at <= now + max_future_secs`
-//! 3. signer: the key belongs to an active member, trusted enough (level, L2 scope)
-//! 4. the signer's member address is the attestation's consumer (its escrow pays)
-//! 5. provider is an active member; offer (provider, price_ref) exists, same unit,
-//!    unit price <= max_unit_price; amount = quantity x unit price fits in 128 bits
-//! 6. nonce not settled before
-//! 7. Ed25519 signature over the v1 signing bytes (domain = chain id + this contract)
-//! 8. in batch order: nonce not already taken by an earlier item of this batch, escrow
-//!    covers the amount; then the nonce is marked and the payment recorded.
+//! 1. static ([`check_static`]): `quantity > 0`, `period_start <= period_end <= signed_at`;
+//!    window `now - window_secs <= signed_at <= now + max_future_secs`; the garden-wire nonce
+//!    rule (the nonce lies in `signed_at`'s hour) and the nonce's hour not pruned
+//! 2. membership at `signed_at` ([`check_membership`]): the signer key's standing (not
+//!    compromised, not suspended now, admitted before `signed_at`, not departed before it,
+//!    trusted enough with its L2 endorsement valid then); the signer's member address is the
+//!    consumer; the provider's standing at `signed_at` likewise
+//! 3. terms ([`check_terms`]): nonce at or above the consumer's floor and not settled before;
+//!    offer (provider, price_ref) exists, same unit, unit price <= max_unit_price,
+//!    amount = quantity x unit price fits in 128 bits
+//! 4. Ed25519 signature over the v1 signing bytes (domain = chain id + this contract)
+//! 5. apply ([`apply`]), oldest `signed_at` first (then signer key, nonce): nonce not taken by
+//!    an item applied before; the escrow covers the amount with what an attestation signed
+//!    then may draw (a pending withdrawal is off limits to attestations signed after its
+//!    request); then the nonce is marked and the payment recorded.
 //!
 //! A rejected item changes nothing (its nonce stays free, so a corrected or re-funded
 //! attestation can settle later); a settled one can never settle again (its nonce is taken).
+//! Applying oldest first makes who is paid from a short escrow independent of how the
+//! submitter ordered the batch.
 //!
-//! Anything implementing [`Ledger`] and [`Verifier`] can run these rules: the contract does
-//! it over its storage and a consortium query ([`crate::ledger::ChainLedger`]); a
-//! confidential backend (Secret Network, Penumbra) would do it over its own state.
+//! Membership (steps 2 and 4) and payment (steps 1, 3 and 5) are separable: an IBC gateway on
+//! the zone can run [`check_static`], [`check_membership`] and the signatures, and the
+//! settlement chain then runs [`settle_verified`] on what it forwards.
 
 use cosmwasm_std::Uint128;
 use garden_wire::attestation::Domain;
-use garden_wire::{AttestationRef, Batch};
+use garden_wire::{nonce, AttestationRef, Batch, Refusal};
 
-/// Why one attestation was not settled. The discriminant is the code reported per item
-/// (0 means settled). Codes are stable: new ones are appended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[repr(u8)]
-pub enum ItemError {
-    #[error("signature does not verify")]
-    BadSignature = 1,
-    #[error("signer key is not a consortium member")]
-    UnknownSigner = 2,
-    #[error("signer was revoked")]
-    RevokedSigner = 3,
-    #[error("signer's trust level or L2 scope is insufficient")]
-    SignerNotTrusted = 4,
-    #[error("nonce already settled")]
-    NonceReused = 5,
-    #[error("signed_at is older than the settlement window")]
-    StaleTimestamp = 6,
-    #[error("signed_at is in the future beyond the tolerated skew")]
-    FutureTimestamp = 7,
-    #[error("consumer escrow does not cover the amount")]
-    InsufficientEscrow = 8,
-    #[error("provider has no offer for this price reference")]
-    NoOffer = 9,
-    #[error("unit differs from the offer's unit")]
-    UnitMismatch = 10,
-    #[error("offer price is above the consumer's max_unit_price")]
-    PriceAboveCap = 11,
-    #[error("signer is not the attestation's consumer")]
-    SignerNotConsumer = 12,
-    #[error("period is inconsistent (start <= end <= signed_at)")]
-    InvalidPeriod = 13,
-    #[error("provider is not an active, trusted member")]
-    ProviderNotMember = 14,
-    #[error("quantity is zero")]
-    ZeroQuantity = 15,
-    #[error("amount overflows")]
-    AmountOverflow = 16,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OfferTerms {
-    pub unit: String,
-    pub unit_price: Uint128,
-}
+pub use crate::types::ItemError;
+use crate::types::{Escrow, OfferTerms};
 
 /// Window rule for `signed_at` (pure; `now` explicit).
 pub fn check_window(
@@ -86,17 +51,42 @@ pub fn check_window(
     }
 }
 
-/// State the rules read and change. Implementations cache as they like; `settle` calls
-/// `record_payment` only for items that passed every check, in batch order.
+/// Who may sign and be paid, judged at an attestation's `signed_at`.
+pub trait Membership {
+    /// The member address owning `key` if it may sign for something dated `signed_at`.
+    fn signer_at(&mut self, key: &[u8; 32], signed_at: u64) -> Result<String, ItemError>;
+    /// Ok if `provider` may be paid for work dated `signed_at`.
+    fn provider_at(&mut self, provider: &str, signed_at: u64) -> Result<(), ItemError>;
+}
+
+/// Signer refusals as item codes.
+pub fn signer_error(r: Refusal) -> ItemError {
+    match r {
+        Refusal::Compromised => ItemError::SignerCompromised,
+        Refusal::Suspended => ItemError::SignerSuspended,
+        Refusal::NotYetMember => ItemError::SignedBeforeAdmission,
+        Refusal::Departed => ItemError::RevokedSigner,
+        Refusal::NotTrusted => ItemError::SignerNotTrusted,
+    }
+}
+
+/// Provider refusals as item codes.
+pub fn provider_error(r: Refusal) -> ItemError {
+    match r {
+        Refusal::Compromised => ItemError::ProviderCompromised,
+        _ => ItemError::ProviderNotMember,
+    }
+}
+
+/// State the payment rules read and change. Implementations cache as they like; `apply`
+/// calls `record_payment` only for items that passed every check.
 pub trait Ledger {
-    /// The member address owning `key`, if it may sign now; else UnknownSigner,
-    /// RevokedSigner or SignerNotTrusted.
-    fn signer(&mut self, key: &[u8; 32]) -> Result<String, ItemError>;
-    /// Ok if `provider` may be paid (active, trusted member); else ProviderNotMember.
-    fn check_provider(&mut self, provider: &str) -> Result<(), ItemError>;
     fn offer(&mut self, provider: &str, kind: &str) -> Option<OfferTerms>;
     fn nonce_used(&mut self, key: &[u8; 32], nonce: u64) -> bool;
-    fn escrow_available(&mut self, consumer: &str) -> Uint128;
+    /// Nonces below this were cancelled by the key's owner.
+    fn nonce_floor(&mut self, key: &[u8; 32]) -> u64;
+    /// The consumer's escrow as it stands (after the payments recorded so far).
+    fn escrow(&mut self, consumer: &str) -> Option<Escrow>;
     /// Mark the nonce, debit the consumer, credit the provider (all in the same step).
     fn record_payment(
         &mut self,
@@ -129,16 +119,14 @@ pub struct Rules<'a> {
     pub max_future_secs: u64,
     /// 0 = one by one; else chunked batch verification with fallback.
     pub verify_chunk: usize,
+    /// Nonce hours below this were pruned: their nonces are refused whatever the window.
+    pub pruned_below: u64,
 }
 
 /// Per item: `Ok(amount paid)` or the rejection.
 pub type ItemResult = Result<Uint128, ItemError>;
 
-fn precheck<L: Ledger>(
-    l: &mut L,
-    r: &Rules<'_>,
-    a: &AttestationRef<'_>,
-) -> Result<Uint128, ItemError> {
+pub fn check_static(r: &Rules<'_>, a: &AttestationRef<'_>) -> Result<(), ItemError> {
     if a.quantity == 0 {
         return Err(ItemError::ZeroQuantity);
     }
@@ -146,10 +134,30 @@ fn precheck<L: Ledger>(
         return Err(ItemError::InvalidPeriod);
     }
     check_window(a.signed_at, r.now, r.window_secs, r.max_future_secs)?;
-    if l.signer(a.signer)? != a.consumer {
+    nonce::check(a.nonce, a.signed_at).map_err(|_| ItemError::NonceOutOfEpoch)?;
+    if nonce::nonce_epoch(a.nonce) < r.pruned_below {
+        return Err(ItemError::NonceExpired);
+    }
+    Ok(())
+}
+
+pub fn check_membership<M: Membership + ?Sized>(
+    m: &mut M,
+    a: &AttestationRef<'_>,
+) -> Result<(), ItemError> {
+    if m.signer_at(a.signer, a.signed_at)? != a.consumer {
         return Err(ItemError::SignerNotConsumer);
     }
-    l.check_provider(a.provider)?;
+    m.provider_at(a.provider, a.signed_at)
+}
+
+pub fn check_terms<L: Ledger + ?Sized>(l: &mut L, a: &AttestationRef<'_>) -> ItemResult {
+    if a.nonce < l.nonce_floor(a.signer) {
+        return Err(ItemError::NonceCancelled);
+    }
+    if l.nonce_used(a.signer, a.nonce) {
+        return Err(ItemError::NonceReused);
+    }
     let offer = l.offer(a.provider, a.price_ref).ok_or(ItemError::NoOffer)?;
     if offer.unit != a.unit {
         return Err(ItemError::UnitMismatch);
@@ -157,65 +165,104 @@ fn precheck<L: Ledger>(
     if offer.unit_price.u128() > a.max_unit_price {
         return Err(ItemError::PriceAboveCap);
     }
-    let amount = offer
+    offer
         .unit_price
         .checked_mul(Uint128::from(a.quantity))
-        .map_err(|_| ItemError::AmountOverflow)?;
-    if l.nonce_used(a.signer, a.nonce) {
-        return Err(ItemError::NonceReused);
-    }
-    Ok(amount)
+        .map_err(|_| ItemError::AmountOverflow)
 }
 
-pub fn settle<L: Ledger, V: Verifier + ?Sized>(
-    l: &mut L,
+/// Signatures of the items still `Ok`, in chunks (`verify_chunk`), one by one inside a chunk
+/// that fails so the bad items are found.
+pub fn verify_signatures<V: Verifier + ?Sized>(
     v: &V,
     r: &Rules<'_>,
-    batch: &Batch<'_>,
-) -> Vec<ItemResult> {
-    let n = batch.len();
-    // Pass 1: everything but the signature (cheap, cached lookups).
-    let mut results: Vec<ItemResult> = (0..n).map(|i| precheck(l, r, &batch.get(i))).collect();
-    // Pass 2: signatures of the survivors.
-    let todo: Vec<usize> = (0..n).filter(|i| results[*i].is_ok()).collect();
+    items: &[AttestationRef<'_>],
+    results: &mut [ItemResult],
+) {
+    let todo: Vec<usize> = (0..items.len()).filter(|i| results[*i].is_ok()).collect();
     let msgs: Vec<Vec<u8>> = todo
         .iter()
-        .map(|i| batch.get(*i).signing_bytes(&r.domain))
+        .map(|i| items[*i].signing_bytes(&r.domain))
         .collect();
-    let chunk = if r.verify_chunk == 0 {
-        1
-    } else {
-        r.verify_chunk
-    };
+    let chunk = r.verify_chunk.max(1);
     for (ids, ms) in todo.chunks(chunk).zip(msgs.chunks(chunk)) {
-        let items: Vec<AttestationRef<'_>> = ids.iter().map(|i| batch.get(*i)).collect();
         if ids.len() > 1 {
             let m: Vec<&[u8]> = ms.iter().map(Vec::as_slice).collect();
-            let s: Vec<&[u8]> = items.iter().map(|a| &a.signature[..]).collect();
-            let k: Vec<&[u8]> = items.iter().map(|a| &a.signer[..]).collect();
+            let s: Vec<&[u8]> = ids.iter().map(|i| &items[*i].signature[..]).collect();
+            let k: Vec<&[u8]> = ids.iter().map(|i| &items[*i].signer[..]).collect();
             if v.verify_batch(&m, &s, &k) {
                 continue;
             }
         }
-        // One by one (also the fallback that finds the bad items of a failed chunk).
-        for ((i, m), a) in ids.iter().zip(ms).zip(&items) {
+        for (i, m) in ids.iter().zip(ms) {
+            let a = &items[*i];
             if !v.verify(m, a.signature, a.signer) {
                 results[*i] = Err(ItemError::BadSignature);
             }
         }
     }
-    // Pass 3: apply in batch order; duplicates inside the batch and escrow exhaustion show here.
-    for (i, res) in results.iter_mut().enumerate() {
-        let Ok(amount) = *res else { continue };
-        let a = batch.get(i);
-        if l.nonce_used(a.signer, a.nonce) {
-            *res = Err(ItemError::NonceReused);
-        } else if l.escrow_available(a.consumer) < amount {
-            *res = Err(ItemError::InsufficientEscrow);
-        } else {
+}
+
+/// Applies the items still `Ok`, oldest `signed_at` first (ties: signer key, nonce, position).
+pub fn apply<L: Ledger + ?Sized>(
+    l: &mut L,
+    items: &[AttestationRef<'_>],
+    results: &mut [ItemResult],
+) {
+    let mut order: Vec<usize> = (0..items.len()).filter(|i| results[*i].is_ok()).collect();
+    order.sort_by_key(|i| (items[*i].signed_at, items[*i].signer, items[*i].nonce, *i));
+    for i in order {
+        let Ok(amount) = results[i] else { continue };
+        let a = &items[i];
+        let escrow = l.escrow(a.consumer).unwrap_or_default();
+        results[i] = if l.nonce_used(a.signer, a.nonce) {
+            Err(ItemError::NonceReused)
+        } else if escrow.available_for(a.signed_at) >= amount {
             l.record_payment(a.signer, a.nonce, a.consumer, a.provider, amount);
-        }
+            Ok(amount)
+        } else if escrow.balance >= amount {
+            Err(ItemError::WithdrawalPending)
+        } else {
+            Err(ItemError::InsufficientEscrow)
+        };
     }
+}
+
+/// The whole rule set over a decoded batch.
+pub fn settle<L, V>(l: &mut L, v: &V, r: &Rules<'_>, batch: &Batch<'_>) -> Vec<ItemResult>
+where
+    L: Ledger + Membership,
+    V: Verifier + ?Sized,
+{
+    let items: Vec<AttestationRef<'_>> = batch.iter().collect();
+    let mut results: Vec<ItemResult> = items
+        .iter()
+        .map(|a| {
+            check_static(r, a)?;
+            check_membership(l, a)?;
+            check_terms(l, a)
+        })
+        .collect();
+    verify_signatures(v, r, &items, &mut results);
+    apply(l, &items, &mut results);
+    results
+}
+
+/// Payment rules only, for items whose signature and membership at `signed_at` a trusted
+/// source (an IBC gateway reading the consortium) already verified.
+pub fn settle_verified<L: Ledger + ?Sized>(
+    l: &mut L,
+    r: &Rules<'_>,
+    items: &[AttestationRef<'_>],
+) -> Vec<ItemResult> {
+    let mut results: Vec<ItemResult> = items
+        .iter()
+        .map(|a| {
+            check_static(r, a)?;
+            check_terms(l, a)
+        })
+        .collect();
+    apply(l, items, &mut results);
     results
 }
 

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use cosmwasm_std::Uint128;
 use ed25519_dalek::{Signer, SigningKey};
 use garden_wire::attestation::{Attestation, Domain};
-use garden_wire::{batch, Batch};
+use garden_wire::{batch, nonce, Batch};
+
+use crate::types::{Escrow, Withdrawal};
 use proptest::prelude::*;
 
 use super::*;
@@ -37,31 +39,42 @@ struct Mem {
     providers: BTreeSet<String>,
     offers: BTreeMap<(String, String), OfferTerms>,
     nonces: BTreeSet<([u8; 32], u64)>,
+    floors: BTreeMap<[u8; 32], u64>,
     escrow: BTreeMap<String, Uint128>,
+    withdrawal: Option<Withdrawal>,
     paid: BTreeMap<String, Uint128>,
 }
 
-impl Ledger for Mem {
-    fn signer(&mut self, key: &[u8; 32]) -> Result<String, ItemError> {
+impl Membership for Mem {
+    fn signer_at(&mut self, key: &[u8; 32], _t: u64) -> Result<String, ItemError> {
         self.signers
             .get(key)
             .cloned()
             .unwrap_or(Err(ItemError::UnknownSigner))
     }
-    fn check_provider(&mut self, p: &str) -> Result<(), ItemError> {
+    fn provider_at(&mut self, p: &str, _t: u64) -> Result<(), ItemError> {
         self.providers
             .contains(p)
             .then_some(())
             .ok_or(ItemError::ProviderNotMember)
     }
+}
+
+impl Ledger for Mem {
     fn offer(&mut self, p: &str, k: &str) -> Option<OfferTerms> {
         self.offers.get(&(p.into(), k.into())).cloned()
     }
     fn nonce_used(&mut self, key: &[u8; 32], n: u64) -> bool {
         self.nonces.contains(&(*key, n))
     }
-    fn escrow_available(&mut self, c: &str) -> Uint128 {
-        self.escrow.get(c).copied().unwrap_or_default()
+    fn nonce_floor(&mut self, key: &[u8; 32]) -> u64 {
+        self.floors.get(key).copied().unwrap_or(0)
+    }
+    fn escrow(&mut self, c: &str) -> Option<Escrow> {
+        self.escrow.get(c).map(|b| Escrow {
+            balance: *b,
+            withdrawal: self.withdrawal.clone(),
+        })
     }
     fn record_payment(&mut self, key: &[u8; 32], n: u64, c: &str, p: &str, amount: Uint128) {
         assert!(self.nonces.insert((*key, n)), "nonce recorded twice");
@@ -115,7 +128,7 @@ fn att(seed: u8, nonce: u64, quantity: u64) -> Attestation {
         max_unit_price: 10,
         period_start: NOW - 7200,
         period_end: NOW - 3600,
-        nonce,
+        nonce: nonce::first_nonce(nonce::epoch(NOW - 3600)) + nonce,
         signed_at: NOW - 3600,
         signer: key(seed).verifying_key().to_bytes(),
         signature: [0; 64],
@@ -143,6 +156,7 @@ fn rules(chunk: usize) -> Rules<'static> {
         window_secs: 7 * 86400,
         max_future_secs: 300,
         verify_chunk: chunk,
+        pruned_below: 0,
     }
 }
 
@@ -243,7 +257,8 @@ fn chunked_batch_verify_isolates_bad_items() {
             }
         }
         assert!(
-            !m.nonces.contains(&(key(1).verifying_key().to_bytes(), 4)),
+            !m.nonces
+                .contains(&(key(1).verifying_key().to_bytes(), att(1, 4, 1).nonce)),
             "bad item's nonce stays free"
         );
     }
@@ -267,6 +282,94 @@ fn escrow_exhaustion_rejects_only_what_does_not_fit() {
     // after a top-up the rejected one settles: its nonce was not consumed
     m.escrow.insert("consumer".into(), Uint128::new(30));
     assert_eq!(run(&mut m, &[att(1, 1, 3)], 0), vec![Ok(Uint128::new(30))]);
+}
+
+#[test]
+fn nonce_rule_floor_and_horizon() {
+    let mut m = world();
+    let k = key(1).verifying_key().to_bytes();
+    let mut off_hour = att(1, 0, 1);
+    off_hour.nonce = 5; // hour 0: not signed_at's hour
+    sign(&mut off_hour, 1);
+    m.floors.insert(k, att(1, 10, 1).nonce);
+    let got = run(&mut m, &[off_hour, att(1, 9, 1), att(1, 10, 1)], 0);
+    assert_eq!(
+        got,
+        vec![
+            Err(ItemError::NonceOutOfEpoch),
+            Err(ItemError::NonceCancelled),
+            Ok(Uint128::new(10))
+        ]
+    );
+    let mut r = rules(0);
+    r.pruned_below = nonce::epoch(NOW);
+    let bytes = batch::encode(&[att(1, 11, 1)]).unwrap();
+    let got = settle(&mut m, &Dalek, &r, &Batch::decode(&bytes, 10).unwrap());
+    assert_eq!(got, vec![Err(ItemError::NonceExpired)]);
+}
+
+#[test]
+fn a_short_escrow_pays_the_oldest_work_first_whatever_the_batch_order() {
+    let older = |n| {
+        let mut a = att(1, n, 3);
+        a.signed_at -= 60;
+        a.period_end -= 60;
+        a.nonce = nonce::first_nonce(nonce::epoch(a.signed_at)) + n;
+        sign(&mut a, 1);
+        a
+    };
+    for items in [vec![att(1, 0, 3), older(1)], vec![older(1), att(1, 0, 3)]] {
+        let mut m = world();
+        m.escrow.insert("consumer".into(), Uint128::new(30));
+        let got = run(&mut m, &items, 0);
+        let paid: Vec<u64> = items
+            .iter()
+            .zip(&got)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(a, _)| a.signed_at)
+            .collect();
+        assert_eq!(paid, vec![NOW - 3660], "the older attestation is paid");
+    }
+}
+
+#[test]
+fn a_withdrawal_request_keeps_the_escrow_for_work_signed_before_it() {
+    let mut m = world();
+    m.escrow.insert("consumer".into(), Uint128::new(100));
+    m.withdrawal = Some(Withdrawal {
+        amount: None,
+        requested_at: NOW - 1800,
+        available_at: NOW + 1_000_000,
+    });
+    let mut after = att(1, 1, 1);
+    after.signed_at = NOW - 60;
+    after.period_end = NOW - 60;
+    sign(&mut after, 1);
+    let got = run(&mut m, &[att(1, 0, 1), after], 0);
+    assert_eq!(
+        got,
+        vec![Ok(Uint128::new(10)), Err(ItemError::WithdrawalPending)]
+    );
+}
+
+#[test]
+fn forwarded_items_skip_membership_and_signatures_only() {
+    // What an IBC gateway forwards was verified there; payment rules still all apply.
+    let mut m = world();
+    let mut unsigned = att(9, 0, 1); // a key this ledger does not know: not asked
+    unsigned.signature = [0; 64];
+    let replay = att(1, 1, 1);
+    let items = [unsigned.clone(), replay.clone(), replay];
+    let refs: Vec<_> = items.iter().map(|a| a.as_ref()).collect();
+    let got = settle_verified(&mut m, &rules(0), &refs);
+    assert_eq!(
+        got,
+        vec![
+            Ok(Uint128::new(10)),
+            Ok(Uint128::new(10)),
+            Err(ItemError::NonceReused)
+        ]
+    );
 }
 
 proptest! {

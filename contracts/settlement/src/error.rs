@@ -3,7 +3,7 @@ use cw_utils::PaymentError;
 use garden_wire::DecodeError;
 use thiserror::Error;
 
-use crate::engine::ItemError;
+use crate::types::ItemError;
 
 /// Transaction-level errors (the whole message fails). Per-item rejections in a batch are
 /// [`ItemError`] codes in the batch result; with `strict: true` the first one becomes
@@ -16,8 +16,11 @@ pub enum ContractError {
     #[error("{0}")]
     Payment(#[from] PaymentError),
 
-    #[error("only the governance admin may do this")]
-    NotAdmin,
+    #[error("{0}")]
+    Admin(#[from] cw_controllers::AdminError),
+
+    #[error("only {consumer} or the governance admin may refund its escrow")]
+    NotConsumerOrAdmin { consumer: String },
 
     #[error("batch rejected: {0}")]
     BatchDecode(#[from] DecodeError),
@@ -40,21 +43,32 @@ pub enum ContractError {
     #[error("no escrow for {consumer}")]
     NoEscrow { consumer: String },
 
-    #[error("escrow of {consumer} is locked until {locked_until} (now {now})")]
-    EscrowLocked {
-        consumer: String,
-        locked_until: u64,
-        now: u64,
-    },
+    #[error("no withdrawal was requested")]
+    NoWithdrawalRequested,
 
-    #[error("withdrawal of {requested} exceeds escrow balance {balance}")]
-    InsufficientEscrow { requested: String, balance: String },
+    #[error("the withdrawal notice runs until {available_at} (now {now})")]
+    NoticeRunning { available_at: u64, now: u64 },
 
     #[error("amount must be greater than zero")]
     ZeroAmount,
 
-    #[error("lock period {requested}s is shorter than the minimum {min}s")]
-    LockTooShort { requested: u64, min: u64 },
+    #[error("{addr} is not a consortium member: it has no attestation key")]
+    NotMember { addr: String },
+
+    #[error("nonce floor {requested} is not above the current floor {current}")]
+    FloorNotRaised { requested: u64, current: u64 },
+
+    #[error("nonce floor {requested} is beyond the next hour's first nonce {max}")]
+    FloorTooHigh { requested: u64, max: u64 },
+
+    #[error("prune limit must be 1..=1000")]
+    InvalidPruneLimit,
+
+    #[error("amount or total overflows")]
+    Overflow,
+
+    #[error("cannot migrate: {reason}")]
+    Migration { reason: String },
 
     #[error("{addr} is not a garden-consortium contract")]
     NotConsortium { addr: String },

@@ -1,52 +1,9 @@
 use cosmwasm_schema::{cw_serde, QueryResponses};
 use cosmwasm_std::{Addr, Binary, Uint128};
-use garden_wire::TrustLevel;
 
-/// Hard ceiling on `max_batch`: 4 000 items are ~528 KB of batch, ~940 KB once base64'd in
-/// the JSON message and again in the RPC body — the edge of CometBFT's 1 MB `max_body_bytes`.
-pub const MAX_BATCH_CEILING: u32 = 4_000;
-/// `ed25519_batch_verify` fails past ~250 items (VM region limit, TOOLCHAIN.md).
-pub const MAX_VERIFY_CHUNK: u32 = 200;
+use crate::types::Params;
 
-/// Settlement parameters, changed by the governance admin (`UpdateParams`).
-#[cw_serde]
-pub struct Params {
-    /// Most attestations in one batch. Default 1 000 (the spec's target; ~132 KB of batch,
-    /// ~8 M gas). At most 4 000.
-    pub max_batch: u32,
-    /// How far in the past `signed_at` may be, seconds. Default 7 days: long enough for a
-    /// site isolated for days to settle what it signed offline.
-    pub window_secs: u64,
-    /// Clock skew tolerated for `signed_at` in the future, seconds. Default 300.
-    pub max_future_secs: u64,
-    /// Least trusted level allowed to sign attestations and to offer. Default L2.
-    pub min_level: TrustLevel,
-    /// Scope an L2 endorsement must carry to sign or offer. Default "settle".
-    pub scope: String,
-    /// Minimum escrow lock after a deposit, seconds. Default 8 days (window + 1 day), so an
-    /// attestation signed against a locked escrow can settle before it is withdrawn.
-    pub min_lock_secs: u64,
-    /// 0 = verify signatures one by one. 1..=200 = `ed25519_batch_verify` in chunks of this
-    /// size, falling back to one by one inside a chunk that fails (a bad signature, or a VM
-    /// that refuses the call). Default 200: measured on wasmd v0.61.14 with 1 000 items it
-    /// saves ~4 % of the transaction's gas (2 326 k vs 2 426 k); the VM refuses more than
-    /// ~250 items per call, hence the 200 ceiling.
-    pub verify_chunk: u32,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            max_batch: 1_000,
-            window_secs: 7 * 24 * 3600,
-            max_future_secs: 300,
-            min_level: TrustLevel::L2,
-            scope: "settle".into(),
-            min_lock_secs: 8 * 24 * 3600,
-            verify_chunk: 200,
-        }
-    }
-}
+pub use cw_controllers::AdminResponse;
 
 #[cw_serde]
 pub struct InstantiateMsg {
@@ -71,18 +28,26 @@ pub enum ExecuteMsg {
     RemoveOffer {
         kind: String,
     },
-    /// Add the attached native coins to the sender's escrow; the lock becomes
-    /// `max(current, now + lock_secs)` (`lock_secs` defaults to and must be >= `min_lock_secs`).
-    Deposit {
-        lock_secs: Option<u64>,
-    },
-    /// Consumer takes back unused escrow (all if `amount` is None) once the lock has passed.
-    Withdraw {
+    /// Add the attached native coins to the sender's escrow.
+    Deposit {},
+    /// Consumer: ask for `amount` (everything if None) back; it can leave after
+    /// `withdrawal_notice_secs`. Replaces a pending request (its notice restarts).
+    RequestWithdrawal {
         amount: Option<Uint128>,
     },
-    /// Anyone: return an expired escrow in full to its consumer.
+    /// Consumer: drop a pending request.
+    CancelWithdrawal {},
+    /// Consumer: take the requested amount (what is left of it) once the notice has ended.
+    Withdraw {},
+    /// The consumer or the governance admin: return the whole escrow to the consumer. Files
+    /// a request for everything if none is pending; pays out once the notice has ended.
     Refund {
         consumer: String,
+    },
+    /// The sender (a consortium member) cancels every unsettled nonce of its attestation key
+    /// below `nonce`. Floors only rise, and at most to the first nonce of the next hour.
+    SetNonceFloor {
+        nonce: u64,
     },
     /// Settle a `GWAB` v1 batch (see garden-wire). Each item settles or is rejected on its
     /// own; the response data is a `SettleBatchResponse`. `strict: true` fails the whole
@@ -90,6 +55,11 @@ pub enum ExecuteMsg {
     SettleBatch {
         batch: Binary,
         strict: Option<bool>,
+    },
+    /// Anyone: delete up to `limit` (1..=1000) used-nonce bitmaps of hours older than the
+    /// window (each settled batch also deletes a few).
+    Prune {
+        limit: u32,
     },
     /// Admin only.
     UpdateParams {
@@ -101,10 +71,12 @@ pub enum ExecuteMsg {
     },
 }
 
+/// Migrates a v0.1 or v0.2 deployment to this version (see `docs/CONTRACTS.md`); the
+/// consortium must be migrated first.
 #[cw_serde]
 pub struct MigrateMsg {}
 
-/// Response data of `SettleBatch` (also stored, see `QueryMsg::Batch`).
+/// Response data of `SettleBatch` (also stored when something settled, see `QueryMsg::Batch`).
 #[cw_serde]
 pub struct SettleBatchResponse {
     pub batch_id: u64,
@@ -120,7 +92,7 @@ pub struct SettleBatchResponse {
 pub enum QueryMsg {
     #[returns(ConfigResponse)]
     Config {},
-    #[returns(Option<crate::state::Offer>)]
+    #[returns(Option<crate::types::Offer>)]
     Offer { provider: String, kind: String },
     #[returns(OffersResponse)]
     ListOffers {
@@ -128,19 +100,24 @@ pub enum QueryMsg {
         start_after: Option<String>,
         limit: Option<u32>,
     },
-    #[returns(Option<crate::state::Escrow>)]
+    #[returns(Option<crate::types::Escrow>)]
     Escrow { consumer: String },
     /// Total paid so far by `consumer` to `provider`.
     #[returns(Uint128)]
     Paid { consumer: String, provider: String },
-    #[returns(crate::state::Totals)]
+    #[returns(crate::types::Totals)]
     Totals {},
-    /// Has this (signer key, nonce) been settled?
+    /// Has this (signer key, nonce) been settled? (False once its hour was pruned: such a
+    /// nonce is refused anyway.)
     #[returns(bool)]
     NonceUsed { signer: Binary, nonce: u64 },
-    /// Per-item result codes of a settled batch.
-    #[returns(crate::state::BatchRecord)]
+    /// The nonce floor of a signer key (0 if never set).
+    #[returns(u64)]
+    NonceFloor { signer: Binary },
+    /// Per-item result codes of one of the last 1 000 batches that settled something.
+    #[returns(Option<crate::types::BatchRecord>)]
     Batch { batch_id: u64 },
+    /// Batches submitted so far (each got an id).
     #[returns(u64)]
     BatchCount {},
 }
@@ -151,6 +128,8 @@ pub struct ConfigResponse {
     pub denom: String,
     pub params: Params,
     pub admin: Option<Addr>,
+    /// Nonce hours below this were pruned.
+    pub pruned_below: u64,
 }
 
 #[cw_serde]

@@ -99,7 +99,13 @@ impl Attestation {
     /// [`crate::MAX_STR_LEN`] bytes. A signer validates before it signs, so it never signs
     /// an attestation that cannot travel.
     pub fn validate(&self) -> Result<(), crate::EncodeError> {
-        for s in [&self.provider, &self.consumer, &self.resource_id, &self.unit, &self.price_ref] {
+        for s in [
+            &self.provider,
+            &self.consumer,
+            &self.resource_id,
+            &self.unit,
+            &self.price_ref,
+        ] {
             crate::check_str(s)?;
         }
         Ok(())
@@ -194,9 +200,15 @@ mod tests {
         assert!(sample().validate().is_ok());
         let mut a = sample();
         a.resource_id = "x".repeat(crate::MAX_STR_LEN + 1);
-        assert!(matches!(a.validate(), Err(crate::EncodeError::BadString(_))));
+        assert!(matches!(
+            a.validate(),
+            Err(crate::EncodeError::BadString(_))
+        ));
         a.resource_id = String::new();
-        assert!(matches!(a.validate(), Err(crate::EncodeError::BadString(_))));
+        assert!(matches!(
+            a.validate(),
+            Err(crate::EncodeError::BadString(_))
+        ));
         a.resource_id = "x".repeat(crate::MAX_STR_LEN);
         assert!(a.validate().is_ok());
     }
@@ -206,7 +218,10 @@ mod tests {
     fn an_unrepresentable_string_is_refused_not_wrapped() {
         let mut a = sample();
         a.unit = "u".repeat(256);
-        let _ = a.signing_bytes(&Domain { chain_id: "c", contract: "k" });
+        let _ = a.signing_bytes(&Domain {
+            chain_id: "c",
+            contract: "k",
+        });
     }
 
     #[test]

@@ -1,61 +1,31 @@
-//! Membership answer shared by the consortium contract, the settlement contract and the
-//! sidecar's connection gater.
+//! Trust levels and the membership answer shared by the consortium contract, the settlement
+//! contract and the sidecar's connection gater.
 
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Binary};
 
-/// Trust levels of the consortium (proposal §7). Ordered: `L1 < L2 < L3` in the derived
-/// order means "more trusted first", so "at least L2" is `level <= TrustLevel::L2`.
-#[cw_serde]
-#[derive(Copy, Eq, PartialOrd, Ord, Hash)]
-pub enum TrustLevel {
-    /// PSK member, governs the consortium (initial score 70).
-    L1,
-    /// Endorsed by an L1 member for scoped rights and a validity period (initial score 40).
-    L2,
-    /// Open participant (initial score 0).
-    L3,
-}
-
-impl TrustLevel {
-    /// True when `self` is at least as trusted as `min`.
-    pub fn at_least(self, min: TrustLevel) -> bool {
-        self <= min
-    }
-}
-
-#[cw_serde]
-#[derive(Copy, Eq)]
-pub enum MemberStatus {
-    Active,
-    Revoked,
-}
-
-/// Endorsement recorded for an L2 member.
-#[cw_serde]
-pub struct Endorsement {
-    pub endorser: Addr,
-    pub scopes: Vec<String>,
-    /// Unix seconds.
-    pub valid_from: u64,
-    pub valid_until: u64,
-}
+use crate::member::{Endorsement, Member, Moment, Revocation, Suspension};
+pub use crate::member::{MemberStatus, TrustLevel};
 
 /// What the consortium answers about one member (`member {addr}` or `member_by_pubkey`).
 #[cw_serde]
 pub struct MemberResponse {
     pub addr: Addr,
-    /// Ed25519 attestation public key (32 bytes).
+    /// Ed25519 attestation public key (32 bytes) this answer is about.
     pub pubkey: Binary,
     /// Recorded level.
     pub level: TrustLevel,
-    /// Level that applies now: an L2 member whose endorsement is outside its validity period
-    /// counts as L3; a revoked member keeps its recorded level here but `status` says Revoked.
+    /// Level that applies now: an L2 member without an endorsement valid now counts as L3.
     pub effective_level: TrustLevel,
     pub weight: u64,
     pub status: MemberStatus,
-    /// Block height of the revocation when `status` is Revoked.
+    /// When this key's membership started.
+    pub since: Moment,
+    /// Block height of the revocation when `status` is Revoked (kept for v0.1 clients).
     pub revoked_at_height: Option<u64>,
+    pub revocation: Option<Revocation>,
+    pub suspension: Option<Suspension>,
+    /// The endorsement in force (the latest), for L2 members.
     pub endorsement: Option<Endorsement>,
 }
 
@@ -69,6 +39,30 @@ impl MemberResponse {
         match (&self.effective_level, &self.endorsement) {
             (TrustLevel::L2, Some(e)) => e.scopes.iter().any(|s| s == scope),
             _ => true,
+        }
+    }
+}
+
+impl Member {
+    /// The query answer for this record at `now`.
+    pub fn to_response(
+        &self,
+        addr: Addr,
+        now: u64,
+        endorser_compromised_at: impl FnMut(&[u8]) -> Option<u64>,
+    ) -> MemberResponse {
+        MemberResponse {
+            addr,
+            pubkey: self.pubkey.clone(),
+            level: self.level,
+            effective_level: self.level_at(now, endorser_compromised_at),
+            weight: self.weight,
+            status: self.status(now),
+            since: self.since,
+            revoked_at_height: self.revocation.as_ref().map(|r| r.at.height),
+            revocation: self.revocation.clone(),
+            suspension: self.suspension.clone().filter(|_| self.is_suspended(now)),
+            endorsement: self.endorsement().cloned(),
         }
     }
 }
@@ -93,9 +87,13 @@ mod tests {
             effective_level: TrustLevel::L2,
             weight: 0,
             status: MemberStatus::Active,
+            since: Moment::default(),
             revoked_at_height: None,
+            revocation: None,
+            suspension: None,
             endorsement: Some(Endorsement {
                 endorser: Addr::unchecked("l1"),
+                endorser_key: Binary::from(vec![1; 32]),
                 scopes: vec!["settle".into()],
                 valid_from: 0,
                 valid_until: 10,
@@ -104,7 +102,7 @@ mod tests {
         assert!(m.allows(TrustLevel::L2, "settle"));
         assert!(!m.allows(TrustLevel::L2, "discovery"));
         assert!(!m.allows(TrustLevel::L1, "settle"));
-        m.status = MemberStatus::Revoked;
+        m.status = MemberStatus::Suspended;
         assert!(!m.allows(TrustLevel::L2, "settle"));
     }
 }

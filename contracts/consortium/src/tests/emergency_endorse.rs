@@ -1,14 +1,15 @@
 //! Emergency revocation and L1 endorsements of L2 members.
 
 use garden_wire::membership::{MemberResponse, MemberStatus};
-use garden_wire::TrustLevel;
+use garden_wire::{RevocationKind, TrustLevel};
 
-use super::suite::{assert_err, pubkey, Suite};
+use super::suite::{assert_err, attr, pubkey, Suite};
 use crate::msg::*;
+use crate::types::*;
 use crate::ContractError;
 
 #[test]
-fn emergency_revocation_needs_two_l1() {
+fn emergency_action_suspends_an_l1_until_ratified() {
     let mut s = Suite::new();
     let (a, b, c) = (s.a.clone(), s.b.clone(), s.c.clone());
     let outsider = s.addr("outsider");
@@ -32,7 +33,12 @@ fn emergency_revocation_needs_two_l1() {
             addr: outsider.to_string(),
         },
     );
-    s.exec(&a, er(&c)).unwrap();
+    let res = s.exec(&a, er(&c)).unwrap();
+    assert_eq!(
+        attr(&res, "outcome"),
+        "pending",
+        "one approver is never enough"
+    );
     assert_err(
         s.exec(&a, er(&c)).unwrap_err(),
         ContractError::AlreadyApproved {
@@ -51,32 +57,88 @@ fn emergency_revocation_needs_two_l1() {
         addr: c.to_string(),
     });
     assert_eq!(m.unwrap().status, MemberStatus::Active);
-    // a second approval inside the window revokes
-    s.exec(&a, er(&c)).unwrap();
-    let m: Option<MemberResponse> = s.query(QueryMsg::Member {
-        addr: c.to_string(),
-    });
-    assert_eq!(m.unwrap().status, MemberStatus::Revoked);
+    // a second approval inside the window suspends c (an L1): it is not revoked
+    let res = s.exec(&a, er(&c)).unwrap();
+    assert_eq!(attr(&res, "outcome"), "suspended");
+    let m: MemberResponse = s
+        .query::<Option<MemberResponse>>(QueryMsg::Member {
+            addr: c.to_string(),
+        })
+        .unwrap();
+    assert_eq!(m.status, MemberStatus::Suspended);
+    let suspended_at = m.suspension.as_ref().unwrap().at;
     let r: RevocationsResponse = s.query(QueryMsg::RevocationsSince {
         height: 0,
         start_after: None,
         limit: None,
     });
-    assert!(r.revocations[0].emergency);
-    assert_eq!(r.revocations[0].reason, "key leaked");
+    assert!(r.revocations.is_empty());
+    // a suspended L1 can neither act in an emergency, nor propose, nor vote
+    let until = m.suspension.unwrap().until;
+    assert_err(
+        s.exec(&c, er(&a)).unwrap_err(),
+        ContractError::Suspended {
+            addr: c.to_string(),
+            until,
+        },
+    );
+    // a normal proposal ratifies it: the revocation dates from the suspension
+    s.advance(3600, 10);
+    s.pass(Action::Revoke {
+        addr: c.to_string(),
+        reason: "confirmed".into(),
+        kind: RevocationKind::Compromise,
+    })
+    .unwrap();
+    let r: RevocationsResponse = s.query(QueryMsg::RevocationsSince {
+        height: 0,
+        start_after: None,
+        limit: None,
+    });
+    assert_eq!(r.revocations.len(), 1);
+    assert_eq!(r.revocations[0].kind, RevocationKind::Compromise);
+    assert_eq!(r.revocations[0].effective, suspended_at);
+    assert!(r.revocations[0].height > suspended_at.height);
     assert_err(
         s.exec(&a, er(&c)).unwrap_err(),
         ContractError::Revoked {
             addr: c.to_string(),
         },
     );
-    // a revoked L1 can no longer approve
-    assert_err(
-        s.exec(&c, er(&a)).unwrap_err(),
-        ContractError::NotL1Member {
-            addr: c.to_string(),
+}
+
+#[test]
+fn emergency_against_a_non_l1_revokes_for_compromise() {
+    let mut s = Suite::new();
+    let (a, b, admin) = (s.a.clone(), s.b.clone(), s.admin.clone());
+    let d = s.addr("d");
+    s.exec(
+        &admin,
+        ExecuteMsg::AdminExecute {
+            action: Action::Admit {
+                addr: d.to_string(),
+                pubkey: pubkey(4),
+                level: TrustLevel::L3,
+                weight: 0,
+                endorsement: None,
+            },
         },
-    );
+    )
+    .unwrap();
+    let er = ExecuteMsg::EmergencyRevoke {
+        addr: d.to_string(),
+        reason: "key leaked".into(),
+    };
+    s.exec(&a, er.clone()).unwrap();
+    let res = s.exec(&b, er).unwrap();
+    assert_eq!(attr(&res, "outcome"), "revoked");
+    let m: MemberResponse = s
+        .query::<Option<MemberResponse>>(QueryMsg::Member {
+            addr: d.to_string(),
+        })
+        .unwrap();
+    assert_eq!(m.status, MemberStatus::Revoked);
+    assert_eq!(m.revocation.unwrap().kind, RevocationKind::Compromise);
 }
 
 #[test]
@@ -249,6 +311,7 @@ fn endorsement_errors() {
     s.pass(Action::Revoke {
         addr: peer.to_string(),
         reason: "r".into(),
+        kind: RevocationKind::Departure,
     })
     .unwrap();
     assert_err(

@@ -4,12 +4,12 @@ use cosmwasm_std::{Decimal, Empty};
 use cw_multi_test::{App, Executor};
 use cw_utils::{Duration, Threshold, ThresholdError};
 use garden_wire::membership::{MemberResponse, MemberStatus};
-use garden_wire::TrustLevel;
+use garden_wire::{RevocationKind, TrustLevel};
 
 use super::suite::{assert_err, attr, contract, pubkey, Suite};
 use crate::msg::*;
-use crate::state::Status;
 use crate::tally::Vote;
+use crate::types::*;
 use crate::ContractError;
 
 fn admit(addr: &str, seed: u8, level: TrustLevel, weight: u64) -> Action {
@@ -91,13 +91,23 @@ fn instantiate_validates() {
         ContractError::DuplicatePubkey { owner: a.clone() },
     );
     let p = Params {
-        emergency_quorum: 1,
+        emergency_share: Decimal::zero(),
         ..Params::default()
     };
     assert_err(
         init(vec![m(&a, 1, TrustLevel::L1, 1)], Some(p)).unwrap_err(),
         ContractError::InvalidParams {
-            reason: "emergency_quorum must be at least 2".into(),
+            reason: "emergency_share must be in (0, 1]".into(),
+        },
+    );
+    let p = Params {
+        execution_period: Duration::Height(5),
+        ..Params::default()
+    };
+    assert_err(
+        init(vec![m(&a, 1, TrustLevel::L1, 1)], Some(p)).unwrap_err(),
+        ContractError::InvalidParams {
+            reason: "execution_period must be > 0 and of the same kind as voting_period".into(),
         },
     );
     let p = Params {
@@ -240,7 +250,10 @@ fn propose_and_vote_errors() {
             },
         )
         .unwrap_err(),
-        ContractError::InvalidTitle,
+        ContractError::InvalidText {
+            field: "title".into(),
+            max: 128,
+        },
     );
     let bad_key = Action::Admit {
         addr: outsider.to_string(),
@@ -262,7 +275,8 @@ fn propose_and_vote_errors() {
     assert_err(
         s.propose(&a, bad_params).unwrap_err(),
         ContractError::InvalidParams {
-            reason: "emergency_window must be > 0".into(),
+            reason: "emergency_window, suspension_period and max_endorsement_secs must be > 0"
+                .into(),
         },
     );
     assert_err(
@@ -282,9 +296,8 @@ fn propose_and_vote_errors() {
     );
     assert_err(
         s.vote(&outsider, id, Vote::Yes).unwrap_err(),
-        ContractError::NoVotingWeight {
-            id,
-            voter: outsider.to_string(),
+        ContractError::NotL1Member {
+            addr: outsider.to_string(),
         },
     );
     assert_err(
@@ -359,12 +372,14 @@ fn revoke_level_weight_and_revocations_since() {
     s.pass(Action::Revoke {
         addr: d.to_string(),
         reason: "left".into(),
+        kind: RevocationKind::Departure,
     })
     .unwrap();
     s.advance(5, 1);
     s.pass(Action::Revoke {
         addr: e.to_string(),
         reason: "misbehaved".into(),
+        kind: RevocationKind::Departure,
     })
     .unwrap();
     let r: RevocationsResponse = s.query(QueryMsg::RevocationsSince {
@@ -404,6 +419,7 @@ fn revoke_level_weight_and_revocations_since() {
         s.pass(Action::Revoke {
             addr: d.to_string(),
             reason: "x".into(),
+            kind: RevocationKind::Departure,
         })
         .unwrap_err(),
         ContractError::AlreadyRevoked {
@@ -415,6 +431,7 @@ fn revoke_level_weight_and_revocations_since() {
         s.pass(Action::Revoke {
             addr: ghost.to_string(),
             reason: "x".into(),
+            kind: RevocationKind::Departure,
         })
         .unwrap_err(),
         ContractError::UnknownMember {
@@ -431,10 +448,20 @@ fn revoke_level_weight_and_revocations_since() {
             addr: d.to_string(),
         },
     );
-    // re-admission of a revoked member by vote works, with a new key
+    // re-admission of a revoked member by vote works, with a new key only
+    assert_err(
+        s.pass(admit(d.as_str(), 4, TrustLevel::L3, 0)).unwrap_err(),
+        ContractError::KeyRevoked,
+    );
     s.pass(admit(d.as_str(), 14, TrustLevel::L3, 0)).unwrap();
     let by_old: Option<MemberResponse> = s.query(QueryMsg::MemberByPubkey { pubkey: pubkey(4) });
-    assert!(by_old.is_none());
+    assert_eq!(
+        by_old.map(|m| m.status),
+        Some(MemberStatus::Revoked),
+        "the old key stays revoked"
+    );
+    let by_new: Option<MemberResponse> = s.query(QueryMsg::MemberByPubkey { pubkey: pubkey(14) });
+    assert_eq!(by_new.map(|m| m.status), Some(MemberStatus::Active));
 
     // level and weight changes
     let c = s.c.clone();
@@ -486,7 +513,7 @@ fn admin_actions_and_params() {
             },
         )
         .unwrap_err(),
-        ContractError::NotAdmin,
+        ContractError::Admin(cw_controllers::AdminError::NotAdmin {}),
     );
     s.exec(
         &admin,
@@ -514,6 +541,7 @@ fn admin_actions_and_params() {
     let params = Params {
         threshold: Threshold::AbsoluteCount { weight: 1 },
         voting_period: Duration::Height(5),
+        execution_period: Duration::Height(50),
         ..Params::default()
     };
     s.pass(Action::UpdateParams {
@@ -532,7 +560,7 @@ fn admin_actions_and_params() {
     assert_err(
         s.exec(&a, ExecuteMsg::UpdateAdmin { admin: None })
             .unwrap_err(),
-        ContractError::NotAdmin,
+        ContractError::Admin(cw_controllers::AdminError::NotAdmin {}),
     );
     s.exec(
         &admin,
@@ -564,6 +592,7 @@ fn admin_actions_and_params() {
                 action: Action::Revoke {
                     addr: who.to_string(),
                     reason: "r".into(),
+                    kind: RevocationKind::Departure,
                 },
             },
         )
@@ -576,6 +605,7 @@ fn admin_actions_and_params() {
                 action: Action::Revoke {
                     addr: a.to_string(),
                     reason: "r".into(),
+                    kind: RevocationKind::Departure,
                 },
             },
         )

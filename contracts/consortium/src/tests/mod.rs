@@ -1,3 +1,4 @@
+mod capture;
 mod emergency_endorse;
 mod governance;
 mod suite;

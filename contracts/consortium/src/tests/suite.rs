@@ -7,10 +7,9 @@ use garden_wire::attestation::Domain;
 use garden_wire::endorsement::EndorsementBody;
 use garden_wire::TrustLevel;
 
-use crate::msg::{
-    Action, ExecuteMsg, InstantiateMsg, MemberInit, Params, QueryMsg, SignedEndorsement,
-};
+use crate::msg::{ExecuteMsg, InstantiateMsg, MemberInit, QueryMsg};
 use crate::tally::Vote;
+use crate::types::{Action, Params, SignedEndorsement};
 
 pub(super) fn contract() -> Box<dyn Contract<Empty>> {
     Box::new(ContractWrapper::new(
@@ -129,7 +128,7 @@ impl Suite {
         for voter in [b, c] {
             let status: crate::msg::ProposalResponse =
                 self.query(QueryMsg::Proposal { proposal_id: id });
-            if status.status == crate::state::Status::Passed {
+            if status.status == crate::types::Status::Passed {
                 break;
             }
             self.vote(&voter, id, Vote::Yes)?;

@@ -7,7 +7,7 @@ use garden_wire::TrustLevel;
 
 use super::suite::{assert_err, settlement_contract, Suite, DENOM};
 use crate::msg::*;
-use crate::state::{Escrow, Offer, Totals};
+use crate::types::*;
 use crate::ContractError;
 
 #[test]
@@ -72,12 +72,12 @@ fn instantiate_validates_params() {
     assert_err(
         try_params(
             Params {
-                min_lock_secs: 3600,
+                withdrawal_notice_secs: 3600,
                 ..Params::default()
             },
             DENOM,
         ),
-        bad("min_lock_secs must be >= window_secs"),
+        bad("withdrawal_notice_secs must be >= window_secs"),
     );
     assert_err(
         try_params(
@@ -89,7 +89,10 @@ fn instantiate_validates_params() {
         ),
         bad("scope must be 1..=128 bytes"),
     );
-    assert_err(try_params(Params::default(), ""), bad("denom is empty"));
+    assert_err(
+        try_params(Params::default(), ""),
+        bad("denom must be 1..=128 bytes"),
+    );
     let cfg: ConfigResponse = s.query(QueryMsg::Config {});
     assert_eq!(
         (cfg.params, cfg.denom),
@@ -195,11 +198,10 @@ fn offers() {
 #[test]
 fn escrow_lifecycle() {
     let mut s = Suite::new();
-    let (alice, bob, carol) = (s.alice.clone(), s.bob.clone(), s.carol.clone());
+    let (alice, bob, gov) = (s.alice.clone(), s.bob.clone(), s.gov.clone());
     let settlement = s.settlement.clone();
     assert_err(
-        s.exec(&alice, ExecuteMsg::Deposit { lock_secs: None })
-            .unwrap_err(),
+        s.exec(&alice, ExecuteMsg::Deposit {}).unwrap_err(),
         PaymentError::NoFunds {},
     );
     assert_err(
@@ -207,40 +209,14 @@ fn escrow_lifecycle() {
             .execute_contract(
                 alice.clone(),
                 settlement.clone(),
-                &ExecuteMsg::Deposit { lock_secs: None },
+                &ExecuteMsg::Deposit {},
                 &[coin(5, "other")],
             )
             .unwrap_err(),
         PaymentError::MissingDenom(DENOM.into()),
     );
-    assert_err(
-        s.app
-            .execute_contract(
-                alice.clone(),
-                settlement.clone(),
-                &ExecuteMsg::Deposit {
-                    lock_secs: Some(60),
-                },
-                &[coin(5, DENOM)],
-            )
-            .unwrap_err(),
-        ContractError::LockTooShort {
-            requested: 60,
-            min: 8 * 86400,
-        },
-    );
-    let start = s.now();
     s.deposit(&alice, 1_000).unwrap();
-    s.app
-        .execute_contract(
-            alice.clone(),
-            settlement.clone(),
-            &ExecuteMsg::Deposit {
-                lock_secs: Some(10 * 86400),
-            },
-            &[coin(500, DENOM)],
-        )
-        .unwrap();
+    s.deposit(&alice, 500).unwrap();
     let e: Option<Escrow> = s.query(QueryMsg::Escrow {
         consumer: alice.to_string(),
     });
@@ -248,64 +224,84 @@ fn escrow_lifecycle() {
         e,
         Some(Escrow {
             balance: Uint128::new(1_500),
-            locked_until: start + 10 * 86400
+            withdrawal: None
         })
     );
-    let locked = s
-        .exec(&alice, ExecuteMsg::Withdraw { amount: None })
-        .unwrap_err();
     assert_err(
-        locked,
-        ContractError::EscrowLocked {
-            consumer: alice.to_string(),
-            locked_until: start + 10 * 86400,
-            now: start,
-        },
+        s.exec(&alice, ExecuteMsg::Withdraw {}).unwrap_err(),
+        ContractError::NoWithdrawalRequested,
     );
     assert_err(
-        s.exec(&bob, ExecuteMsg::Withdraw { amount: None })
+        s.exec(&bob, ExecuteMsg::RequestWithdrawal { amount: None })
             .unwrap_err(),
         ContractError::NoEscrow {
             consumer: bob.to_string(),
         },
     );
-
-    s.advance(10 * 86400);
-    let before = s.balance(&alice);
     assert_err(
         s.exec(
             &alice,
-            ExecuteMsg::Withdraw {
+            ExecuteMsg::RequestWithdrawal {
                 amount: Some(Uint128::zero()),
             },
         )
         .unwrap_err(),
         ContractError::ZeroAmount,
     );
-    assert_err(
-        s.exec(
-            &alice,
-            ExecuteMsg::Withdraw {
-                amount: Some(Uint128::new(2_000)),
-            },
-        )
-        .unwrap_err(),
-        ContractError::InsufficientEscrow {
-            requested: "2000".into(),
-            balance: "1500".into(),
-        },
-    );
+    let start = s.now();
     s.exec(
         &alice,
-        ExecuteMsg::Withdraw {
+        ExecuteMsg::RequestWithdrawal {
             amount: Some(Uint128::new(400)),
         },
     )
     .unwrap();
-    assert_eq!(s.balance(&alice), before + 400);
-    // refund by anyone returns the rest to the consumer and closes the escrow
+    let notice = 8 * 86400;
+    assert_err(
+        s.exec(&alice, ExecuteMsg::Withdraw {}).unwrap_err(),
+        ContractError::NoticeRunning {
+            available_at: start + notice,
+            now: start,
+        },
+    );
+    // cancel and ask again: the notice restarts
+    s.exec(&alice, ExecuteMsg::CancelWithdrawal {}).unwrap();
+    assert_err(
+        s.exec(&alice, ExecuteMsg::CancelWithdrawal {}).unwrap_err(),
+        ContractError::NoWithdrawalRequested,
+    );
     s.exec(
-        &carol,
+        &alice,
+        ExecuteMsg::RequestWithdrawal {
+            amount: Some(Uint128::new(400)),
+        },
+    )
+    .unwrap();
+    s.advance(notice);
+    let before = s.balance(&alice);
+    s.exec(&alice, ExecuteMsg::Withdraw {}).unwrap();
+    assert_eq!(s.balance(&alice), before + 400);
+    // the governance admin refunds: first call files the request, second pays out
+    s.exec(
+        &gov,
+        ExecuteMsg::Refund {
+            consumer: alice.to_string(),
+        },
+    )
+    .unwrap();
+    assert_err(
+        s.exec(
+            &gov,
+            ExecuteMsg::Refund {
+                consumer: alice.to_string(),
+            },
+        )
+        .unwrap_err(),
+        "the withdrawal notice runs until",
+    );
+    s.advance(notice);
+    s.exec(
+        &gov,
         ExecuteMsg::Refund {
             consumer: alice.to_string(),
         },
@@ -316,18 +312,6 @@ fn escrow_lifecycle() {
         consumer: alice.to_string(),
     });
     assert!(e.is_none());
-    assert_err(
-        s.exec(
-            &carol,
-            ExecuteMsg::Refund {
-                consumer: alice.to_string(),
-            },
-        )
-        .unwrap_err(),
-        ContractError::NoEscrow {
-            consumer: alice.to_string(),
-        },
-    );
     let t: Totals = s.query(QueryMsg::Totals {});
     assert_eq!(
         (t.deposited.u128(), t.withdrawn.u128(), t.paid.u128()),
@@ -348,7 +332,7 @@ fn admin_updates_params() {
     assert_err(
         s.exec(&alice, ExecuteMsg::UpdateParams { params: p.clone() })
             .unwrap_err(),
-        ContractError::NotAdmin,
+        ContractError::Admin(cw_controllers::AdminError::NotAdmin {}),
     );
     assert_err(
         s.exec(
@@ -372,14 +356,14 @@ fn admin_updates_params() {
     assert_err(
         s.exec(&alice, ExecuteMsg::UpdateAdmin { admin: None })
             .unwrap_err(),
-        ContractError::NotAdmin,
+        ContractError::Admin(cw_controllers::AdminError::NotAdmin {}),
     );
     s.exec(&gov, ExecuteMsg::UpdateAdmin { admin: None })
         .unwrap();
     assert_err(
         s.exec(&gov, ExecuteMsg::UpdateParams { params: p })
             .unwrap_err(),
-        ContractError::NotAdmin,
+        ContractError::Admin(cw_controllers::AdminError::NotAdmin {}),
     );
 }
 

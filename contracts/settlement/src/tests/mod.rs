@@ -1,3 +1,5 @@
+mod defects;
 mod escrow_offers;
+mod model;
 mod settle;
 mod suite;

@@ -5,9 +5,8 @@ use garden_wire::batch;
 use proptest::prelude::*;
 
 use super::suite::{assert_err, attr, Suite, PRICE};
-use crate::engine::ItemError;
 use crate::msg::*;
-use crate::state::{BatchRecord, Escrow, Totals};
+use crate::types::*;
 use crate::ContractError;
 
 #[test]
@@ -40,11 +39,11 @@ fn settles_and_never_pays_twice() {
     let key = Binary::from(super::suite::key(2).verifying_key().to_bytes().to_vec());
     assert!(s.query::<bool>(QueryMsg::NonceUsed {
         signer: key.clone(),
-        nonce: 19
+        nonce: items[19].nonce
     }));
     assert!(!s.query::<bool>(QueryMsg::NonceUsed {
         signer: key,
-        nonce: 20
+        nonce: items[19].nonce + 1
     }));
 
     // the same batch again: every item NonceReused, nothing paid
@@ -56,8 +55,11 @@ fn settles_and_never_pays_twice() {
         .all(|c| *c == ItemError::NonceReused as u8));
     assert_eq!(s.balance(&provider), before + 205 * PRICE);
     assert!(attr(&res, "rejected_items").unwrap().starts_with("0:5,1:5"));
-    let rec: BatchRecord = s.query(QueryMsg::Batch { batch_id: 2 });
-    assert_eq!(rec.rejected, 25);
+    // a batch that settles nothing leaves no record (anyone can submit one)
+    let rec: Option<BatchRecord> = s.query(QueryMsg::Batch { batch_id: 2 });
+    assert!(rec.is_none());
+    let rec: Option<BatchRecord> = s.query(QueryMsg::Batch { batch_id: 1 });
+    assert_eq!(rec.unwrap().settled, 25);
     assert_eq!(s.query::<u64>(QueryMsg::BatchCount {}), 2);
     let t: Totals = s.query(QueryMsg::Totals {});
     assert_eq!(t.deposited.u128(), 20_000);
@@ -78,24 +80,10 @@ fn each_rejection_is_reported_per_item() {
     s.deposit(&alice, 1_000).unwrap();
     // a member that will be revoked
     let eve = s.app.api().addr_make("eve");
-    let msg = garden_consortium::msg::ExecuteMsg::AdminExecute {
-        action: garden_consortium::msg::Action::Admit {
-            addr: eve.to_string(),
-            pubkey: Binary::from(super::suite::key(9).verifying_key().to_bytes().to_vec()),
-            level: garden_wire::TrustLevel::L1,
-            weight: 1,
-            endorsement: None,
-        },
-    };
-    cw_multi_test::Executor::execute_contract(
-        &mut s.app,
-        s.gov.clone(),
-        s.consortium.clone(),
-        &msg,
-        &[],
-    )
-    .unwrap();
-    s.revoke(&eve);
+    s.admit_l1(&eve, 9);
+    s.advance(60);
+    s.revoke(&eve, garden_wire::RevocationKind::Departure);
+    s.advance(120);
 
     let now = s.now();
     let resign =
@@ -124,7 +112,7 @@ fn each_rejection_is_reported_per_item() {
         (bad_sig, ItemError::BadSignature as u8),
         (other_domain, ItemError::BadSignature as u8),
         (s.att(&alice, 77, 3, 1), ItemError::UnknownSigner as u8),
-        (s.att(&eve, 9, 4, 1), ItemError::RevokedSigner as u8),
+        (s.att(&eve, 9, 4, 1), ItemError::RevokedSigner as u8), // signed after its departure
         (s.att(&carol, 5, 5, 1), ItemError::SignerNotTrusted as u8),
         (s.att(&dave, 6, 6, 1), ItemError::SignerNotTrusted as u8),
         (s.att(&bob, 2, 7, 1), ItemError::SignerNotConsumer as u8),
@@ -185,6 +173,7 @@ fn each_rejection_is_reported_per_item() {
     let before = s.balance(&provider);
     let (res, data) = s.settle(&items, false).unwrap();
     assert_eq!(data.codes.to_vec(), want);
+    let _ = now;
     assert_eq!((data.settled, data.rejected), (2, want.len() as u32 - 2));
     assert_eq!(s.balance(&provider), before + 3 * PRICE);
     assert!(attr(&res, "rejected_items").unwrap().contains("10:7"));
@@ -334,11 +323,18 @@ proptest! {
                     let (_, data) = s.settle(&atts, false).unwrap();
                     for ((n, _), code) in items.iter().zip(data.codes.iter()) {
                         if *code == 0 { prop_assert!(paid_nonces.insert((seed, *n)), "paid twice"); }
-                        else { prop_assert!(*code == ItemError::NonceReused as u8 || *code == ItemError::InsufficientEscrow as u8, "code {}", code); }
+                        else {
+                            let expected = [ItemError::NonceReused, ItemError::InsufficientEscrow, ItemError::WithdrawalPending];
+                            prop_assert!(expected.iter().any(|e| *e as u8 == *code), "code {}", code);
+                        }
                     }
                 }
                 Op::Wait(secs) => s.advance(secs),
-                Op::Withdraw(w, a) => { let _ = s.exec(if w { &alice } else { &bob }, ExecuteMsg::Withdraw { amount: a.map(Uint128::new) }); }
+                Op::Withdraw(w, a) => {
+                    let who = if w { &alice } else { &bob };
+                    let _ = s.exec(who, ExecuteMsg::RequestWithdrawal { amount: a.map(Uint128::new) });
+                    let _ = s.exec(who, ExecuteMsg::Withdraw {});
+                }
             }
             let t: Totals = s.query(QueryMsg::Totals {});
             let escrows: u128 = [&alice, &bob].iter().map(|c| {

@@ -5,14 +5,14 @@
 use cosmwasm_std::{coin, Addr, Binary, Empty, StdError, Uint128};
 use cw_multi_test::{App, AppBuilder, AppResponse, Contract, ContractWrapper, Executor};
 use ed25519_dalek::{Signer, SigningKey};
-use garden_consortium::msg::{
-    Action, ExecuteMsg as CExec, InstantiateMsg as CInit, MemberInit, SignedEndorsement,
-};
+use garden_consortium::msg::{ExecuteMsg as CExec, InstantiateMsg as CInit, MemberInit};
+use garden_consortium::types::{Action, SignedEndorsement};
 use garden_wire::attestation::{Attestation, Domain};
 use garden_wire::endorsement::EndorsementBody;
-use garden_wire::{batch, TrustLevel};
+use garden_wire::{batch, nonce, RevocationKind, TrustLevel};
 
-use crate::msg::{ExecuteMsg, InstantiateMsg, Params, QueryMsg, SettleBatchResponse};
+use crate::msg::{ExecuteMsg, InstantiateMsg, QueryMsg, SettleBatchResponse};
+use crate::types::Params;
 
 pub(super) const DENOM: &str = "stake";
 pub(super) const PRICE: u128 = 7;
@@ -146,11 +146,13 @@ impl Suite {
             },
         )
         .unwrap();
+        // Members' attestations in the tests are signed a minute ago: after their admission.
+        s.advance(3600);
         s
     }
 
     /// alice (key 2, L1) endorses `who` at L2 for `scopes`.
-    fn endorse(&mut self, who: &Addr, seed: u8, scopes: &[&str]) {
+    pub(super) fn endorse(&mut self, who: &Addr, seed: u8, scopes: &[&str]) {
         let now = self.now();
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         let chain_id = self.app.block_info().chain_id;
@@ -159,7 +161,7 @@ impl Suite {
             subject_pubkey: &key(seed).verifying_key().to_bytes(),
             scopes: &scopes,
             valid_from: now - 1,
-            valid_until: now + 365 * 86400,
+            valid_until: now - 1 + 90 * 86400,
         }
         .signing_bytes(&Domain {
             chain_id: &chain_id,
@@ -169,7 +171,7 @@ impl Suite {
             endorser: self.alice.to_string(),
             scopes,
             valid_from: now - 1,
-            valid_until: now + 365 * 86400,
+            valid_until: now - 1 + 90 * 86400,
             signature: Binary::from(key(2).sign(&msg).to_bytes().to_vec()),
         };
         self.app
@@ -185,11 +187,12 @@ impl Suite {
             .unwrap();
     }
 
-    pub(super) fn revoke(&mut self, who: &Addr) {
+    pub(super) fn revoke(&mut self, who: &Addr, kind: RevocationKind) {
         let msg = CExec::AdminExecute {
             action: Action::Revoke {
                 addr: who.to_string(),
                 reason: "test".into(),
+                kind,
             },
         };
         self.app
@@ -206,7 +209,7 @@ impl Suite {
         self.app.execute_contract(
             sender.clone(),
             self.settlement.clone(),
-            &ExecuteMsg::Deposit { lock_secs: None },
+            &ExecuteMsg::Deposit {},
             &[coin(amount, DENOM)],
         )
     }
@@ -250,9 +253,21 @@ impl Suite {
             .to_bytes();
     }
 
-    /// A valid attestation by `consumer` (signing key `seed`) for `quantity` gib-hour.
-    pub(super) fn att(&self, consumer: &Addr, seed: u8, nonce: u64, quantity: u64) -> Attestation {
-        let now = self.now();
+    /// A valid attestation by `consumer` (signing key `seed`) for `quantity` gib-hour, signed
+    /// a minute ago, with the `seq`-th nonce of that hour.
+    pub(super) fn att(&self, consumer: &Addr, seed: u8, seq: u64, quantity: u64) -> Attestation {
+        self.att_at(consumer, seed, seq, quantity, self.now() - 60)
+    }
+
+    /// The same, signed at `signed_at`.
+    pub(super) fn att_at(
+        &self,
+        consumer: &Addr,
+        seed: u8,
+        seq: u64,
+        quantity: u64,
+        signed_at: u64,
+    ) -> Attestation {
         let mut a = Attestation {
             provider: self.provider.to_string(),
             consumer: consumer.to_string(),
@@ -261,15 +276,31 @@ impl Suite {
             unit: "gib-hour".into(),
             price_ref: "storage".into(),
             max_unit_price: PRICE,
-            period_start: now - 7200,
-            period_end: now - 3600,
-            nonce,
-            signed_at: now - 60,
+            period_start: signed_at.saturating_sub(7200),
+            period_end: signed_at.saturating_sub(3600),
+            nonce: nonce::first_nonce(nonce::epoch(signed_at)) + seq,
+            signed_at,
             signer: key(seed).verifying_key().to_bytes(),
             signature: [0; 64],
         };
         self.domain_sign(&mut a, seed);
         a
+    }
+
+    /// Admits `who` (key `seed`) at L1 through the governance admin.
+    pub(super) fn admit_l1(&mut self, who: &Addr, seed: u8) {
+        let msg = CExec::AdminExecute {
+            action: Action::Admit {
+                addr: who.to_string(),
+                pubkey: pubkey(seed),
+                level: TrustLevel::L1,
+                weight: 1,
+                endorsement: None,
+            },
+        };
+        self.app
+            .execute_contract(self.gov.clone(), self.consortium.clone(), &msg, &[])
+            .unwrap();
     }
 
     pub(super) fn settle(

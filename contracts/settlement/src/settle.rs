@@ -1,0 +1,215 @@
+//! Batch settlement glue (decode, run the engine over the chain ledger, write once), the
+//! incremental pruning of used-nonce bitmaps, and the consumer's nonce floor.
+
+use cosmwasm_std::{
+    to_json_binary, Addr, BankMsg, Binary, Coin, DepsMut, Env, MessageInfo, Response, Uint128,
+};
+use garden_wire::attestation::Domain;
+use garden_wire::consortium::ConsortiumContract;
+use garden_wire::{nonce, Batch, DecodeError};
+
+use crate::engine::{settle, Rules};
+use crate::ledger::ChainLedger;
+use crate::msg::SettleBatchResponse;
+use crate::state::{
+    nonce_key, prune_nonces, BATCHES, BATCH_COUNT, CONFIG, ESCROWS, MAX_BATCH_RECORDS,
+    NONCE_FLOORS, PAID, PRUNED_BELOW, PRUNE_PER_BATCH, TOTALS,
+};
+use crate::types::BatchRecord;
+use crate::ContractError;
+
+pub fn execute_settle_batch(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    batch: Binary,
+    strict: bool,
+) -> Result<Response, ContractError> {
+    let cfg = CONFIG.load(deps.storage)?;
+    let batch =
+        Batch::decode(batch.as_slice(), cfg.params.max_batch as usize).map_err(|e| match e {
+            DecodeError::TooManyItems { count, max } => {
+                ContractError::BatchTooLarge { size: count, max }
+            }
+            e => ContractError::BatchDecode(e),
+        })?;
+    let rules = Rules {
+        domain: Domain {
+            chain_id: &env.block.chain_id,
+            contract: env.contract.address.as_str(),
+        },
+        now: env.block.time.seconds(),
+        window_secs: cfg.params.window_secs,
+        max_future_secs: cfg.params.max_future_secs,
+        verify_chunk: cfg.params.verify_chunk as usize,
+        pruned_below: PRUNED_BELOW.may_load(deps.storage)?.unwrap_or(0),
+    };
+    let (results, writes) = {
+        let mut ledger = ChainLedger::new(
+            deps.as_ref(),
+            &cfg.consortium,
+            rules.now,
+            cfg.params.min_level,
+            &cfg.params.scope,
+        );
+        let results = settle(&mut ledger, deps.api, &rules, &batch);
+        (results, ledger.finish()?)
+    };
+    if strict {
+        if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
+            return Err(ContractError::Item {
+                index,
+                error: *error,
+            });
+        }
+    }
+
+    // Apply: one write per nonce bitmap, escrow, (consumer, provider) pair.
+    for (key, epoch, chunk, bits) in &writes.nonces {
+        deps.storage.set(&nonce_key(key, *epoch, *chunk), bits);
+    }
+    for (consumer, e) in &writes.escrows {
+        ESCROWS.save(deps.storage, consumer, e)?;
+    }
+    let mut per_provider: Vec<(Addr, Uint128)> = Vec::new();
+    let mut paid_total = Uint128::zero();
+    let overflow = |_| ContractError::Overflow;
+    for (consumer, provider, amount) in writes.paid {
+        let before = PAID.may_load(deps.storage, (&consumer, &provider))?;
+        let after = before
+            .unwrap_or_default()
+            .checked_add(amount)
+            .map_err(overflow)?;
+        PAID.save(deps.storage, (&consumer, &provider), &after)?;
+        paid_total = paid_total.checked_add(amount).map_err(overflow)?;
+        match per_provider.iter_mut().find(|(p, _)| *p == provider) {
+            Some((_, a)) => *a = a.checked_add(amount).map_err(overflow)?,
+            None => per_provider.push((provider, amount)),
+        }
+    }
+    if !paid_total.is_zero() {
+        let mut t = TOTALS.load(deps.storage)?;
+        t.paid = t.paid.checked_add(paid_total).map_err(overflow)?;
+        TOTALS.save(deps.storage, &t)?;
+    }
+
+    let codes: Vec<u8> = results
+        .iter()
+        .map(|r| r.err().map_or(0, |e| e as u8))
+        .collect();
+    let settled = codes.iter().filter(|c| **c == 0).count() as u32;
+    let rejected = codes.len() as u32 - settled;
+    let batch_id = BATCH_COUNT.load(deps.storage)? + 1;
+    BATCH_COUNT.save(deps.storage, &batch_id)?;
+    let codes = Binary::from(codes);
+    // Only batches that moved money leave a record, and only the last MAX_BATCH_RECORDS.
+    if settled > 0 {
+        let record = BatchRecord {
+            submitter: info.sender,
+            height: env.block.height,
+            settled,
+            rejected,
+            paid: paid_total,
+            codes: codes.clone(),
+        };
+        BATCHES.save(deps.storage, batch_id, &record)?;
+        if let Some(old) = batch_id.checked_sub(MAX_BATCH_RECORDS) {
+            BATCHES.remove(deps.storage, old);
+        }
+    }
+    let horizon = nonce::prune_horizon(rules.now, rules.window_secs);
+    let pruned = prune_nonces(deps.storage, horizon, PRUNE_PER_BATCH)?;
+
+    // Rejections listed as "index:code" so indexers need not query; settled items are the rest.
+    let rejected_list: Vec<String> = codes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c != 0)
+        .map(|(i, c)| format!("{i}:{c}"))
+        .collect();
+    let data = SettleBatchResponse {
+        batch_id,
+        settled,
+        rejected,
+        paid: paid_total,
+        codes,
+    };
+    let mut res = Response::new()
+        .add_attribute("action", "settle_batch")
+        .add_attribute("batch_id", batch_id.to_string())
+        .add_attribute("items", data.codes.len().to_string())
+        .add_attribute("settled", settled.to_string())
+        .add_attribute("rejected", rejected.to_string())
+        .add_attribute("paid", paid_total)
+        .add_attribute("pruned", pruned.to_string())
+        .set_data(to_json_binary(&data)?);
+    if !rejected_list.is_empty() {
+        res = res.add_attribute("rejected_items", rejected_list.join(","));
+    }
+    for (provider, amount) in per_provider {
+        res = res.add_message(BankMsg::Send {
+            to_address: provider.into_string(),
+            amount: vec![Coin {
+                denom: cfg.denom.clone(),
+                amount: amount.into(),
+            }],
+        });
+    }
+    Ok(res)
+}
+
+pub fn execute_prune(deps: DepsMut, env: Env, limit: u32) -> Result<Response, ContractError> {
+    if limit == 0 || limit > 1_000 {
+        return Err(ContractError::InvalidPruneLimit);
+    }
+    let window = CONFIG.load(deps.storage)?.params.window_secs;
+    let horizon = nonce::prune_horizon(env.block.time.seconds(), window);
+    let pruned = prune_nonces(deps.storage, horizon, limit as usize)?;
+    Ok(Response::new()
+        .add_attribute("action", "prune")
+        .add_attribute("pruned", pruned.to_string())
+        .add_attribute("horizon", horizon.to_string()))
+}
+
+/// The sender cancels its attestation key's unsettled nonces below `floor`.
+pub fn execute_set_nonce_floor(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    floor: u64,
+) -> Result<Response, ContractError> {
+    let cfg = CONFIG.load(deps.storage)?;
+    let member = ConsortiumContract(cfg.consortium)
+        .member(&deps.querier, &info.sender)?
+        .ok_or_else(|| ContractError::NotMember {
+            addr: info.sender.to_string(),
+        })?;
+    let key = member.pubkey;
+    let latest = env
+        .block
+        .time
+        .seconds()
+        .saturating_add(cfg.params.max_future_secs);
+    let max = nonce::first_nonce(nonce::epoch(latest).saturating_add(1));
+    if floor > max {
+        return Err(ContractError::FloorTooHigh {
+            requested: floor,
+            max,
+        });
+    }
+    let current = NONCE_FLOORS
+        .may_load(deps.storage, key.as_slice())?
+        .unwrap_or(0);
+    if floor <= current {
+        return Err(ContractError::FloorNotRaised {
+            requested: floor,
+            current,
+        });
+    }
+    NONCE_FLOORS.save(deps.storage, key.as_slice(), &floor)?;
+    Ok(Response::new()
+        .add_attribute("action", "set_nonce_floor")
+        .add_attribute("member", info.sender)
+        .add_attribute("signer", key.to_base64())
+        .add_attribute("floor", floor.to_string()))
+}
