@@ -33,8 +33,8 @@ step() {  # step "label" cmd... : runs, times, records
 [[ $INSTALL -eq 1 ]] && step "install dependencies" "$GARDEN_ROOT/scripts/install-deps.sh"
 garden_tool_env
 
-# Contracts join once their msg/state cycle is gone (issue 14 branch).
-step "module import cycles" python3 "$GARDEN_ROOT/scripts/check-module-cycles.py" sidecar/src tests/src
+# Every crate of the workspace: the sidecar, the e2e harness and each contract.
+step "module import cycles" python3 "$GARDEN_ROOT/scripts/check-module-cycles.py"
 step "unit + multi-test suites" cargo test --locked --workspace --exclude garden-e2e
 step "contracts to wasm" "$GARDEN_ROOT/scripts/build-contracts.sh"
 
