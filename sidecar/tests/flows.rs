@@ -523,3 +523,27 @@ async fn skewed_clocks_are_reported_and_never_punished() {
         app.shutdown().await;
     }
 }
+
+/// A node that leaves (signed tombstones) loses its heartbeat session at once, not when the
+/// session expires (2 protocol minutes later) — a tombstoned or banned peer no longer shows
+/// among an indexer's sessions or witnesses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departed_node_leaves_the_indexer_registry_at_once() {
+    let clock = Clock::scaled(SPEED, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let node = spawn(
+        &clock,
+        &mem(Role::Node, "leaving-site", &[mem_addr(&ix).await]),
+    )
+    .await;
+    until_status(&ix, "a session", |st| st.heartbeat_sessions == 1).await;
+    node.client.leave().await.expect("tombstones stored");
+    let t = clock.now();
+    until_status(&ix, "the session gone", |st| st.heartbeat_sessions == 0).await;
+    assert!(
+        clock.now().since(t) < Duration::from_secs(100),
+        "well before the session TTL"
+    );
+    node.shutdown().await;
+    ix.shutdown().await;
+}

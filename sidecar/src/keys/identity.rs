@@ -36,19 +36,14 @@ impl NodeIdentity {
     /// Loads the identity from `path`, or generates one and writes it there (mode 0600) when
     /// the file does not exist.
     pub fn load_or_generate(path: &Path) -> Result<Self, Error> {
-        match std::fs::read(path) {
-            Ok(bytes) => Self::from_protobuf(path, &bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let id = Self::generate();
-                id.write(path)?;
-                tracing::info!(path = %path.display(), peer_id = %id.peer_id(), "generated a new node identity");
-                Ok(id)
-            }
-            Err(source) => Err(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
+        if !path.exists() {
+            let id = Self::generate();
+            id.write(path)?;
+            tracing::info!(path = %path.display(), peer_id = %id.peer_id(), "generated a new node identity");
+            return Ok(id);
         }
+        let bytes = super::read_secret_file(path)?;
+        Self::from_protobuf(path, &bytes)
     }
 
     /// Writes the identity to a new file (refuses to overwrite).
@@ -159,10 +154,18 @@ mod tests {
         let b = NodeIdentity::load_or_generate(&path).unwrap();
         assert_eq!(a.peer_id(), b.peer_id());
         assert!(a.write(&path).is_err(), "must not overwrite an identity");
-        std::fs::write(dir.join("bad.key"), b"garbage").unwrap();
+        let _ = std::fs::remove_file(dir.join("bad.key"));
+        super::super::write_secret_file(&dir.join("bad.key"), b"garbage").unwrap();
         assert!(matches!(
             NodeIdentity::load_or_generate(&dir.join("bad.key")),
             Err(Error::Invalid { .. })
+        ));
+        // A private key others can read is refused.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            NodeIdentity::load_or_generate(&path),
+            Err(Error::Exposed { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
     }

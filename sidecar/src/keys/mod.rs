@@ -38,6 +38,35 @@ pub enum Error {
         what: &'static str,
         reason: String,
     },
+    #[error(
+        "key file {path} is readable or writable by others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+}
+
+/// Reads a secret file, refusing one that others could read or change (a PSK or a private key
+/// in a world-readable file is a leaked key). The bytes are zeroized when dropped.
+pub(crate) fn read_secret_file(
+    path: &std::path::Path,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    let read = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(read)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Exposed {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(read)
 }
 
 /// Writes `bytes` to `path` with owner-only permissions, creating parent directories.

@@ -9,9 +9,11 @@ use super::{write_secret_file, Error};
 
 /// Loads the PSK from `path`.
 pub fn load_psk(path: &Path) -> Result<PreSharedKey, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let bytes = super::read_secret_file(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| Error::Invalid {
         path: path.to_path_buf(),
-        source,
+        what: "swarm.key PSK",
+        reason: e.to_string(),
     })?;
     text.trim()
         .parse::<PreSharedKey>()
@@ -46,11 +48,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let psk = write_new_psk(&dir.join("swarm.key")).unwrap();
         assert!(load_psk(&dir.join("swarm.key")).unwrap().fingerprint() == psk.fingerprint());
-        std::fs::write(dir.join("bad.key"), "/key/swarm/psk/1.0.0/\n/base16/\nzz\n").unwrap();
+        super::super::write_secret_file(
+            &dir.join("bad.key"),
+            b"/key/swarm/psk/1.0.0/\n/base16/\nzz\n",
+        )
+        .unwrap();
         assert!(matches!(
             load_psk(&dir.join("bad.key")),
             Err(Error::Invalid { .. })
         ));
+        // A PSK others can read is a leaked PSK: refused with the fix to apply.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("swarm.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let e = load_psk(&dir.join("swarm.key")).unwrap_err();
+        assert!(matches!(e, Error::Exposed { mode: 0o644, .. }), "{e}");
+        assert!(e.to_string().contains("chmod 600"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

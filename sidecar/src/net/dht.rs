@@ -76,6 +76,8 @@ pub(super) enum Outcome {
     },
     /// A discovery round ended with these indexers.
     Discovered(Vec<Candidate>),
+    /// This peer's departure tombstone arrived.
+    Left(PeerId),
 }
 
 /// The DHT as this process uses it.
@@ -325,10 +327,10 @@ impl Dht {
                         record: Some(rec),
                         ..
                     },
-            } => {
-                self.on_inbound_put(swarm, source, rec);
-                Vec::new()
-            }
+            } => self
+                .on_inbound_put(swarm, source, rec)
+                .into_iter()
+                .collect(),
             kad::Event::InboundRequest {
                 request: InboundRequest::AddProvider { record: Some(rec) },
             } => {
@@ -348,13 +350,18 @@ impl Dht {
     /// Inbound PUT (StoreInserts::FilterBoth): publish rate limit, then only the sender's own
     /// records (servers do not replicate or cache for others), then the store's validation;
     /// what the sender did wrong, if anything, is charged by the gater.
-    fn on_inbound_put(&mut self, swarm: &mut Swarm, source: PeerId, rec: kad::Record) {
+    fn on_inbound_put(
+        &mut self,
+        swarm: &mut Swarm,
+        source: PeerId,
+        rec: kad::Record,
+    ) -> Option<Outcome> {
         if rec.key.as_ref().len() > record::MAX_KEY_LEN {
             swarm
                 .behaviour_mut()
                 .gater
                 .offend(&source, gater::Offence::Malformed);
-            return;
+            return None;
         }
         let key = String::from_utf8_lossy(rec.key.as_ref()).into_owned();
         let verdict = swarm
@@ -363,14 +370,18 @@ impl Dht {
             .record(&source, gater::Action::Publish);
         if verdict != gater::Verdict::Allow {
             tracing::info!(peer = %source, %key, ?verdict, "publish refused by rate limit");
-            return;
+            return None;
         }
         let signer = record::verify(rec.key.as_ref(), &rec.value).map(|v| v.peer_id);
         if matches!(signer, Ok(p) if p != source) {
             tracing::debug!(peer = %source, %key, "record of another peer refused (owners put their own)");
-            return;
+            return None;
         }
         match swarm.behaviour_mut().kad.store_mut().insert(rec) {
+            Ok(v) if v.is_tombstone() => {
+                tracing::debug!(peer = %source, %key, "tombstone stored");
+                return Some(Outcome::Left(v.peer_id));
+            }
             Ok(_) => tracing::debug!(peer = %source, %key, "record stored"),
             Err(e) => match e.offence() {
                 None => tracing::debug!(peer = %source, %key, error = %e, "record not stored"),
@@ -380,6 +391,7 @@ impl Dht {
                 }
             },
         }
+        None
     }
 
     /// Inbound ADD_PROVIDER (kad checked that the provider is the sender): only for the

@@ -165,7 +165,10 @@ impl EventLoop {
                     .begin(swarm, &mut self.dht, needle, idle, direct, tx, reply)
             }
             Command::DiscoverIndexers(reply) => self.dht.discover(swarm, Some(reply)),
-            Command::Leave(reply) => self.dht.leave(swarm, reply),
+            Command::Leave(reply) => {
+                self.dht.leave(swarm, reply);
+                self.membership.depart();
+            }
             Command::MembershipEvents(reply) => {
                 let _ = reply.send(Ok(self.membership.subscribe()));
             }
@@ -264,6 +267,10 @@ impl EventLoop {
                     .behaviour_mut()
                     .gater
                     .offend(&peer, gater::Offence::OverLimit(gater::Action::Request));
+                return;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gater(gater::Event::Banned(peer))) => {
+                self.membership.forget(&peer);
                 return;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => {
@@ -375,6 +382,7 @@ impl EventLoop {
                 } => self
                     .search
                     .on_route(&mut self.swarm, to, results, reachable),
+                dht::Outcome::Left(peer) => self.membership.forget(&peer),
                 dht::Outcome::Discovered(found) => {
                     let wants = self.membership.on_registry_candidates(
                         &mut self.swarm,

@@ -165,7 +165,8 @@ impl Signer {
     /// From a libp2p Ed25519 keypair.
     pub fn from_libp2p(kp: &libp2p::identity::ed25519::Keypair) -> Self {
         let secret = kp.secret();
-        let mut bytes = [0u8; 32];
+        // The copy is wiped on drop; the `SigningKey` zeroizes itself.
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         bytes.copy_from_slice(secret.as_ref());
         Signer::new(SigningKey::from_bytes(&bytes))
     }

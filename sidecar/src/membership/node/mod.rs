@@ -232,6 +232,8 @@ pub struct Pool {
     evicted: Vec<(PeerId, EvictReason)>,
     /// Whether the last reported clock offset was beyond the warning.
     offset_reported: bool,
+    /// We left the network ([`Pool::depart`]).
+    departed: bool,
 }
 
 /// One round of witness questions about an indexer's last response.
@@ -288,6 +290,7 @@ impl Pool {
             view: BTreeMap::new(),
             evicted: Vec::new(),
             offset_reported: false,
+            departed: false,
         };
         pool.add_seeds(now);
         pool
@@ -449,6 +452,12 @@ impl Pool {
         }
     }
 
+    /// We left the network: no more heartbeats (an indexer would otherwise open a new session
+    /// for a node whose tombstone it just stored).
+    pub fn depart(&mut self) {
+        self.departed = true;
+    }
+
     /// Whether the pool has room for more indexers (below its maximum).
     pub fn wants_more(&self) -> bool {
         self.entries.len() < self.cfg.max_indexers
@@ -476,6 +485,9 @@ impl Pool {
     /// Periodic work: due heartbeats, empty-pool recovery, discovery, replacement deadline.
     pub fn on_tick(&mut self, now: Timestamp) -> Vec<Action> {
         let mut out = Vec::new();
+        if self.departed {
+            return out;
+        }
         self.expire_in_flight(now, &mut out);
         self.replacement_deadline(now, &mut out);
         self.recover_if_empty(now, &mut out);

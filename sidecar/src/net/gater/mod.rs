@@ -11,7 +11,6 @@ mod state;
 pub use state::{Action, Denied, Limits, Offence, State, Verdict, Weights};
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use libp2p::core::{transport::PortUse, Endpoint, Multiaddr};
@@ -23,11 +22,19 @@ use libp2p::PeerId;
 
 use crate::time::Clock;
 
+/// What the gater tells the rest of the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// This peer was just banned (its connections are being closed): forget its sessions.
+    Banned(PeerId),
+}
+
 /// The swarm-facing gater.
 pub struct Behaviour {
     state: State,
     clock: Clock,
     close: VecDeque<PeerId>,
+    banned: VecDeque<PeerId>,
 }
 
 impl Behaviour {
@@ -36,6 +43,7 @@ impl Behaviour {
             state,
             clock,
             close: VecDeque::new(),
+            banned: VecDeque::new(),
         }
     }
 
@@ -79,6 +87,7 @@ impl Behaviour {
             Verdict::Banned => {
                 tracing::warn!(%peer, ?offence, "peer banned by the gater");
                 self.close.push_back(*peer);
+                self.banned.push_back(*peer);
             }
             Verdict::Throttled { strikes } => {
                 tracing::info!(%peer, strikes, ?offence, "peer struck")
@@ -91,7 +100,7 @@ impl Behaviour {
 
 impl NetworkBehaviour for Behaviour {
     type ConnectionHandler = dummy::ConnectionHandler;
-    type ToSwarm = Infallible;
+    type ToSwarm = Event;
 
     fn handle_established_inbound_connection(
         &mut self,
@@ -148,6 +157,9 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some(peer) = self.banned.pop_front() {
+            return Poll::Ready(ToSwarm::GenerateEvent(Event::Banned(peer)));
+        }
         match self.close.pop_front() {
             Some(peer_id) => Poll::Ready(ToSwarm::CloseConnection {
                 peer_id,

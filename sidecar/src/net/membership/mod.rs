@@ -127,6 +127,24 @@ impl Membership {
         }
     }
 
+    /// We left the network: heartbeats stop.
+    pub(super) fn depart(&mut self) {
+        if let Some(p) = self.pool.as_mut() {
+            p.depart();
+        }
+    }
+
+    /// `peer` was banned, or left (its tombstone arrived): its heartbeat session goes now, not
+    /// at the session's expiry.
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        if let Some(r) = self.registry.as_mut() {
+            if r.has_session(peer) {
+                tracing::info!(%peer, "heartbeat session closed (banned or left)");
+                r.remove_session(peer);
+            }
+        }
+    }
+
     /// The last connection to `peer` closed.
     pub(super) fn on_disconnected(&mut self, peer: &PeerId) {
         self.reach.listen.remove(peer);
