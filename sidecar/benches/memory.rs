@@ -425,6 +425,7 @@ fn make_records(n: usize) -> Vec<(NodeIdentity, Vec<u8>, String)> {
                 addrs: vec![addr],
                 location: None,
                 indexer: None,
+                links: Default::default(),
                 // Real records live 120 s and are re-signed every 40 s; here they must outlive
                 // the run (the size does not depend on the TTL).
                 ttl_ms: 3_600_000,

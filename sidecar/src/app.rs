@@ -9,7 +9,7 @@ use std::time::Duration;
 use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr, PeerId};
 
 use crate::config::Config;
-use crate::discovery::{location, publish::Profile, record, search};
+use crate::discovery::{location, publish::Presence, record, search};
 use crate::keys::{self, NodeIdentity};
 use crate::membership::{heartbeat::Signer, indexer, node, swim, PeerInfo};
 use crate::net::{
@@ -112,13 +112,14 @@ pub fn node_config(
             },
         },
         settings: Settings {
-            profile: Profile {
+            presence: Presence {
                 role,
                 name: d.name.clone(),
                 ttl: Duration::from_secs(d.record_ttl_secs),
                 location,
                 indexer_capacity: d.indexer_capacity,
                 born_at,
+                links: Default::default(),
             },
             publish: true,
             republish_interval: Duration::from_secs(d.republish_interval_secs),
@@ -251,7 +252,7 @@ impl App {
         let mut nc = node_config(cfg, &identity, born_at)?;
         adjust(&mut nc);
         let membership = membership(cfg, &identity, &nc.settings.seeds, born_at);
-        tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.profile.role, "starting garden sidecar");
+        tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.presence.role, "starting garden sidecar");
         let started = net::start(identity, psk, nc, membership, launch).await?;
         Ok(App {
             client: started.client,

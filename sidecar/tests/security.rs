@@ -75,6 +75,7 @@ impl Adversary {
             addrs: vec![],
             location: None,
             indexer: None,
+            links: Default::default(),
             ttl_ms: 60_000,
         }
         .sign(
@@ -128,6 +129,7 @@ async fn forged_and_expired_records_are_rejected_by_the_dht() {
         expires_at_ms: now + 60_000,
         location: None,
         indexer: None,
+        links: Default::default(),
     };
     adv.put(&node_key(&victim.did()), sign_body(&adv.identity, &body))
         .await;

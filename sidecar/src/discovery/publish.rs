@@ -12,14 +12,14 @@
 
 use libp2p::Multiaddr;
 
-use super::record::{self, Draft, IndexerInfo, Location, RecordKind};
+use super::record::{self, Draft, IndexerInfo, Links, Location, RecordKind};
 use super::Role;
 use crate::keys::NodeIdentity;
 use crate::time::Timestamp;
 
 /// Who we are, as published.
 #[derive(Debug, Clone)]
-pub struct Profile {
+pub struct Presence {
     pub role: Role,
     /// Published under `/name/<name>` unless empty.
     pub name: String,
@@ -29,6 +29,8 @@ pub struct Profile {
     pub indexer_capacity: u32,
     /// When this process started (indexers announce it; nodes penalise restarts).
     pub born_at: Timestamp,
+    /// Connectivity profile and nano/master links, published in every record.
+    pub links: Links,
 }
 
 /// One signed value to put under one key.
@@ -41,7 +43,7 @@ pub struct Signed {
 /// Our live records, signed at `now`, listing `addrs`. `peers` is an indexer's current load.
 pub fn own_records(
     identity: &NodeIdentity,
-    p: &Profile,
+    p: &Presence,
     addrs: &[Multiaddr],
     peers: u32,
     now: Timestamp,
@@ -55,6 +57,7 @@ pub fn own_records(
             addrs: addrs.to_vec(),
             location: p.location,
             indexer: None,
+            links: p.links.clone(),
             ttl_ms,
         };
         let value = draft.sign(identity, now.as_millis());
@@ -80,6 +83,7 @@ pub fn own_records(
                 peers,
                 born_at_ms: p.born_at.as_millis(),
             }),
+            links: p.links.clone(),
             ttl_ms,
         };
         out.push(Signed {
@@ -91,7 +95,7 @@ pub fn own_records(
 }
 
 /// Tombstones for every key [`own_records`] publishes for this profile (voluntary departure).
-pub fn tombstones(identity: &NodeIdentity, p: &Profile, now: Timestamp) -> Vec<Signed> {
+pub fn tombstones(identity: &NodeIdentity, p: &Presence, now: Timestamp) -> Vec<Signed> {
     let tomb = Draft::tombstone(identity, &p.name, now.as_millis());
     own_records(identity, p, &[], 0, now)
         .into_iter()
@@ -106,14 +110,15 @@ pub fn tombstones(identity: &NodeIdentity, p: &Profile, now: Timestamp) -> Vec<S
 mod tests {
     use super::*;
 
-    fn profile(role: Role, name: &str) -> Profile {
-        Profile {
+    fn presence(role: Role, name: &str) -> Presence {
+        Presence {
             role,
             name: name.into(),
             ttl: std::time::Duration::from_secs(120),
             location: None,
             indexer_capacity: 500,
             born_at: Timestamp::from_millis(1_800_000_000_000),
+            links: Links::default(),
         }
     }
 
@@ -123,21 +128,21 @@ mod tests {
         let now = Timestamp::from_millis(1_800_000_001_000);
         let addrs: Vec<Multiaddr> = vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap()];
         let keys = |v: Vec<Signed>| v.into_iter().map(|s| s.key).collect::<Vec<_>>();
-        let node = profile(Role::Node, "site-a");
+        let node = presence(Role::Node, "site-a");
         assert_eq!(
             keys(own_records(&id, &node, &addrs, 0, now)),
             [record::node_key(&id.did()), record::name_key("site-a")]
         );
         assert_eq!(
-            keys(own_records(&id, &profile(Role::Node, ""), &addrs, 0, now)),
+            keys(own_records(&id, &presence(Role::Node, ""), &addrs, 0, now)),
             [record::node_key(&id.did())]
         );
-        let ix = profile(Role::Indexer, "ix");
+        let ix = presence(Role::Indexer, "ix");
         assert_eq!(
             keys(own_records(&id, &ix, &addrs, 7, now)),
             [record::indexer_key(&id.peer_id())]
         );
-        let both = profile(Role::Both, "x");
+        let both = presence(Role::Both, "x");
         let all = own_records(&id, &both, &addrs, 7, now);
         assert_eq!(all.len(), 3);
         for s in &all {

@@ -14,6 +14,7 @@ use libp2p::{identity::PublicKey, Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{identity::did_key, NodeIdentity};
+use crate::membership::profile::Profile;
 use crate::offence::Offence;
 
 /// Largest encoded record accepted anywhere (store, DHT, search results).
@@ -148,7 +149,27 @@ pub struct RecordBody {
     pub expires_at_ms: u64,
     pub location: Option<Location>,
     pub indexer: Option<IndexerInfo>,
+    /// How the peer is connected, and its nano/master links.
+    #[serde(default)]
+    pub links: Links,
 }
+
+/// How a peer is connected and who answers for whom (nano/master delegation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    /// Connectivity profile (continuous when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// For a nano: the peer id of its master, the authority third parties deal with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// For a master: the peer ids of the nanos it answers for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nanos: Vec<String>,
+}
+
+/// Most nanos one master lists.
+pub const MAX_NANOS: usize = 16;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SignedRecord {
@@ -188,6 +209,7 @@ pub struct Draft {
     pub addrs: Vec<Multiaddr>,
     pub location: Option<Location>,
     pub indexer: Option<IndexerInfo>,
+    pub links: Links,
     pub ttl_ms: u64,
 }
 
@@ -210,6 +232,7 @@ impl Draft {
             expires_at_ms: now_ms + self.ttl_ms,
             location: self.location,
             indexer: self.indexer,
+            links: self.links.clone(),
         };
         sign_body(identity, &body)
     }
@@ -227,6 +250,7 @@ impl Draft {
             expires_at_ms: now_ms + TOMBSTONE_LIFETIME_MS,
             location: None,
             indexer: None,
+            links: Links::default(),
         };
         sign_body(identity, &body)
     }
@@ -289,6 +313,7 @@ pub fn verify(key: &[u8], value: &[u8]) -> Result<Verified, Error> {
     if body.addrs.len() > MAX_ADDRS {
         return Err(Error::Bounds { field: "addrs" });
     }
+    check_links(&body.links)?;
     let public = PublicKey::try_decode_protobuf(&body.public_key).map_err(|_| Error::BadKey)?;
     if public.clone().try_into_ed25519().is_err() {
         return Err(Error::BadKey);
@@ -306,6 +331,22 @@ pub fn verify(key: &[u8], value: &[u8]) -> Result<Verified, Error> {
         peer_id,
         bytes: value.to_vec(),
     })
+}
+
+/// The profile's figures are plausible, and the nano/master links name peers (at most
+/// [`MAX_NANOS`] nanos).
+fn check_links(l: &Links) -> Result<(), Error> {
+    if l.profile.is_some_and(|p| p.validate().is_err()) {
+        return Err(Error::Bounds { field: "profile" });
+    }
+    if l.nanos.len() > MAX_NANOS {
+        return Err(Error::Bounds { field: "nanos" });
+    }
+    let is_peer = |s: &String| s.parse::<PeerId>().is_ok();
+    if !l.master.iter().chain(&l.nanos).all(is_peer) {
+        return Err(Error::Bounds { field: "master/nanos" });
+    }
+    Ok(())
 }
 
 fn check_key_binding(key: &[u8], body: &RecordBody, peer: &PeerId) -> Result<(), Error> {
@@ -467,6 +508,7 @@ mod tests {
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()],
             location: None,
             indexer: None,
+            links: Default::default(),
             ttl_ms: 120_000,
         }
     }
@@ -505,6 +547,7 @@ mod tests {
             expires_at_ms: NOW + 1000,
             location: None,
             indexer: None,
+            links: Default::default(),
         };
         let forged = sign_body(&other, &body);
         assert_eq!(

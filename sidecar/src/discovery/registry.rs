@@ -57,6 +57,7 @@ mod tests {
                 peers: 25,
                 born_at_ms: now,
             }),
+            links: Default::default(),
             ttl_ms: 60_000,
         };
         let key = crate::discovery::record::indexer_key(&id.peer_id());

@@ -346,6 +346,7 @@ mod tests {
             addrs: vec![],
             location: None,
             indexer: None,
+            links: Default::default(),
             ttl_ms: 60_000,
         };
         let bytes = d.sign(&id, now);

@@ -18,6 +18,7 @@
 //! | [`witness`] | witness query messages, the cross-check rule |
 //! | [`probe`] | bandwidth probe + indirect probe messages and evaluation |
 //! | [`admission`] | indexer-side admission score |
+//! | [`profile`] | connectivity profiles: planned absences, deadlines, record lifetimes |
 //! | [`select`] | fill-rate / subnet-diversity candidate selection, `quick_score` |
 //! | [`node`] | [`node::Pool`]: the node's indexer pool |
 //! | [`indexer`] | [`indexer::Registry`]: the indexer's heartbeat sessions and responses |
@@ -48,6 +49,7 @@ pub mod heartbeat;
 pub mod indexer;
 pub mod node;
 pub mod probe;
+pub mod profile;
 pub mod score;
 pub mod select;
 pub mod swim;

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::behaviour::Swarm;
 use super::client::{Error, Lookup, Reply};
 use super::gater;
-use crate::discovery::publish::{self, Profile, Signed};
+use crate::discovery::publish::{self, Presence, Signed};
 use crate::discovery::{record, registry, registry::Candidate, search::Results};
 use crate::keys::NodeIdentity;
 use crate::membership::heartbeat::DhtAnswer;
@@ -83,7 +83,7 @@ pub(super) enum Outcome {
 /// The DHT as this process uses it.
 pub(super) struct Dht {
     identity: Arc<NodeIdentity>,
-    profile: Profile,
+    presence: Presence,
     /// False for ephemeral clients (`garden search`) and after leaving.
     publishing: bool,
     clock: Clock,
@@ -106,13 +106,13 @@ pub(super) fn challenge_answer(swarm: &mut Swarm, did: &str) -> DhtAnswer {
 impl Dht {
     pub(super) fn new(
         identity: Arc<NodeIdentity>,
-        profile: Profile,
+        presence: Presence,
         publishing: bool,
         clock: Clock,
     ) -> Self {
         Self {
             identity,
-            profile,
+            presence,
             publishing,
             clock,
             queries: HashMap::new(),
@@ -120,13 +120,13 @@ impl Dht {
         }
     }
 
-    pub(super) fn profile(&self) -> &Profile {
-        &self.profile
+    pub(super) fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// Indexers announce the registry key at start.
     pub(super) fn start(&mut self, swarm: &mut Swarm) {
-        if self.profile.role.is_indexer() {
+        if self.presence.role.is_indexer() {
             if let Err(e) = swarm
                 .behaviour_mut()
                 .kad
@@ -153,19 +153,19 @@ impl Dht {
         }
         let now = self.clock.now();
         let addrs: Vec<_> = swarm.listeners().cloned().collect();
-        let records = publish::own_records(&self.identity, &self.profile, &addrs, peers, now);
+        let records = publish::own_records(&self.identity, &self.presence, &addrs, peers, now);
         let node_record = self
-            .profile
+            .presence
             .role
             .is_node()
             .then(|| {
                 records
                     .first()
-                    .map(|r| (r.value.clone(), now.plus(self.profile.ttl)))
+                    .map(|r| (r.value.clone(), now.plus(self.presence.ttl)))
             })
             .flatten();
         self.put_all(swarm, records, reply);
-        if self.profile.role.is_indexer() {
+        if self.presence.role.is_indexer() {
             // Re-announce the provider record too: the first announcement may have had no
             // peer to go to, and Kademlia's own provider republish is hours apart.
             let _ = swarm
@@ -178,8 +178,8 @@ impl Dht {
 
     /// Voluntary departure: tombstones under every key we published; no more publishing.
     pub(super) fn leave(&mut self, swarm: &mut Swarm, reply: Reply<()>) {
-        let tombs = publish::tombstones(&self.identity, &self.profile, self.clock.now());
-        if self.profile.role.is_indexer() {
+        let tombs = publish::tombstones(&self.identity, &self.presence, self.clock.now());
+        if self.presence.role.is_indexer() {
             swarm
                 .behaviour_mut()
                 .kad

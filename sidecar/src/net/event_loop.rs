@@ -21,7 +21,7 @@ use super::dht::{self, Dht};
 use super::membership::{Membership, Want};
 use super::search::Search;
 use super::{gater, metered};
-use crate::discovery::{publish::Profile, search::Rules};
+use crate::discovery::{publish::Presence, search::Rules};
 use crate::keys::NodeIdentity;
 use crate::time::Clock;
 
@@ -29,7 +29,7 @@ use crate::time::Clock;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Who we are in the DHT (role, name, record lifetime, location, indexer capacity).
-    pub profile: Profile,
+    pub presence: Presence,
     /// Publish our own records (false for the ephemeral node of `garden search`).
     pub publish: bool,
     /// How often we re-sign and re-publish our records.
@@ -68,11 +68,11 @@ impl EventLoop {
         membership: Membership,
         clock: Clock,
     ) -> Self {
-        let role = settings.profile.role;
+        let role = settings.presence.role;
         Self {
             dht: Dht::new(
                 identity.clone(),
-                settings.profile,
+                settings.presence,
                 settings.publish,
                 clock.clone(),
             ),
@@ -97,7 +97,7 @@ impl EventLoop {
     }
 
     /// Runs until `Shutdown` or until every `Client` is dropped.
-    #[tracing::instrument(skip_all, fields(peer_id = %self.swarm.local_peer_id(), role = ?self.dht.profile().role))]
+    #[tracing::instrument(skip_all, fields(peer_id = %self.swarm.local_peer_id(), role = ?self.dht.presence().role))]
     pub async fn run(mut self) {
         self.start();
         let every = |d: Duration| {
@@ -189,7 +189,7 @@ impl EventLoop {
     /// Nodes short of indexers, and every indexer (to offer the others as suggestions), look
     /// in the DHT registry.
     fn maybe_discover(&mut self) {
-        if self.membership.wants_indexers() || self.dht.profile().role.is_indexer() {
+        if self.membership.wants_indexers() || self.dht.presence().role.is_indexer() {
             self.dht.discover(&mut self.swarm, None);
         }
     }

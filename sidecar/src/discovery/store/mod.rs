@@ -257,6 +257,7 @@ mod tests {
             addrs: vec![],
             location: None,
             indexer: None,
+            links: Default::default(),
             ttl_ms: 120_000,
         }
     }

@@ -12,6 +12,7 @@
 
 use libp2p::PeerId;
 
+use crate::membership::profile::Profile;
 use crate::membership::swim::MemberEvent;
 use crate::membership::wire::{self, check_flags, DecodeError, Reader, Result, Writer};
 use crate::membership::{PeerInfo, Timestamp};
@@ -71,6 +72,8 @@ pub struct Heartbeat {
     pub events: Vec<MemberEvent>,
     /// Peers for which the node holds undelivered critical DTN entries.
     pub pending_contact: Vec<PeerId>,
+    /// The node's connectivity profile; full heartbeats only (absent: continuous).
+    pub profile: Option<Profile>,
 }
 
 mod hb_flag {
@@ -85,7 +88,8 @@ mod hb_flag {
     pub(super) const SUSPECTED: u64 = 1 << 8;
     pub(super) const EVENTS: u64 = 1 << 9;
     pub(super) const PENDING: u64 = 1 << 10;
-    pub(super) const ALL: u64 = (1 << 11) - 1;
+    pub(super) const PROFILE: u64 = 1 << 11;
+    pub(super) const ALL: u64 = (1 << 12) - 1;
 }
 
 impl Heartbeat {
@@ -110,6 +114,7 @@ impl Heartbeat {
         set(self.suspected_incarnation.is_some(), SUSPECTED, &mut flags);
         set(!self.events.is_empty(), EVENTS, &mut flags);
         set(!self.pending_contact.is_empty(), PENDING, &mut flags);
+        set(self.profile.is_some(), PROFILE, &mut flags);
 
         let mut w = Writer::with_version();
         w.varint(flags);
@@ -150,6 +155,9 @@ impl Heartbeat {
         if !self.pending_contact.is_empty() {
             let n = self.pending_contact.len().min(MAX_PENDING);
             wire::write_peers(&mut w, &self.pending_contact[..n]);
+        }
+        if let Some(p) = &self.profile {
+            p.encode(&mut w);
         }
         w.into_bytes()
     }
@@ -207,6 +215,9 @@ impl Heartbeat {
         }
         if has(PENDING) {
             hb.pending_contact = r.peers("pending_contact", MAX_PENDING)?;
+        }
+        if has(PROFILE) {
+            hb.profile = Some(Profile::decode(&mut r)?);
         }
         r.finish()?;
         Ok(hb)
