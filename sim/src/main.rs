@@ -62,14 +62,18 @@ fn main() -> ExitCode {
         }
     };
     let mut failed = false;
+    // Every file is read before anything runs: a typo fails at once, not after an hour.
+    let mut loaded = Vec::new();
     for path in &args.scenarios {
-        let mut s = match scenario::Scenario::load(path) {
-            Ok(s) => s,
+        match scenario::Scenario::load(path) {
+            Ok(s) => loaded.push(s),
             Err(e) => {
                 eprintln!("{e:#}");
                 return ExitCode::FAILURE;
             }
-        };
+        }
+    }
+    for mut s in loaded {
         if let Some(n) = args.nodes {
             s.nodes = n;
         }

@@ -128,9 +128,9 @@ pub enum Attack {
     Malformed,
 }
 
-/// Something that happens at a protocol time.
+/// Something that happens at a protocol time (unknown keys are refused by [`Action`]; serde
+/// cannot refuse them here as well, because of the flattening).
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Event {
     /// Protocol seconds after the start.
     pub at_secs: u64,
@@ -140,7 +140,7 @@ pub struct Event {
 
 /// What happens.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// A share of honest processes go down for good.
     Crash {
