@@ -26,8 +26,11 @@ pub struct Figures {
     /// Crashed indexers and the (holder, crash) pairs to detect.
     pub crashes: usize,
     pub crash_pairs: usize,
-    /// Pairs whose holder never suspected nor evicted the crashed indexer.
+    /// Pairs whose holder still keeps the crashed indexer in its pool at the end, without
+    /// ever having suspected or evicted it.
     pub crash_undetected: usize,
+    /// Pairs whose holder dropped the crashed indexer without a membership event.
+    pub crash_dropped_silently: usize,
     /// Protocol seconds from a crash to the holder's first suspicion or eviction.
     pub detect_p50_s: Option<f64>,
     pub detect_p99_s: Option<f64>,
@@ -190,10 +193,18 @@ pub fn compute(s: &Scenario, o: &Outcome) -> Figures {
             };
             // A holder that went down itself before learning is not counted.
             let Some(x) = first(false) else {
-                if is_up(&iv, h, o.end) {
-                    f.crash_pairs += 1;
+                if !is_up(&iv, h, o.end) {
+                    continue;
+                }
+                f.crash_pairs += 1;
+                // No event: the holder may have dropped it silently (a pending candidate
+                // removed without an `Evicted`); only a crashed indexer still in its pool
+                // at the end is a crash it never learnt of.
+                if o.pools.get(&h).is_some_and(|p| p.contains(c)) {
                     f.crash_undetected += 1;
                     worst = None;
+                } else {
+                    f.crash_dropped_silently += 1;
                 }
                 continue;
             };
@@ -347,8 +358,11 @@ pub fn table(f: &Figures) -> String {
         ),
         ("CPU (cores busy on average)", format!("{:.2}", f.cpu_load)),
         (
-            "crashed indexers / holder pairs / undetected",
-            format!("{} / {} / {}", f.crashes, f.crash_pairs, f.crash_undetected),
+            "crashed indexers / holders / never learnt / dropped silently",
+            format!(
+                "{} / {} / {} / {}",
+                f.crashes, f.crash_pairs, f.crash_undetected, f.crash_dropped_silently
+            ),
         ),
         (
             "crash known by a holder p50 / p99 (s)",
