@@ -99,11 +99,14 @@ struct LinkControl {
     cut: Arc<AtomicBool>,
 }
 
+/// Where a listener's new inbound links go (with the dialler's address).
+type Inbound = mpsc::UnboundedSender<(Link, Multiaddr)>;
+
 struct Hub {
     shape: Shape,
     nodes: Vec<Arc<NodeLinks>>,
     /// Listening port → (node, endpoint generation, where new inbound links go).
-    listeners: HashMap<u64, (usize, u64, mpsc::UnboundedSender<(Link, Multiaddr)>)>,
+    listeners: HashMap<u64, (usize, u64, Inbound)>,
     generation: u64,
     links: Vec<LinkControl>,
     next_port: u64,

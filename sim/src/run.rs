@@ -278,7 +278,7 @@ fn start_hostile(
             &w.net,
             i,
             w.peers[i].identity.clone(),
-            w.psk.clone(),
+            w.psk,
             w.clock.clone(),
             targets.clone(),
             h.attacks.clone(),

@@ -176,10 +176,10 @@ impl World {
         let cfg = self.config(i);
         let p = &self.peers[i];
         let clock = self.clock.shared_origin(p.skew_ms);
-        let t = transport::secure(self.net.endpoint(i), p.identity.keypair(), self.psk.clone())?;
+        let t = transport::secure(self.net.endpoint(i), p.identity.keypair(), self.psk)?;
         let app = App::launch(
             p.identity.clone(),
-            self.psk.clone(),
+            self.psk,
             &cfg,
             Launch {
                 clock,
