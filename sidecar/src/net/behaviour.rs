@@ -32,6 +32,10 @@ use crate::time::Clock;
 /// Messages a gossipsub connection handler may queue (see `Behaviour::new`).
 const GOSSIP_QUEUE_LEN: usize = 100;
 
+/// Ping interval and timeout (libp2p's defaults, in protocol time).
+const PING_INTERVAL: Duration = Duration::from_secs(15);
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Kademlia protocol name (private prefix; Go: `/oc/kad/1.0.0`).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/kad/1.0.0");
 /// Largest Kademlia message read.
@@ -118,7 +122,9 @@ impl Behaviour {
         let peer_id = identity.peer_id();
 
         let mut kcfg = kad::Config::new(KAD_PROTOCOL);
-        kcfg.set_query_timeout(params.query_timeout);
+        // libp2p's own timers run on real time: convert them with the protocol clock so a
+        // simulation running faster keeps them in proportion (identity at production speed).
+        kcfg.set_query_timeout(clock.real(params.query_timeout));
         kcfg.set_record_filtering(kad::StoreInserts::FilterBoth);
         // Owners re-sign and re-publish every republish interval; records carry their expiry.
         kcfg.set_publication_interval(None);
@@ -169,7 +175,8 @@ impl Behaviour {
         )
         .map_err(|e| Error::Gossipsub(e.to_string()))?;
 
-        let rr = request_response::Config::default().with_request_timeout(params.request_timeout);
+        let rr = request_response::Config::default()
+            .with_request_timeout(clock.real(params.request_timeout));
         let search_codec = request_response::cbor::codec::Codec::default()
             .set_request_size_maximum(search::MAX_RESULTS_BYTES)
             .set_response_size_maximum(search::MAX_ACK_BYTES);
@@ -203,7 +210,11 @@ impl Behaviour {
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), identity.public())
                     .with_agent_version(format!("garden/{}", env!("CARGO_PKG_VERSION"))),
             ),
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(clock.real(PING_INTERVAL))
+                    .with_timeout(clock.real(PING_TIMEOUT)),
+            ),
             kad,
             gossipsub,
             search,

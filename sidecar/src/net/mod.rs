@@ -92,7 +92,7 @@ pub async fn start(
     };
     let behaviour = behaviour::Behaviour::new(&identity, &cfg.params, &clock)?;
     let swarm_cfg = libp2p::swarm::Config::with_tokio_executor()
-        .with_idle_connection_timeout(cfg.idle_connection_timeout);
+        .with_idle_connection_timeout(clock.real(cfg.idle_connection_timeout));
     let mut swarm = Swarm::new(transport, behaviour, identity.peer_id(), swarm_cfg);
     for addr in &cfg.listen {
         swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
