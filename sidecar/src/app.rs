@@ -105,6 +105,8 @@ pub fn node_config(
             },
             blacklist,
             request_timeout: Duration::from_secs(d.query_timeout_secs),
+            replication: std::num::NonZeroUsize::new(d.dht_replication)
+                .unwrap_or(std::num::NonZeroUsize::MIN),
             limits: ConnectionLimits {
                 per_peer: cfg.network.max_connections_per_peer,
                 total: cfg.network.max_connections,

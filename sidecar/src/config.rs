@@ -105,12 +105,14 @@ pub struct NetworkConfig {
 pub struct DiscoveryConfig {
     /// Human name published under `/name/<name>`; empty publishes no name record. [Default: ""]
     pub name: String,
-    /// Lifetime of our signed records. [Default: 120]
+    /// Lifetime of our signed records. [Default: 1800]
     pub record_ttl_secs: u64,
-    /// How often we re-sign and re-publish our records (must be < record_ttl_secs). [Default: 40]
+    /// How often we re-sign and re-publish our records (must be < record_ttl_secs). [Default: 600]
     pub republish_interval_secs: u64,
     /// Kademlia query timeout. [Default: 10]
     pub query_timeout_secs: u64,
+    /// Kademlia's replication factor `k`: DHT servers each record is put to. [Default: 8]
+    pub dht_replication: usize,
     /// A search ends when no new result arrived for this long. [Default: 5]
     pub search_idle_timeout_secs: u64,
     /// Minimum name length for substring searches (IX-14). [Default: 3]
@@ -238,9 +240,10 @@ impl Default for DiscoveryConfig {
         let rules = search::Rules::default();
         Self {
             name: String::new(),
-            record_ttl_secs: 120,
-            republish_interval_secs: 40,
+            record_ttl_secs: 1800,
+            republish_interval_secs: 600,
             query_timeout_secs: 10,
+            dht_replication: 8,
             search_idle_timeout_secs: 5,
             search_min_name_len: rules.min_name_len,
             search_max_hits: rules.max_hits,
@@ -334,6 +337,12 @@ impl Config {
             return Err(Error::Invalid {
                 key: "discovery.search_answers_per_sec",
                 reason: "must be > 0".into(),
+            });
+        }
+        if d.dht_replication == 0 || d.dht_replication > 20 {
+            return Err(Error::Invalid {
+                key: "discovery.dht_replication",
+                reason: "must be 1..=20".into(),
             });
         }
         if d.record_ttl_secs > crate::discovery::record::MAX_TTL.as_secs() {

@@ -281,6 +281,7 @@ impl Hostile {
                 expires_at_ms: now + 600_000,
                 location: None,
                 indexer: None,
+                links: Default::default(),
             };
             self.put(&node_key(&did), sign_body(&self.identity, &body));
             self.swarm
@@ -343,6 +344,7 @@ fn draft(name: &str) -> Draft {
         addrs: vec![],
         location: None,
         indexer: None,
+        links: Default::default(),
         ttl_ms: 120_000,
     }
 }

@@ -230,6 +230,7 @@ impl World {
                         peer: idx(&peer),
                         dead: reason == EvictReason::Dead,
                     },
+                    Event::ClockOffset { .. } => continue,
                 };
                 log.push(Obs {
                     t: clock.now(),

@@ -344,7 +344,9 @@ fn check_links(l: &Links) -> Result<(), Error> {
     }
     let is_peer = |s: &String| s.parse::<PeerId>().is_ok();
     if !l.master.iter().chain(&l.nanos).all(is_peer) {
-        return Err(Error::Bounds { field: "master/nanos" });
+        return Err(Error::Bounds {
+            field: "master/nanos",
+        });
     }
     Ok(())
 }

@@ -60,7 +60,11 @@ impl Profile {
         match *self {
             Profile::Continuous => Ok(()),
             Profile::Intermittent { .. } => self.check_absence(),
-            Profile::Orbital { period_ms, window_ms, .. } => {
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                ..
+            } => {
                 if window_ms < MIN_WINDOW.as_millis() as u64 || window_ms > period_ms {
                     return Err(Invalid::Window);
                 }
@@ -83,14 +87,22 @@ impl Profile {
         match *self {
             Profile::Continuous => Duration::ZERO,
             Profile::Intermittent { max_absence_ms } => Duration::from_millis(max_absence_ms),
-            Profile::Orbital { period_ms, window_ms, .. } => Duration::from_millis(period_ms.saturating_sub(window_ms)),
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                ..
+            } => Duration::from_millis(period_ms.saturating_sub(window_ms)),
         }
     }
 
     /// Whether the peer plans to be in contact at `t` (always, unless orbital).
     pub fn in_contact(&self, t: Timestamp) -> bool {
         match *self {
-            Profile::Orbital { period_ms, window_ms, epoch_ms } => phase(t, period_ms, epoch_ms) < window_ms,
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                epoch_ms,
+            } => phase(t, period_ms, epoch_ms) < window_ms,
             _ => true,
         }
     }
@@ -98,7 +110,11 @@ impl Profile {
     /// The start of the first contact window opening after `t` (orbital), else `t`.
     pub fn next_contact(&self, t: Timestamp) -> Timestamp {
         match *self {
-            Profile::Orbital { period_ms, epoch_ms, .. } => {
+            Profile::Orbital {
+                period_ms,
+                epoch_ms,
+                ..
+            } => {
                 let into = phase(t, period_ms, epoch_ms);
                 Timestamp::from_millis(t.as_millis() - into + period_ms)
             }
@@ -112,8 +128,14 @@ impl Profile {
     pub fn deadline(&self, last_seen: Timestamp, grace: Duration) -> Timestamp {
         match *self {
             Profile::Continuous => last_seen.plus(grace),
-            Profile::Intermittent { max_absence_ms } => last_seen.plus(grace + Duration::from_millis(max_absence_ms)),
-            Profile::Orbital { period_ms, window_ms, epoch_ms } => {
+            Profile::Intermittent { max_absence_ms } => {
+                last_seen.plus(grace + Duration::from_millis(max_absence_ms))
+            }
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                epoch_ms,
+            } => {
                 let into = phase(last_seen, period_ms, epoch_ms);
                 let window_left = window_ms.saturating_sub(into);
                 if Duration::from_millis(window_left) > grace {
@@ -132,8 +154,14 @@ impl Profile {
         let gap = to.since(from);
         match *self {
             Profile::Continuous => Duration::ZERO,
-            Profile::Intermittent { max_absence_ms } => gap.min(Duration::from_millis(max_absence_ms)),
-            Profile::Orbital { period_ms, window_ms, epoch_ms } => {
+            Profile::Intermittent { max_absence_ms } => {
+                gap.min(Duration::from_millis(max_absence_ms))
+            }
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                epoch_ms,
+            } => {
                 // Out-of-contact time in [from, to): whole periods, then the partial ends.
                 let out = |t: Timestamp| {
                     // Out-of-contact ms in [epoch-aligned period start, t).
@@ -145,11 +173,12 @@ impl Profile {
                 let rest_from = Timestamp::from_millis(from.as_millis() + periods * period_ms);
                 let a = out(rest_from);
                 let b = out(to);
-                let partial = if phase(to, period_ms, epoch_ms) >= phase(rest_from, period_ms, epoch_ms) {
-                    b.saturating_sub(a)
-                } else {
-                    (period_ms - window_ms - a) + b
-                };
+                let partial =
+                    if phase(to, period_ms, epoch_ms) >= phase(rest_from, period_ms, epoch_ms) {
+                        b.saturating_sub(a)
+                    } else {
+                        (period_ms - window_ms - a) + b
+                    };
                 Duration::from_millis(whole + partial)
             }
         }
@@ -164,16 +193,21 @@ impl Profile {
         }
     }
 
-
     /// Whether to re-sign and publish our records now, `lead` before a planned loss of contact,
     /// when the last publication was at `last`: so that records live through the absence from
     /// its very start.
     pub fn refresh_due(&self, now: Timestamp, last: Timestamp, lead: Duration) -> bool {
         match *self {
-            Profile::Orbital { period_ms, window_ms, epoch_ms } => {
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                epoch_ms,
+            } => {
                 let into = phase(now, period_ms, epoch_ms);
                 let left = window_ms.saturating_sub(into);
-                into < window_ms && Duration::from_millis(left) <= lead && now.since(last) >= Duration::from_millis(left)
+                into < window_ms
+                    && Duration::from_millis(left) <= lead
+                    && now.since(last) >= Duration::from_millis(left)
             }
             _ => false,
         }
@@ -187,7 +221,11 @@ impl Profile {
                 w.u8(1);
                 w.varint(max_absence_ms);
             }
-            Profile::Orbital { period_ms, window_ms, epoch_ms } => {
+            Profile::Orbital {
+                period_ms,
+                window_ms,
+                epoch_ms,
+            } => {
                 w.u8(2);
                 w.varint(period_ms);
                 w.varint(window_ms);
@@ -200,15 +238,22 @@ impl Profile {
     pub fn decode(r: &mut Reader<'_>) -> Result<Profile> {
         let p = match r.u8("profile.kind")? {
             0 => Profile::Continuous,
-            1 => Profile::Intermittent { max_absence_ms: r.varint("profile.max_absence")? },
+            1 => Profile::Intermittent {
+                max_absence_ms: r.varint("profile.max_absence")?,
+            },
             2 => Profile::Orbital {
                 period_ms: r.varint("profile.period")?,
                 window_ms: r.varint("profile.window")?,
                 epoch_ms: r.varint("profile.epoch")?,
             },
-            _ => return Err(DecodeError::Invalid { field: "profile.kind" }),
+            _ => {
+                return Err(DecodeError::Invalid {
+                    field: "profile.kind",
+                })
+            }
         };
-        p.validate().map_err(|_| DecodeError::Invalid { field: "profile" })?;
+        p.validate()
+            .map_err(|_| DecodeError::Invalid { field: "profile" })?;
         Ok(p)
     }
 }
@@ -236,7 +281,11 @@ mod tests {
 
     /// 90-minute orbit, 20-minute passes, a pass opening at minute 0.
     fn orbit() -> Profile {
-        Profile::Orbital { period_ms: 90 * MIN, window_ms: 20 * MIN, epoch_ms: t(0).as_millis() }
+        Profile::Orbital {
+            period_ms: 90 * MIN,
+            window_ms: 20 * MIN,
+            epoch_ms: t(0).as_millis(),
+        }
     }
 
     #[test]
@@ -257,13 +306,29 @@ mod tests {
     #[test]
     fn planned_absence_is_the_out_of_contact_time() {
         let p = orbit();
-        assert_eq!(p.planned_absence(t(19), t(90)), Duration::from_secs(70 * 60));
+        assert_eq!(
+            p.planned_absence(t(19), t(90)),
+            Duration::from_secs(70 * 60)
+        );
         assert_eq!(p.planned_absence(t(0), t(20)), Duration::ZERO);
-        assert_eq!(p.planned_absence(t(0), t(180)), Duration::from_secs(140 * 60), "two periods");
-        assert_eq!(p.planned_absence(t(50), t(100)), Duration::from_secs(40 * 60), "wraps the period");
-        let i = Profile::Intermittent { max_absence_ms: 30 * MIN };
+        assert_eq!(
+            p.planned_absence(t(0), t(180)),
+            Duration::from_secs(140 * 60),
+            "two periods"
+        );
+        assert_eq!(
+            p.planned_absence(t(50), t(100)),
+            Duration::from_secs(40 * 60),
+            "wraps the period"
+        );
+        let i = Profile::Intermittent {
+            max_absence_ms: 30 * MIN,
+        };
         assert_eq!(i.planned_absence(t(0), t(45)), Duration::from_secs(30 * 60));
-        assert_eq!(Profile::Continuous.planned_absence(t(0), t(45)), Duration::ZERO);
+        assert_eq!(
+            Profile::Continuous.planned_absence(t(0), t(45)),
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -271,17 +336,40 @@ mod tests {
         let p = orbit();
         let ttl = p.record_ttl(Duration::from_secs(120), Duration::from_secs(300));
         assert_eq!(ttl, Duration::from_secs(75 * 60));
-        assert_eq!(Profile::Continuous.record_ttl(Duration::from_secs(120), Duration::from_secs(300)), Duration::from_secs(120));
+        assert_eq!(
+            Profile::Continuous.record_ttl(Duration::from_secs(120), Duration::from_secs(300)),
+            Duration::from_secs(120)
+        );
         let lead = Duration::from_secs(60);
         assert!(!p.refresh_due(t(10), t(9), lead));
-        assert!(p.refresh_due(Timestamp::from_millis(t(19).as_millis() + 10_000), t(10), lead));
-        assert!(!p.refresh_due(Timestamp::from_millis(t(19).as_millis() + 10_000), t(19), lead), "just refreshed");
-        assert!(!p.refresh_due(t(30), t(10), lead), "out of contact: nothing to send it with");
+        assert!(p.refresh_due(
+            Timestamp::from_millis(t(19).as_millis() + 10_000),
+            t(10),
+            lead
+        ));
+        assert!(
+            !p.refresh_due(
+                Timestamp::from_millis(t(19).as_millis() + 10_000),
+                t(19),
+                lead
+            ),
+            "just refreshed"
+        );
+        assert!(
+            !p.refresh_due(t(30), t(10), lead),
+            "out of contact: nothing to send it with"
+        );
     }
 
     #[test]
     fn profiles_round_trip_and_absurd_ones_are_refused() {
-        for p in [Profile::Continuous, Profile::Intermittent { max_absence_ms: 3_600_000 }, orbit()] {
+        for p in [
+            Profile::Continuous,
+            Profile::Intermittent {
+                max_absence_ms: 3_600_000,
+            },
+            orbit(),
+        ] {
             let mut w = Writer::with_version();
             p.encode(&mut w);
             let b = w.into_bytes();
@@ -289,8 +377,30 @@ mod tests {
             r.version().unwrap();
             assert_eq!(Profile::decode(&mut r).unwrap(), p);
         }
-        assert_eq!(Profile::Intermittent { max_absence_ms: 2 * 86_400_000 }.validate(), Err(Invalid::TooLong(Duration::from_secs(2 * 86_400))));
-        assert_eq!(Profile::Orbital { period_ms: 10 * MIN, window_ms: 11 * MIN, epoch_ms: 0 }.validate(), Err(Invalid::Window));
-        assert_eq!(Profile::Orbital { period_ms: 10 * MIN, window_ms: 1_000, epoch_ms: 0 }.validate(), Err(Invalid::Window));
+        assert_eq!(
+            Profile::Intermittent {
+                max_absence_ms: 2 * 86_400_000
+            }
+            .validate(),
+            Err(Invalid::TooLong(Duration::from_secs(2 * 86_400)))
+        );
+        assert_eq!(
+            Profile::Orbital {
+                period_ms: 10 * MIN,
+                window_ms: 11 * MIN,
+                epoch_ms: 0
+            }
+            .validate(),
+            Err(Invalid::Window)
+        );
+        assert_eq!(
+            Profile::Orbital {
+                period_ms: 10 * MIN,
+                window_ms: 1_000,
+                epoch_ms: 0
+            }
+            .validate(),
+            Err(Invalid::Window)
+        );
     }
 }

@@ -32,9 +32,14 @@ use crate::time::Clock;
 /// Messages a gossipsub connection handler may queue (see `Behaviour::new`).
 const GOSSIP_QUEUE_LEN: usize = 100;
 
-/// Ping interval and timeout (libp2p's defaults, in protocol time).
-const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Ping interval and timeout, in protocol time. Pool connections are exercised by heartbeats
+/// every 20 s; pings only watch the others, so a minute is enough (libp2p's 15 s default cost
+/// every connection ~30 KB an hour).
+const PING_INTERVAL: Duration = Duration::from_secs(60);
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often Kademlia refreshes its routing table (libp2p's default is 5 minutes; the
+/// membership plane finds indexers through its own registry lookups).
+const KAD_BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(1800);
 
 /// Kademlia protocol name (private prefix; Go: `/oc/kad/1.0.0`).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/garden/kad/1.0.0");
@@ -59,6 +64,8 @@ pub struct Params {
     pub blacklist: Vec<libp2p::PeerId>,
     pub request_timeout: Duration,
     pub limits: ConnectionLimits,
+    /// Kademlia's `k`: servers a record is put to and a lookup asks.
+    pub replication: std::num::NonZeroUsize,
 }
 
 /// Connection limits (mapped from `[network]`): one admitted identity must not hold hundreds
@@ -125,6 +132,8 @@ impl Behaviour {
         // libp2p's own timers run on real time: convert them with the protocol clock so a
         // simulation running faster keeps them in proportion (identity at production speed).
         kcfg.set_query_timeout(clock.real(params.query_timeout));
+        kcfg.set_replication_factor(params.replication);
+        kcfg.set_periodic_bootstrap_interval(Some(clock.real(KAD_BOOTSTRAP_INTERVAL)));
         kcfg.set_record_filtering(kad::StoreInserts::FilterBoth);
         // Owners re-sign and re-publish every republish interval; records carry their expiry.
         kcfg.set_publication_interval(None);

@@ -55,6 +55,9 @@ pub struct EventLoop {
     membership: Membership,
     /// Dials a client waits for.
     pending_dials: HashMap<PeerId, Vec<Reply<()>>>,
+    /// Whether a DHT server has been identified since start (our first publication waits
+    /// for one).
+    reached_dht: bool,
     /// Peers the indexers told us are waiting to reach us (the data plane's wake-up).
     wake: Option<mpsc::Sender<Vec<PeerId>>>,
 }
@@ -86,6 +89,7 @@ impl EventLoop {
             seeds: settings.seeds,
             membership,
             pending_dials: HashMap::new(),
+            reached_dht: false,
             wake: None,
         }
     }
@@ -313,6 +317,13 @@ impl EventLoop {
                     for addr in info.listen_addrs {
                         swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                     }
+                    // The publication at start had no DHT server to go to: publish (and
+                    // announce the registry key) as soon as the first one is known, not a
+                    // republish interval later.
+                    if !self.reached_dht {
+                        self.reached_dht = true;
+                        self.publish_own(None);
+                    }
                 }
                 return;
             }
@@ -330,10 +341,7 @@ impl EventLoop {
                 peer_id,
                 num_established: 0,
                 ..
-            } => {
-                self.membership.on_disconnected(&peer_id);
-                return;
-            }
+            } => self.membership.on_disconnected(swarm, now, &peer_id),
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),
                 error,

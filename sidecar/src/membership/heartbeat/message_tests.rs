@@ -24,7 +24,9 @@ pub(crate) fn full_heartbeat() -> Heartbeat {
             hops_left: 2,
         }],
         pending_contact: vec![peer(5)],
-        profile: Some(crate::membership::profile::Profile::Intermittent { max_absence_ms: 3_600_000 }),
+        profile: Some(crate::membership::profile::Profile::Intermittent {
+            max_absence_ms: 3_600_000,
+        }),
     }
 }
 

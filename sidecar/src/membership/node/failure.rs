@@ -37,6 +37,20 @@ impl Retry {
 }
 
 impl Pool {
+    /// Our last connection to pool member `peer` closed: the same as a failed heartbeat, now
+    /// (unless we are away by plan, or the member is already suspected).
+    pub fn on_connection_lost(&mut self, now: Timestamp, peer: PeerId) -> Vec<Action> {
+        if self.departed
+            || self
+                .entries
+                .get(&peer)
+                .is_none_or(|e| e.swim.is_suspected())
+        {
+            return Vec::new();
+        }
+        self.on_failure(now, peer)
+    }
+
     /// A heartbeat to `peer` failed (timeout, dial or stream error, refused).
     pub fn on_failure(&mut self, now: Timestamp, peer: PeerId) -> Vec<Action> {
         let mut out = Vec::new();
@@ -52,10 +66,6 @@ impl Pool {
         // We do not know what the indexer kept: resend record and pool list next time.
         e.acked_record = None;
         e.acked_bound = None;
-        if e.is_seed {
-            // Seeds stay; the next tick retries.
-            return out;
-        }
         let inc = e.swim.incarnation;
         let info = e.info.clone();
         match e.swim.on_failure(now, timeout) {
@@ -123,6 +133,21 @@ impl Pool {
 
     fn declare_dead(&mut self, now: Timestamp, peer: PeerId, inc: u64, out: &mut Vec<Action>) {
         self.events.originate(Kind::Dead, peer, inc);
+        if self.entries.get(&peer).is_some_and(|e| e.is_seed) {
+            // A seed is sticky: it stays, suspected, and every tick retries it (its answer
+            // refutes the suspicion). Before, a crashed seed was never even suspected, so its
+            // nodes never learnt of the crash. A working indexer is looked for meanwhile.
+            let live = self
+                .entries
+                .values()
+                .filter(|e| !e.swim.is_suspected())
+                .count();
+            if live < self.cfg.min_indexers.max(1) {
+                let need = self.cfg.max_indexers.saturating_sub(live).max(1);
+                self.start_replacement(now, need, out);
+            }
+            return;
+        }
         let remaining = self.remove(&peer, EvictReason::Dead, out);
         if remaining.is_empty() {
             // The last indexer died: recover from the seeds right away.

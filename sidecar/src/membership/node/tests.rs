@@ -349,11 +349,13 @@ fn seeds_are_never_evicted_on_score_or_failure() {
     for s in 0..20 {
         p.on_failure(at(700 + s * 20), peer(1));
     }
-    assert!(p.contains(&peer(1)));
-    assert!(
-        !p.is_suspected(&peer(1)),
-        "seed failures do not start suspicion"
-    );
+    assert!(p.contains(&peer(1)), "a failing seed stays in the pool");
+    // ... but its failures are seen: it is suspected (before the fix a crashed seed was never
+    // suspected, so its nodes never learnt of the crash), and its next answer clears it.
+    assert!(p.is_suspected(&peer(1)));
+    p.on_tick(at(1200));
+    p.on_response(at(1200), peer(1), &good(5), FAST);
+    assert!(!p.is_suspected(&peer(1)));
 }
 
 #[test]
