@@ -11,7 +11,7 @@ use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr, PeerId};
 use crate::config::Config;
 use crate::discovery::{location, publish::Presence, record, search};
 use crate::keys::{self, NodeIdentity};
-use crate::membership::{heartbeat::Signer, indexer, node, swim, PeerInfo};
+use crate::membership::{heartbeat::Signer, indexer, node, profile::Profile, swim, PeerInfo};
 use crate::net::{
     self,
     behaviour::{ConnectionLimits, Params},
@@ -69,6 +69,7 @@ pub fn node_config(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let profile = cfg.profile.profile();
     let role = cfg.network.role;
     let d = &cfg.discovery;
     let g = &cfg.gater;
@@ -117,11 +118,18 @@ pub fn node_config(
             presence: Presence {
                 role,
                 name: d.name.clone(),
-                ttl: Duration::from_secs(d.record_ttl_secs),
+                // A record must outlive the longest absence our profile plans.
+                ttl: profile.record_ttl(
+                    Duration::from_secs(d.record_ttl_secs),
+                    Duration::from_secs(cfg.profile.record_margin_secs),
+                ),
                 location,
                 indexer_capacity: d.indexer_capacity,
                 born_at,
-                links: Default::default(),
+                links: record::Links {
+                    profile: (profile != Profile::Continuous).then_some(profile),
+                    ..Default::default()
+                },
             },
             publish: true,
             republish_interval: Duration::from_secs(d.republish_interval_secs),
@@ -164,6 +172,7 @@ pub fn membership(
         .with_eviction_grace(Duration::from_secs(m.eviction_grace_secs))
         .with_eviction_threshold(m.eviction_threshold_start, m.eviction_threshold_cap)
         .with_allow_loopback(m.allow_loopback)
+        .with_profile(cfg.profile.profile())
         .with_seeds(seeds.clone())
         .for_process(
             role.is_node(),
@@ -192,6 +201,7 @@ pub fn membership(
         indexer::Registry::new(rc, identity.peer_id(), born_at)
     });
     Membership::new(pool, registry)
+        .with_heartbeat_interval(Duration::from_secs(m.heartbeat_interval_secs))
 }
 
 /// A running node.

@@ -45,6 +45,7 @@ pub struct Config {
     pub gater: GaterConfig,
     pub location: LocationConfig,
     pub membership: MembershipConfig,
+    pub profile: ProfileConfig,
     pub log: LogConfig,
 }
 
@@ -163,6 +164,66 @@ pub struct GaterConfig {
     pub strikes_forged: u32,
     /// Peers always refused (peer ids). [Default: []]
     pub blacklist: Vec<String>,
+}
+
+/// How this site is connected (see `membership::profile`): planned absences are neither
+/// suspected nor penalised, records outlive them, offline heartbeats cover them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileConfig {
+    /// `continuous`, `intermittent` or `orbital`. [Default: "continuous"]
+    pub kind: ProfileKind,
+    /// Intermittent: the longest planned absence, seconds (at most 86400). [Default: 0]
+    pub max_absence_secs: u64,
+    /// Orbital: from one contact window's start to the next, seconds. [Default: 0]
+    pub period_secs: u64,
+    /// Orbital: length of each contact window, seconds (at least 60). [Default: 0]
+    pub window_secs: u64,
+    /// Orbital: the start of one contact window, ms since the Unix epoch. [Default: 0]
+    pub epoch_ms: u64,
+    /// Records outlive the longest planned absence by this much, seconds. [Default: 300]
+    pub record_margin_secs: u64,
+}
+
+/// The three connectivity profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    #[default]
+    Continuous,
+    Intermittent,
+    Orbital,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        Self {
+            kind: ProfileKind::Continuous,
+            max_absence_secs: 0,
+            period_secs: 0,
+            window_secs: 0,
+            epoch_ms: 0,
+            record_margin_secs: 300,
+        }
+    }
+}
+
+impl ProfileConfig {
+    /// The profile these keys describe.
+    pub fn profile(&self) -> crate::membership::profile::Profile {
+        use crate::membership::profile::Profile;
+        match self.kind {
+            ProfileKind::Continuous => Profile::Continuous,
+            ProfileKind::Intermittent => Profile::Intermittent {
+                max_absence_ms: self.max_absence_secs * 1000,
+            },
+            ProfileKind::Orbital => Profile::Orbital {
+                period_ms: self.period_secs * 1000,
+                window_ms: self.window_secs * 1000,
+                epoch_ms: self.epoch_ms,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -333,7 +394,7 @@ impl Config {
                 reason: "must be > 0 and < record_ttl_secs".into(),
             });
         }
-        if !(d.search_answers_per_sec > 0.0) {
+        if d.search_answers_per_sec.is_nan() || d.search_answers_per_sec <= 0.0 {
             return Err(Error::Invalid {
                 key: "discovery.search_answers_per_sec",
                 reason: "must be > 0".into(),
@@ -378,6 +439,12 @@ impl Config {
                 reason: format!("need 0 <= start ({start}) <= cap ({cap}) <= 100"),
             });
         }
+        if let Err(e) = self.profile.profile().validate() {
+            return Err(Error::Invalid {
+                key: "profile",
+                reason: e.to_string(),
+            });
+        }
         if self.gater.rate_window_secs == 0 {
             return Err(Error::Invalid {
                 key: "gater.rate_window_secs",
@@ -401,6 +468,7 @@ const SECTIONS: &[&str] = &[
     "gater",
     "location",
     "membership",
+    "profile",
     "log",
 ];
 

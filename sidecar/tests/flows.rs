@@ -381,23 +381,20 @@ async fn honest_indexers_and_nodes_never_ban_each_other() {
 /// network of more than ~20 indexers left most of them undiscoverable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indexers_store_each_others_registry_provider_records() {
-    // Announcements are kad queries (10 protocol seconds to complete): a slow clock.
-    let clock = Clock::scaled(2, 0);
-    let first = spawn(&clock, &mem(Role::Indexer, "ix-0", &[])).await;
+    // Announcements are kad queries (10 protocol seconds to complete): a slow clock, and
+    // announcements repeated every protocol minute.
+    let clock = Clock::scaled(5, 0);
+    let ix = |name: &str, seeds: &[Multiaddr]| {
+        let mut c = mem(Role::Indexer, name, seeds);
+        c.discovery.record_ttl_secs = 120;
+        c.discovery.republish_interval_secs = 60;
+        c
+    };
+    let first = spawn(&clock, &ix("ix-0", &[])).await;
     let seed = mem_addr(&first).await;
     let mut indexers = vec![first];
     for i in 1..4 {
-        indexers.push(
-            spawn(
-                &clock,
-                &mem(
-                    Role::Indexer,
-                    &format!("ix-{i}"),
-                    std::slice::from_ref(&seed),
-                ),
-            )
-            .await,
-        );
+        indexers.push(spawn(&clock, &ix(&format!("ix-{i}"), std::slice::from_ref(&seed))).await);
     }
     // Each stores the others' announcements (an indexer that joined after another's last
     // announcement gets it at the next republish; lookups ask several servers, so the union
@@ -554,5 +551,57 @@ async fn a_departed_node_leaves_the_indexer_registry_at_once() {
         "well before the session TTL"
     );
     node.shutdown().await;
+    ix.shutdown().await;
+}
+
+/// An orbital site (a 12-minute orbit with 3-minute passes, time scaled; the figures in
+/// docs/PERFORMANCE.md use a 90-minute orbit): while away by plan it
+/// is neither suspected by its indexer (its session lives on) nor does it suspect its
+/// indexer; it comes back at its next pass. Stopped for good, it is gone shortly after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orbital_site_is_not_suspected_inside_its_planned_absence_and_is_after_it() {
+    let clock = Clock::scaled(50, 0);
+    let ix = spawn(&clock, &mem(Role::Indexer, "ground", &[])).await;
+    let mut c = mem(Role::Node, "sat", &[mem_addr(&ix).await]);
+    c.profile.kind = garden_sidecar::config::ProfileKind::Orbital;
+    c.profile.period_secs = 12 * 60;
+    c.profile.window_secs = 3 * 60;
+    c.profile.epoch_ms = clock.now().as_millis();
+    let sat = spawn(&clock, &c).await;
+    let mut rx = sat.client.membership_events().await.unwrap();
+    until_status(&ix, "a session", |st| st.heartbeat_sessions == 1).await;
+    let t0 = clock.now();
+    // Through the absence (minutes 3 to 12) and into the next pass.
+    within_for(Duration::from_secs(60), "the next pass", async {
+        while clock.now().since(t0) < Duration::from_secs(12 * 60 + 30) {
+            let st = ix.client.status().await.unwrap();
+            assert_eq!(
+                st.heartbeat_sessions,
+                1,
+                "session lost at minute {}",
+                clock.now().since(t0).as_secs() / 60
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    while let Ok(e) = rx.try_recv() {
+        assert!(
+            !matches!(e, Event::Suspected(_) | Event::Evicted { .. }),
+            "the satellite suspected its ground station: {e:?}"
+        );
+    }
+    let st = sat.client.status().await.unwrap();
+    assert!(
+        st.members.iter().all(|m| !m.suspected
+            && m.last_seen
+                .is_some_and(|t| clock.now().since(t) < Duration::from_secs(120))),
+        "heartbeats resumed"
+    );
+    // Gone for good during a pass: its session goes a few minutes later, not an orbit later.
+    sat.shutdown().await;
+    let t = clock.now();
+    until_status(&ix, "the session gone", |st| st.heartbeat_sessions == 0).await;
+    assert!(clock.now().since(t) < Duration::from_secs(10 * 60));
     ix.shutdown().await;
 }

@@ -21,7 +21,7 @@ use libp2p::StreamProtocol;
 
 use crate::membership::heartbeat::{self, HeartbeatResponse, SignedHeartbeat};
 use crate::membership::wire::DecodeError;
-use crate::membership::{node, probe, witness};
+use crate::membership::{node, offline, probe, witness};
 
 /// A message with a positional binary encoding (each type's own `encode`/`decode`).
 pub trait Message: Sized + Send + 'static {
@@ -55,6 +55,8 @@ message!(
     probe::IndirectResponse => encode / decode,
     node::CandidatesRequest => encode / decode,
     node::CandidatesResponse => encode / decode,
+    offline::Batch => encode / decode,
+    offline::Ack => encode / decode,
 );
 
 /// A request-response protocol spoken with [`Codec`]: its id, message types and frame bounds.
@@ -220,6 +222,18 @@ impl Protocol for HeartbeatProtocol {
     const NAME: StreamProtocol = heartbeat::PROTOCOL;
     const MAX_REQUEST: usize = heartbeat::MAX_REQUEST;
     const MAX_RESPONSE: usize = heartbeat::MAX_RESPONSE;
+}
+
+/// `/garden/offline-heartbeats/1.0.0`: [`offline::Batch`] → [`offline::Ack`].
+#[derive(Debug)]
+pub struct OfflineProtocol;
+
+impl Protocol for OfflineProtocol {
+    type Request = offline::Batch;
+    type Response = offline::Ack;
+    const NAME: StreamProtocol = offline::PROTOCOL;
+    const MAX_REQUEST: usize = offline::MAX_REQUEST;
+    const MAX_RESPONSE: usize = offline::MAX_RESPONSE;
 }
 
 /// `/garden/witness/1.0.0`: [`witness::WitnessRequest`] → [`witness::WitnessReport`].

@@ -48,6 +48,7 @@ pub mod codec;
 pub mod heartbeat;
 pub mod indexer;
 pub mod node;
+pub mod offline;
 pub mod probe;
 pub mod profile;
 pub mod score;

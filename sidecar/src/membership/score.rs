@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::membership::profile::Profile;
 use crate::membership::{unit, Timestamp};
 
 /// A gap between heartbeats up to this long counts as continuous online time (2 × the 60 s
@@ -52,6 +53,8 @@ pub struct UptimeTracker {
     pub last_seen: Option<Timestamp>,
     /// Accumulated continuous online time.
     pub total_online: Duration,
+    /// Silence the peer's connectivity profile planned (not held against it).
+    pub excused: Duration,
 }
 
 impl UptimeTracker {
@@ -61,19 +64,39 @@ impl UptimeTracker {
             first_seen: now,
             last_seen: None,
             total_online: Duration::ZERO,
+            excused: Duration::ZERO,
         }
     }
 
     /// A heartbeat at `now`: gaps ≤ [`CONTINUOUS_GAP`] count as online; the first heartbeat and
     /// longer gaps contribute nothing.
     pub fn record_heartbeat(&mut self, now: Timestamp) {
+        self.record_heartbeat_with(now, &Profile::Continuous);
+    }
+
+    /// [`UptimeTracker::record_heartbeat`] for a peer with `profile`: the part of a longer gap
+    /// the profile planned is excused (neither online nor held against it), so an orbital
+    /// peer's uptime is judged against its contact windows, not wall time.
+    pub fn record_heartbeat_with(&mut self, now: Timestamp, profile: &Profile) {
         if let Some(last) = self.last_seen {
             let gap = now.since(last);
             if gap <= CONTINUOUS_GAP {
                 self.total_online += gap;
+            } else {
+                self.excused += profile.planned_absence(last, now).min(gap);
             }
         }
-        self.last_seen = Some(now);
+        self.last_seen = Some(self.last_seen.map_or(now, |l| l.max(now)));
+    }
+
+    /// Online time proven otherwise (signed offline heartbeats): `online` more, never beyond
+    /// the time that was not excused.
+    pub fn credit(&mut self, online: Duration, now: Timestamp) {
+        let room = self
+            .age(now)
+            .saturating_sub(self.excused)
+            .saturating_sub(self.total_online);
+        self.total_online += online.min(room);
     }
 
     /// Time since first seen.
@@ -81,9 +104,9 @@ impl UptimeTracker {
         now.since(self.first_seen)
     }
 
-    /// `min(total_online / age, 1)`, 0 at age 0.
+    /// `min(total_online / (age − excused), 1)`, 0 at age 0.
     pub fn ratio(&self, now: Timestamp) -> f64 {
-        let age = self.age(now).as_secs_f64();
+        let age = self.age(now).saturating_sub(self.excused).as_secs_f64();
         if age <= 0.0 {
             return 0.0;
         }

@@ -109,6 +109,7 @@ pub struct Behaviour {
     pub probe: request_response::Behaviour<mcodec::Codec<mcodec::ProbeProtocol>>,
     pub indirect: request_response::Behaviour<mcodec::Codec<mcodec::IndirectProbeProtocol>>,
     pub candidates: request_response::Behaviour<mcodec::Codec<mcodec::CandidatesProtocol>>,
+    pub offline: request_response::Behaviour<mcodec::Codec<mcodec::OfflineProtocol>>,
     /// Streams for the data plane, which runs in its own tasks (`libp2p_stream::Control`).
     pub stream: libp2p_stream::Behaviour,
 }
@@ -232,6 +233,7 @@ impl Behaviour {
             witness: membership_rr(rr.clone()),
             probe: membership_rr(rr.clone()),
             indirect: membership_rr(rr.clone()),
+            offline: membership_rr(rr.clone()),
             candidates: membership_rr(rr),
             stream: libp2p_stream::Behaviour::new(),
         })

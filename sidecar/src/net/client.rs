@@ -81,6 +81,16 @@ pub struct Status {
     pub denied_connections: u64,
 }
 
+/// A search to start: what, how long it may stay idle, which indexers to ask directly, and
+/// where verified hits go.
+#[derive(Debug)]
+pub(crate) struct SearchRequest {
+    pub(crate) needle: search::Needle,
+    pub(crate) idle: Duration,
+    pub(crate) direct: Vec<PeerInfo>,
+    pub(crate) hits: mpsc::Sender<Verified>,
+}
+
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// Commands understood by the event loop.
@@ -90,13 +100,7 @@ pub(crate) enum Command {
     Dial(Multiaddr, Reply<()>),
     Publish(Reply<()>),
     Lookup(String, Reply<Lookup>),
-    Search(
-        search::Needle,
-        Duration,
-        Vec<PeerInfo>,
-        mpsc::Sender<Verified>,
-        Reply<()>,
-    ),
+    Search(SearchRequest, Reply<()>),
     DiscoverIndexers(Reply<Vec<Candidate>>),
     Leave(Reply<()>),
     MembershipEvents(Reply<tokio::sync::broadcast::Receiver<node::Event>>),
@@ -172,8 +176,13 @@ impl Client {
         indexers: Vec<PeerInfo>,
     ) -> Result<mpsc::Receiver<Verified>, Error> {
         let (tx, rx) = mpsc::channel(64);
-        self.call(|r| Command::Search(needle, idle, indexers, tx, r))
-            .await?;
+        let req = SearchRequest {
+            needle,
+            idle,
+            direct: indexers,
+            hits: tx,
+        };
+        self.call(|r| Command::Search(req, r)).await?;
         Ok(rx)
     }
 

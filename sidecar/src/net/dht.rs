@@ -29,6 +29,9 @@ use crate::time::{Clock, Timestamp};
 /// DHT query started on behalf of a remote peer, so they are bounded whatever the search load.
 pub(super) const MAX_ROUTE_LOOKUPS: usize = 64;
 
+/// How long before a planned loss of contact our records are re-signed.
+const PRE_CUT_LEAD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What a query in flight is for.
 enum Pending {
     /// A client's `lookup`: the first valid record answers.
@@ -89,6 +92,8 @@ pub(super) struct Dht {
     clock: Clock,
     queries: HashMap<QueryId, Pending>,
     discovery: Option<Discovery>,
+    /// When we last signed and put our records.
+    last_published: Timestamp,
 }
 
 /// The answer to a DHT challenge about `did`: our stored live record of it, if any.
@@ -117,6 +122,7 @@ impl Dht {
             clock,
             queries: HashMap::new(),
             discovery: None,
+            last_published: Timestamp::ZERO,
         }
     }
 
@@ -153,6 +159,7 @@ impl Dht {
         }
         let now = self.clock.now();
         let addrs: Vec<_> = swarm.listeners().cloned().collect();
+        self.last_published = now;
         let records = publish::own_records(&self.identity, &self.presence, &addrs, peers, now);
         let node_record = self
             .presence
@@ -174,6 +181,13 @@ impl Dht {
                 .start_providing(registry::provider_key());
         }
         node_record
+    }
+
+    /// Whether to re-sign our records now, just before our profile's next planned loss of
+    /// contact, so they live through the whole absence.
+    pub(super) fn refresh_due(&self) -> bool {
+        let profile = self.presence.links.profile.unwrap_or_default();
+        self.publishing && profile.refresh_due(self.clock.now(), self.last_published, PRE_CUT_LEAD)
     }
 
     /// Voluntary departure: tombstones under every key we published; no more publishing.

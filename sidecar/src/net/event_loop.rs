@@ -130,6 +130,9 @@ impl EventLoop {
                 _ = membership_tick.tick() => {
                     let wants = self.membership.on_tick(&mut self.swarm, self.clock.now());
                     self.on_wants(wants);
+                    if self.dht.refresh_due() {
+                        self.publish_own(None);
+                    }
                 }
             }
         }
@@ -164,10 +167,7 @@ impl EventLoop {
             Command::Dial(addr, reply) => self.dial(addr, reply),
             Command::Publish(reply) => self.publish_own(Some(reply)),
             Command::Lookup(key, reply) => self.dht.lookup(swarm, key, reply),
-            Command::Search(needle, idle, direct, tx, reply) => {
-                self.search
-                    .begin(swarm, &mut self.dht, needle, idle, direct, tx, reply)
-            }
+            Command::Search(req, reply) => self.search.begin(swarm, &mut self.dht, req, reply),
             Command::DiscoverIndexers(reply) => self.dht.discover(swarm, Some(reply)),
             Command::Leave(reply) => {
                 self.dht.leave(swarm, reply);
@@ -295,6 +295,10 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Witness(e)) => {
                 self.membership.on_witness_event(swarm, now, e);
+                return;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Offline(e)) => {
+                self.membership.on_offline_event(swarm, now, e);
                 return;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Probe(e)) => {

@@ -12,12 +12,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::behaviour::Swarm;
-use super::client::{Error, Reply};
+use super::client::{Error, Reply, SearchRequest};
 use super::dht::Dht;
 use super::gater;
 use crate::discovery::record::Verified;
 use crate::discovery::search::{self, Ack, Needle, Query, Results, Rules};
-use crate::membership::PeerInfo;
 use crate::time::Clock;
 
 /// What became of a gossiped query.
@@ -79,12 +78,15 @@ impl Search {
         &mut self,
         swarm: &mut Swarm,
         dht: &mut Dht,
-        needle: Needle,
-        idle: Duration,
-        direct: Vec<PeerInfo>,
-        tx: mpsc::Sender<Verified>,
+        req: SearchRequest,
         reply: Reply<()>,
     ) {
+        let SearchRequest {
+            needle,
+            idle,
+            direct,
+            hits: tx,
+        } = req;
         if let Err(e) = self.rules.check(&needle) {
             let _ = reply.send(Err(Error::Search(e)));
             return;

@@ -156,6 +156,11 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    /// The signing key (offline heartbeats sign with it too, under their own tag).
+    pub(crate) fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// A signer for `key`.
     pub fn new(key: SigningKey) -> Self {
         let peer = peer_id_of(&key.verifying_key());

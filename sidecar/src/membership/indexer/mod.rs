@@ -20,7 +20,9 @@ pub use config::Config;
 
 use crate::membership::admission::{self, Inputs, Refused};
 use crate::membership::heartbeat::{self, ChallengeEntry, HeartbeatResponse, SignedHeartbeat};
+use crate::membership::offline;
 use crate::membership::probe::Measurement;
+use crate::membership::profile::Profile;
 use crate::membership::score::UptimeTracker;
 use crate::membership::select::is_routable;
 use crate::membership::swim::{self, EventQueue, Incarnation, Kind};
@@ -100,6 +102,13 @@ struct Session {
     probe: Option<ProbeScore>,
     probe_requested: Option<Timestamp>,
     skew_reported: bool,
+    /// The node's connectivity profile (from its full heartbeats).
+    profile: Profile,
+    /// Where the node's last silence beyond the continuous gap began (its heartbeat before a
+    /// cut): offline heartbeats must fall after it.
+    cut_since: Option<Timestamp>,
+    /// The last offline-heartbeat sequence accepted for this cut (the next batch continues it).
+    offline_seq: Option<u64>,
 }
 
 /// A node's probe results, smoothed.
@@ -200,6 +209,12 @@ impl Registry {
     }
 
     /// Whether `peer` heartbeats here.
+    /// A session's uptime ratio at `now` (online time over the time not excused by its
+    /// profile), if it has one.
+    pub fn uptime_of(&self, peer: &PeerId, now: Timestamp) -> Option<f64> {
+        self.sessions.get(peer).map(|s| s.uptime.ratio(now))
+    }
+
     pub fn has_session(&self, peer: &PeerId) -> bool {
         self.sessions.contains_key(peer)
     }
@@ -348,15 +363,30 @@ impl Registry {
                 probe: None,
                 probe_requested: None,
                 skew_reported: false,
+                profile: Profile::Continuous,
+                cut_since: None,
+                offline_seq: None,
             }
         });
-        s.uptime.record_heartbeat(now);
+        if let Some(p) = hb.profile {
+            s.profile = p;
+        }
+        if let Some(last) = s
+            .uptime
+            .last_seen
+            .filter(|l| now.since(*l) > crate::membership::score::CONTINUOUS_GAP)
+        {
+            s.cut_since = Some(last);
+            s.offline_seq = None;
+        }
+        s.uptime.record_heartbeat_with(now, &s.profile);
         let skew_ms = hb.timestamp.as_millis() as i64 - now.as_millis() as i64;
         let clock_skew_ms = (skew_ms.unsigned_abs() > CLOCK_SKEW_WARNING.as_millis() as u64
             && !std::mem::replace(&mut s.skew_reported, true))
         .then_some(skew_ms);
         s.last = (hb.timestamp, hb.seq);
-        s.expires_at = now.plus(ttl);
+        // Silent beyond its profile's planned absence plus the session TTL: gone.
+        s.expires_at = s.profile.deadline(now, ttl);
         let mut new_record = None;
         if let Some(r) = &hb.record {
             if s.record.as_ref() != Some(r) {
@@ -653,6 +683,40 @@ impl Registry {
             !callers.is_empty()
         });
         expired
+    }
+
+    /// Offline heartbeats from `peer` (see `membership::offline`): judged against its session
+    /// (its key, the heartbeat before its last cut, the sequence floor kept per node) and, when
+    /// valid, credited to its uptime.
+    pub fn on_offline_beats(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        batch: &offline::Batch,
+        interval: Duration,
+    ) -> Result<offline::Credit, offline::Refused> {
+        let s = self
+            .sessions
+            .get_mut(&peer)
+            .ok_or(offline::Refused::Times)?;
+        let since = s.cut_since.ok_or(offline::Refused::Times)?;
+        let ctx = offline::Context {
+            node: &peer,
+            key: &s.key,
+            last_seq: s.offline_seq,
+            since,
+            now,
+            interval,
+            gap: crate::membership::score::CONTINUOUS_GAP,
+            skew: crate::membership::swim::MAX_INCARNATION_AHEAD,
+        };
+        let credit = offline::judge(&ctx, &batch.beats)?;
+        s.uptime.credit(credit.online, now);
+        // Later batches of the same cut continue where this one ended: a replay (of this or an
+        // earlier cut) is out of sequence or before `cut_since`.
+        s.cut_since = batch.beats.last().map(|b| b.at);
+        s.offline_seq = Some(credit.last_seq);
+        Ok(credit)
     }
 
     /// Drop everything about `peer` (GC, ban, tombstone: one path, IX-8).

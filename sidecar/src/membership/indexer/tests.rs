@@ -616,3 +616,77 @@ fn a_forged_suspicion_near_the_end_of_time_cannot_exhaust_the_incarnation() {
     .unwrap();
     assert_eq!(b.response.incarnation, inc + 1);
 }
+
+#[test]
+fn offline_heartbeats_rebuild_the_uptime_of_a_cut_and_a_replay_or_forgery_is_refused() {
+    let mut r = registry(Config::new().with_session_ttl(Duration::from_secs(3600)));
+    let (sk, p) = key(1);
+    for i in 0..10 {
+        send(&mut r, 1, i * 20, full()).unwrap();
+    }
+    // Cut off for 20 minutes (a continuous profile: nothing excused), signing a beat a minute.
+    let mut log = crate::membership::offline::Log::default();
+    for m in 1..20u64 {
+        log.tick(&sk, &p, at(180 + m * 60), Duration::from_secs(60));
+    }
+    let back = 180 + 20 * 60;
+    send(&mut r, 1, back, full()).unwrap();
+    let before = r.uptime_of(&p, at(back)).unwrap();
+    assert!(before < 0.3, "the cut counts against it: {before}");
+    let batch = log.take_batches().remove(0);
+    let credit = r
+        .on_offline_beats(at(back), p, &batch, Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(credit.online, Duration::from_secs(19 * 60));
+    let after = r.uptime_of(&p, at(back)).unwrap();
+    assert!(after > 0.9, "the beats prove it was alive: {after}");
+    // The same batch again: refused (replay), nothing more credited.
+    assert!(r
+        .on_offline_beats(at(back), p, &batch, Duration::from_secs(20))
+        .is_err());
+    // Someone else's batch for this node: the signatures fail.
+    let (other, _) = key(2);
+    let mut forged = crate::membership::offline::Log::default();
+    forged.tick(&other, &p, at(back + 1), Duration::from_secs(60));
+    let forged = forged.take_batches().remove(0);
+    assert!(r
+        .on_offline_beats(at(back + 2), p, &forged, Duration::from_secs(20))
+        .is_err());
+    assert!((r.uptime_of(&p, at(back)).unwrap() - after).abs() < 1e-9);
+}
+
+#[test]
+fn an_orbital_session_outlives_its_planned_absence_and_not_more() {
+    use crate::membership::profile::Profile;
+    let orbit = Profile::Orbital {
+        period_ms: 90 * 60_000,
+        window_ms: 20 * 60_000,
+        epoch_ms: at(0).as_millis(),
+    };
+    let mut r = registry(Config::new());
+    let (_, p) = key(1);
+    // Heard all through its first pass, declaring its orbit.
+    for i in 0..60 {
+        send(
+            &mut r,
+            1,
+            i * 20,
+            Heartbeat {
+                profile: Some(orbit),
+                ..full()
+            },
+        )
+        .unwrap();
+    }
+    // Out of contact from minute 20 to 90: still a session at minute 85 (a continuous node
+    // would have expired at minute 22).
+    r.on_tick(at(85 * 60));
+    assert!(r.has_session(&p));
+    // Back at minute 90: its uptime is judged against its contact time.
+    send(&mut r, 1, 90 * 60, full()).unwrap();
+    assert!(r.uptime_of(&p, at(90 * 60)).unwrap() > 0.95);
+    // Silent through its next pass as well: gone two minutes into that pass... (the next
+    // deadline is two minutes after its last heartbeat while in contact).
+    r.on_tick(at(93 * 60));
+    assert!(!r.has_session(&p), "absent beyond its plan");
+}

@@ -44,6 +44,9 @@ pub struct Config {
     pub discovery_delay: Duration,
     /// Seed for the pool's RNG (tests); `None` = from entropy. Default `None`.
     pub rng_seed: Option<u64>,
+    /// Our own connectivity profile: no heartbeats and no suspicion while we are away by
+    /// plan; offline heartbeats signed meanwhile. Default continuous.
+    pub profile: crate::membership::profile::Profile,
 }
 
 impl Config {
@@ -66,6 +69,7 @@ impl Config {
             retry_max: Duration::from_secs(320),
             discovery_delay: Duration::from_secs(5),
             rng_seed: None,
+            profile: crate::membership::profile::Profile::Continuous,
         }
     }
     /// The pool a process keeps, if any. A node keeps `min..=max` indexers. A pure indexer
@@ -84,6 +88,12 @@ impl Config {
             (false, true) => Some(self.with_pool_size(min, max * 2)),
             (false, false) => None,
         }
+    }
+
+    /// Set [`Config::profile`].
+    pub fn with_profile(mut self, p: crate::membership::profile::Profile) -> Self {
+        self.profile = p;
+        self
     }
 
     /// Set [`Config::interval`].

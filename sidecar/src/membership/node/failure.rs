@@ -59,10 +59,20 @@ impl Pool {
         }
         let timeout = self.cfg.swim.suspect_timeout;
         let pool_size = self.entries.len();
+        // Away by plan, or just back (the first exchanges after a pass opens re-establish the
+        // link; the next tick retries).
+        let away = !self.cfg.profile.in_contact(now)
+            || self
+                .away_until
+                .is_some_and(|back| now.since(back) < self.cfg.interval * 2);
         let Some(e) = self.entries.get_mut(&peer) else {
             return out;
         };
         e.in_flight = None;
+        if away {
+            // A heartbeat caught by our own planned loss of contact says nothing of the indexer.
+            return out;
+        }
         // We do not know what the indexer kept: resend record and pool list next time.
         e.acked_record = None;
         e.acked_bound = None;
@@ -132,6 +142,12 @@ impl Pool {
     }
 
     fn declare_dead(&mut self, now: Timestamp, peer: PeerId, inc: u64, out: &mut Vec<Action>) {
+        if self.isolated() {
+            // Every member silent at once while our profile says we may be out of reach: we
+            // are the one cut off (the voters could not answer either). Nobody is declared
+            // dead until contact returns.
+            return;
+        }
         self.events.originate(Kind::Dead, peer, inc);
         if self.entries.get(&peer).is_some_and(|e| e.is_seed) {
             // A seed is sticky: it stays, suspected, and every tick retries it (its answer

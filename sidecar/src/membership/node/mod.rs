@@ -30,9 +30,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::membership::heartbeat::{self, Heartbeat, SignedHeartbeat, Signer};
+use crate::membership::offline;
+use crate::membership::profile::Profile;
 use crate::membership::score::IndexerScore;
 use crate::membership::swim::{self, EventQueue, MemberEvent, Suspicion};
 use crate::membership::witness::{Claim, WitnessReport};
+
+/// Offline heartbeats are signed at most once a minute (a day of them fits the log).
+const OFFLINE_INTERVAL_MIN: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::membership::{PeerInfo, Timestamp};
 
 /// Why an indexer left the pool.
@@ -105,6 +110,14 @@ pub enum Action {
     DiscoverIndexers {
         /// How many to look for.
         count: usize,
+    },
+    /// Submit these offline heartbeats to `peer` (`/garden/offline-heartbeats/1.0.0`), one
+    /// request per batch; failures are not retried (the online heartbeats resume anyway).
+    SubmitOffline {
+        /// The indexer.
+        peer: PeerId,
+        /// The batches, in order.
+        batches: Vec<offline::Batch>,
     },
     /// These peers wait to reach us (DTN wake-up): contact them and flush.
     PendingCallers {
@@ -234,6 +247,12 @@ pub struct Pool {
     offset_reported: bool,
     /// We left the network ([`Pool::depart`]).
     departed: bool,
+    /// Offline heartbeats signed while we are cut off.
+    offline: offline::Log,
+    /// When our last planned absence ended (links take a moment to come back).
+    away_until: Option<Timestamp>,
+    /// Offline batches still to hand to each member (after its first answer once back).
+    offline_due: HashMap<PeerId, Vec<offline::Batch>>,
 }
 
 /// One round of witness questions about an indexer's last response.
@@ -291,6 +310,9 @@ impl Pool {
             evicted: Vec::new(),
             offset_reported: false,
             departed: false,
+            offline: offline::Log::default(),
+            away_until: None,
+            offline_due: HashMap::new(),
         };
         pool.add_seeds(now);
         pool
@@ -458,6 +480,15 @@ impl Pool {
         self.departed = true;
     }
 
+    /// Whether we seem cut off rather than our indexers dead: every member is suspected at
+    /// once, and our profile says we may be out of reach (an intermittent or orbital site).
+    /// A continuous site keeps the usual rules.
+    pub fn isolated(&self) -> bool {
+        self.cfg.profile != Profile::Continuous
+            && !self.entries.is_empty()
+            && self.entries.values().all(|e| e.swim.is_suspected())
+    }
+
     /// Whether the pool has room for more indexers (below its maximum).
     pub fn wants_more(&self) -> bool {
         self.entries.len() < self.cfg.max_indexers
@@ -487,6 +518,17 @@ impl Pool {
         let mut out = Vec::new();
         if self.departed {
             return out;
+        }
+        // Cut off (away by plan, or every member failing while our profile says we may be
+        // out of reach): keep signing offline heartbeats; while away by plan, send nothing.
+        if !self.cfg.profile.in_contact(now) || self.isolated() {
+            let interval = self.cfg.interval.max(OFFLINE_INTERVAL_MIN);
+            self.offline
+                .tick(self.signer.key(), &self.local, now, interval);
+            if !self.cfg.profile.in_contact(now) {
+                self.away_until = Some(self.cfg.profile.next_contact(now));
+                return out;
+            }
         }
         self.expire_in_flight(now, &mut out);
         self.replacement_deadline(now, &mut out);
@@ -568,6 +610,7 @@ impl Pool {
         let dht_every = self.cfg.dht_challenge_every.max(1);
         let did = self.did.clone();
         let name = self.name.clone();
+        let profile = self.cfg.profile;
         let e = self.entries.get_mut(&peer)?;
 
         let send_record =
@@ -585,6 +628,7 @@ impl Pool {
         };
         if send_record || e.acked_record.is_none() {
             hb.name = name;
+            hb.profile = (profile != Profile::Continuous).then_some(profile);
         }
         if send_record {
             hb.record = record_bytes;

@@ -27,6 +27,17 @@ impl Pool {
         if self.on_candidate_response(now, &peer, resp, rtt, &mut out) {
             return out;
         }
+        // Back in contact after a cut: every member gets the offline heartbeats signed
+        // meanwhile, each right after its own first answer.
+        if !self.offline.is_empty() && self.entries.contains_key(&peer) {
+            let batches = self.offline.take_batches();
+            for m in self.entries.keys() {
+                self.offline_due.insert(*m, batches.clone());
+            }
+        }
+        if let Some(batches) = self.offline_due.remove(&peer) {
+            out.push(Action::SubmitOffline { peer, batches });
+        }
         let local = self.local;
         let verifier = self.dht_verifier.clone();
         let did = self.did.clone();

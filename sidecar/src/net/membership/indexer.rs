@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::{Membership, Want};
 use crate::membership::heartbeat::{HeartbeatResponse, SignedHeartbeat};
 use crate::membership::indexer::Reject;
+use crate::membership::offline;
 use crate::membership::probe::{self, IndirectRequest, IndirectResponse, Measurement, Payload};
 use crate::net::behaviour::Swarm;
 use crate::net::{dht, gater};
@@ -130,6 +131,74 @@ impl Membership {
                 sent: Instant::now(),
             },
         );
+    }
+
+    /// Offline heartbeats: indexers judge and credit them; the submitting node only logs the
+    /// answer (its online heartbeats resume either way).
+    pub(in crate::net) fn on_offline_event(
+        &mut self,
+        swarm: &mut Swarm,
+        now: Timestamp,
+        event: Event<offline::Batch, offline::Ack>,
+    ) {
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let Some(registry) = self.registry.as_mut() else {
+                    return;
+                };
+                if !swarm
+                    .behaviour_mut()
+                    .gater
+                    .allow(&peer, gater::Action::Request)
+                {
+                    return;
+                }
+                let interval = self.heartbeat_interval;
+                let ack = match registry.on_offline_beats(now, peer, &request, interval) {
+                    Ok(c) => {
+                        tracing::info!(%peer, beats = request.beats.len(), credited_secs = c.online.as_secs(), "offline heartbeats credited");
+                        offline::Ack {
+                            accepted: request.beats.len() as u32,
+                            credited_secs: c.online.as_secs(),
+                            refused: 0,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "offline heartbeats refused");
+                        if e == offline::Refused::Signature {
+                            swarm
+                                .behaviour_mut()
+                                .gater
+                                .offend(&peer, gater::Offence::Forged);
+                        }
+                        offline::Ack {
+                            accepted: 0,
+                            credited_secs: 0,
+                            refused: e.code(),
+                        }
+                    }
+                };
+                let _ = swarm.behaviour_mut().offline.send_response(channel, ack);
+            }
+            Event::Message {
+                peer,
+                message: Message::Response { response, .. },
+                ..
+            } => {
+                tracing::info!(%peer, accepted = response.accepted, credited_secs = response.credited_secs, refused = response.refused, "offline heartbeats answered");
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "offline heartbeats not delivered")
+            }
+            _ => {}
+        }
     }
 
     /// Probes: echo inbound ones; evaluate the answers to ours.

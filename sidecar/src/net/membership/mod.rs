@@ -86,6 +86,8 @@ pub struct Membership {
     out: Outstanding,
     reach: Reachability,
     events: broadcast::Sender<pool::Event>,
+    /// Nodes' heartbeat interval (offline beats closer than half of it are implausible).
+    heartbeat_interval: std::time::Duration,
 }
 
 impl Membership {
@@ -98,7 +100,14 @@ impl Membership {
             out: Outstanding::default(),
             reach: Reachability::default(),
             events: broadcast::channel(256).0,
+            heartbeat_interval: pool::Config::new().interval,
         }
+    }
+
+    /// The heartbeat interval nodes use (to judge their offline heartbeats).
+    pub fn with_heartbeat_interval(mut self, d: std::time::Duration) -> Self {
+        self.heartbeat_interval = d;
+        self
     }
 
     pub(super) fn pool(&self) -> Option<&pool::Pool> {

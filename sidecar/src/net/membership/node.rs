@@ -83,6 +83,12 @@ impl Membership {
                     }
                 }
                 Action::DiscoverIndexers { .. } => wants.push(Want::DiscoverIndexers),
+                Action::SubmitOffline { peer, batches } => {
+                    tracing::info!(%peer, batches = batches.len(), "submitting offline heartbeats");
+                    for b in batches {
+                        swarm.behaviour_mut().offline.send_request(&peer, b);
+                    }
+                }
                 Action::PendingCallers { via, callers } => {
                     tracing::info!(%via, callers = callers.len(), "peers are waiting to reach us");
                     wants.push(Want::Wake(callers));
