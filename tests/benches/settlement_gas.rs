@@ -28,11 +28,21 @@ async fn main() -> Result<()> {
     let params: serde_json::Value = chain.query(&d.settlement, &json!({"config": {}})).await?;
     let mut p = params["params"].clone();
     p["max_batch"] = json!(4000);
-    chain.execute(admin, &d.settlement, &json!({"update_params": {"params": p}}), vec![]).await?;
+    chain
+        .execute(
+            admin,
+            &d.settlement,
+            &json!({"update_params": {"params": p}}),
+            vec![],
+        )
+        .await?;
     let spec = m.spec(&chain, 1, 7);
 
     let block_gas: u64 = chain_block_max_gas(&chain).await?;
-    println!("settlement gas on {} (block max_gas {block_gas})", chain.config.chain_id);
+    println!(
+        "settlement gas on {} (block max_gas {block_gas})",
+        chain.config.chain_id
+    );
     println!("| attestations per tx | gas used | gas per attestation | signed tx bytes | bytes per attestation |");
     println!("|---:|---:|---:|---:|---:|");
     let mut nonce = 0u64;
@@ -40,7 +50,9 @@ async fn main() -> Result<()> {
     for n in [1u64, 10, 100, 1_000, 2_000, 2_500] {
         let items = spec.sign_range(nonce..nonce + n);
         nonce += n;
-        let out = chain.execute(submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
+        let out = chain
+            .execute(submitter, &d.settlement, &settle_msg(&items)?, vec![])
+            .await?;
         println!(
             "| {n} | {} | {} | {} | {} |",
             out.gas_used,
@@ -54,15 +66,32 @@ async fn main() -> Result<()> {
     // One transaction per attestation, 10 times.
     let mut single = Vec::new();
     for _ in 0..10 {
-        let out = chain.execute(submitter, &d.settlement, &settle_msg(&[spec.sign(nonce)])?, vec![]).await?;
+        let out = chain
+            .execute(
+                submitter,
+                &d.settlement,
+                &settle_msg(&[spec.sign(nonce)])?,
+                vec![],
+            )
+            .await?;
         nonce += 1;
         single.push(out.gas_used);
     }
     let single_mean = single.iter().sum::<u64>() / single.len() as u64;
-    let (_, g1000, _) = rows.iter().find(|r| r.0 == 1_000).copied().unwrap_or_default();
+    let (_, g1000, _) = rows
+        .iter()
+        .find(|r| r.0 == 1_000)
+        .copied()
+        .unwrap_or_default();
     println!();
-    println!("one tx per attestation: mean {single_mean} gas over {} txs", single.len());
-    println!("batching gain at 1 000: {:.1}x less gas per attestation", single_mean as f64 / (g1000 as f64 / 1000.0));
+    println!(
+        "one tx per attestation: mean {single_mean} gas over {} txs",
+        single.len()
+    );
+    println!(
+        "batching gain at 1 000: {:.1}x less gas per attestation",
+        single_mean as f64 / (g1000 as f64 / 1000.0)
+    );
 
     // Marginal cost between 1 000 and 2 500 items; fixed part from the 1 000 row.
     let (n_a, g_a, b_a) = rows[3];
@@ -83,11 +112,20 @@ async fn main() -> Result<()> {
         "largest batch by simulation over RPC (1 MB body, hex): {by_simulate:.0}; by broadcast (1 MB body, base64): {by_body:.0}; \
          by max_tx_bytes: {by_tx:.0}; by half the block gas: {by_gas:.0}"
     );
-    println!("=> safe maximum {:.0} attestations per batch", by_simulate.min(by_body).min(by_tx).min(by_gas).floor());
+    println!(
+        "=> safe maximum {:.0} attestations per batch",
+        by_simulate.min(by_body).min(by_tx).min(by_gas).floor()
+    );
     Ok(())
 }
 
 async fn chain_block_max_gas(chain: &Chain) -> Result<u64> {
     use cosmrs::rpc::Client;
-    Ok(chain.rpc().latest_consensus_params().await?.consensus_params.block.max_gas as u64)
+    Ok(chain
+        .rpc()
+        .latest_consensus_params()
+        .await?
+        .consensus_params
+        .block
+        .max_gas as u64)
 }

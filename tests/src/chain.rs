@@ -10,10 +10,14 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use cosmrs::bip32::{DerivationPath, Language, Mnemonic};
 use cosmrs::crypto::secp256k1::SigningKey;
-use cosmrs::proto::cosmos::auth::v1beta1::{BaseAccount, QueryAccountRequest, QueryAccountResponse};
+use cosmrs::proto::cosmos::auth::v1beta1::{
+    BaseAccount, QueryAccountRequest, QueryAccountResponse,
+};
 use cosmrs::proto::cosmos::bank::v1beta1::{QueryBalanceRequest, QueryBalanceResponse};
 use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
-use cosmrs::proto::cosmwasm::wasm::v1::{QuerySmartContractStateRequest, QuerySmartContractStateResponse};
+use cosmrs::proto::cosmwasm::wasm::v1::{
+    QuerySmartContractStateRequest, QuerySmartContractStateResponse,
+};
 use cosmrs::proto::prost::Message;
 use cosmrs::rpc::{Client, HttpClient};
 use cosmrs::tx::{self, Fee, Msg, SignDoc, SignerInfo};
@@ -49,11 +53,16 @@ pub struct Wallet {
 
 impl Wallet {
     pub fn from_mnemonic(phrase: &str) -> Result<Self> {
-        let mnemonic = Mnemonic::new(phrase.trim(), Language::English).map_err(|e| anyhow!("bad mnemonic: {e}"))?;
+        let mnemonic = Mnemonic::new(phrase.trim(), Language::English)
+            .map_err(|e| anyhow!("bad mnemonic: {e}"))?;
         let seed = mnemonic.to_seed("");
         let path: DerivationPath = "m/44'/118'/0'/0/0".parse().map_err(|e| anyhow!("{e}"))?;
-        let key = SigningKey::derive_from_path(seed, &path).map_err(|e| anyhow!("key derivation: {e}"))?;
-        let address = key.public_key().account_id(ACCOUNT_PREFIX).map_err(|e| anyhow!("{e}"))?;
+        let key = SigningKey::derive_from_path(seed, &path)
+            .map_err(|e| anyhow!("key derivation: {e}"))?;
+        let address = key
+            .public_key()
+            .account_id(ACCOUNT_PREFIX)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(Self { key, address })
     }
 
@@ -79,7 +88,10 @@ pub struct TxOutcome {
 impl TxOutcome {
     /// The first value of attribute `key` in an event of type `kind`.
     pub fn attribute(&self, kind: &str, key: &str) -> Option<&str> {
-        self.events.iter().find(|(k, a, _)| k == kind && a == key).map(|(_, _, v)| v.as_str())
+        self.events
+            .iter()
+            .find(|(k, a, _)| k == kind && a == key)
+            .map(|(_, _, v)| v.as_str())
     }
 }
 
@@ -109,7 +121,12 @@ impl Chain {
             )
         })?;
         if status.node_info.network.as_str() != config.chain_id {
-            bail!("node at {} runs {}, expected {}", config.rpc_url, status.node_info.network, config.chain_id);
+            bail!(
+                "node at {} runs {}, expected {}",
+                config.rpc_url,
+                status.node_info.network,
+                config.chain_id
+            );
         }
         Ok(Self { config, rpc })
     }
@@ -119,24 +136,42 @@ impl Chain {
     }
 
     pub async fn height(&self) -> Result<u64> {
-        Ok(self.rpc.status().await?.sync_info.latest_block_height.value())
+        Ok(self
+            .rpc
+            .status()
+            .await?
+            .sync_info
+            .latest_block_height
+            .value())
     }
 
     /// Runs a gRPC query through ABCI (`path` like `/cosmos.bank.v1beta1.Query/Balance`).
-    pub async fn abci_query<Req: Message, Resp: Message + Default>(&self, path: &str, req: Req) -> Result<Resp> {
+    pub async fn abci_query<Req: Message, Resp: Message + Default>(
+        &self,
+        path: &str,
+        req: Req,
+    ) -> Result<Resp> {
         let data = req.encode_to_vec();
         // CometBFT closes idle keep-alive connections; the pooled HTTP client only finds out
         // on the next request. A query is idempotent, so retry such transport errors.
         let mut attempt = 0;
         let res = loop {
-            match self.rpc.abci_query(Some(path.to_string()), data.clone(), None, false).await {
+            match self
+                .rpc
+                .abci_query(Some(path.to_string()), data.clone(), None, false)
+                .await
+            {
                 Ok(r) => break r,
                 Err(e) if attempt < 2 && is_stale_connection(&e) => attempt += 1,
                 Err(e) => return Err(e.into()),
             }
         };
         if res.code.is_err() {
-            return Err(anyhow!("query {path} failed (code {}): {}", res.code.value(), res.log));
+            return Err(anyhow!(
+                "query {path} failed (code {}): {}",
+                res.code.value(),
+                res.log
+            ));
         }
         Resp::decode(res.value.as_slice()).with_context(|| format!("decoding the answer of {path}"))
     }
@@ -144,10 +179,17 @@ impl Chain {
     /// `(account_number, sequence)` of an existing account.
     pub async fn account(&self, address: &AccountId) -> Result<(u64, u64)> {
         let res: QueryAccountResponse = self
-            .abci_query("/cosmos.auth.v1beta1.Query/Account", QueryAccountRequest { address: address.to_string() })
+            .abci_query(
+                "/cosmos.auth.v1beta1.Query/Account",
+                QueryAccountRequest {
+                    address: address.to_string(),
+                },
+            )
             .await
             .with_context(|| format!("account {address} (is it funded?)"))?;
-        let any = res.account.ok_or_else(|| anyhow!("account {address} not found"))?;
+        let any = res
+            .account
+            .ok_or_else(|| anyhow!("account {address} not found"))?;
         let base = BaseAccount::decode(any.value.as_slice()).context("decoding BaseAccount")?;
         Ok((base.account_number, base.sequence))
     }
@@ -156,31 +198,58 @@ impl Chain {
         let res: QueryBalanceResponse = self
             .abci_query(
                 "/cosmos.bank.v1beta1.Query/Balance",
-                QueryBalanceRequest { address: address.to_string(), denom: denom.to_string() },
+                QueryBalanceRequest {
+                    address: address.to_string(),
+                    denom: denom.to_string(),
+                },
             )
             .await?;
         let amount = res.balance.map(|c| c.amount).unwrap_or_default();
-        amount.parse().with_context(|| format!("balance '{amount}' is not an integer"))
+        amount
+            .parse()
+            .with_context(|| format!("balance '{amount}' is not an integer"))
     }
 
     pub fn coin(&self, amount: u128) -> Result<Coin> {
-        let denom: Denom = self.config.denom.parse().map_err(|e| anyhow!("denom: {e}"))?;
+        let denom: Denom = self
+            .config
+            .denom
+            .parse()
+            .map_err(|e| anyhow!("denom: {e}"))?;
         Ok(Coin { denom, amount })
     }
 
-    fn sign(&self, wallet: &Wallet, msgs: &[Any], memo: &str, account: (u64, u64), gas: u64) -> Result<Vec<u8>> {
+    fn sign(
+        &self,
+        wallet: &Wallet,
+        msgs: &[Any],
+        memo: &str,
+        account: (u64, u64),
+        gas: u64,
+    ) -> Result<Vec<u8>> {
         let body = tx::Body::new(msgs.to_vec(), memo, 0u32);
         let fee = Fee::from_amount_and_gas(self.coin(0)?, gas);
-        let auth = SignerInfo::single_direct(Some(wallet.key.public_key()), account.1).auth_info(fee);
-        let chain_id = self.config.chain_id.parse().map_err(|e| anyhow!("chain id: {e}"))?;
+        let auth =
+            SignerInfo::single_direct(Some(wallet.key.public_key()), account.1).auth_info(fee);
+        let chain_id = self
+            .config
+            .chain_id
+            .parse()
+            .map_err(|e| anyhow!("chain id: {e}"))?;
         let doc = SignDoc::new(&body, &auth, &chain_id, account.0).map_err(|e| anyhow!("{e}"))?;
-        doc.sign(&wallet.key).map_err(|e| anyhow!("{e}"))?.to_bytes().map_err(|e| anyhow!("{e}"))
+        doc.sign(&wallet.key)
+            .map_err(|e| anyhow!("{e}"))?
+            .to_bytes()
+            .map_err(|e| anyhow!("{e}"))
     }
 
     /// Simulates, signs and broadcasts `msgs`, then waits until they are committed.
     pub async fn send(&self, wallet: &Wallet, msgs: Vec<Any>, memo: &str) -> Result<TxOutcome> {
         match self.send_once(wallet, &msgs, memo).await {
-            Err(e) if e.downcast_ref::<TxError>().is_some_and(|t| t.code == CODE_WRONG_SEQUENCE) => {
+            Err(e)
+                if e.downcast_ref::<TxError>()
+                    .is_some_and(|t| t.code == CODE_WRONG_SEQUENCE) =>
+            {
                 // Another transaction from this account landed in between: refresh and retry once.
                 self.send_once(wallet, &msgs, memo).await
             }
@@ -200,16 +269,31 @@ impl Chain {
         }
         #[allow(deprecated)] // `tx` (the Tx message) is deprecated in favour of `tx_bytes`.
         let sim: SimulateResponse = self
-            .abci_query("/cosmos.tx.v1beta1.Service/Simulate", SimulateRequest { tx: None, tx_bytes: probe })
+            .abci_query(
+                "/cosmos.tx.v1beta1.Service/Simulate",
+                SimulateRequest {
+                    tx: None,
+                    tx_bytes: probe,
+                },
+            )
             .await
             .context("gas simulation")?;
         let used = sim.gas_info.map(|g| g.gas_used).unwrap_or_default();
         let gas = (used as f64 * GAS_ADJUSTMENT) as u64 + GAS_MARGIN;
         let tx_bytes = self.sign(wallet, msgs, memo, account, gas)?;
         let size = tx_bytes.len();
-        let res = self.rpc.broadcast_tx_sync(tx_bytes).await.context("broadcast")?;
+        let res = self
+            .rpc
+            .broadcast_tx_sync(tx_bytes)
+            .await
+            .context("broadcast")?;
         if res.code.is_err() {
-            return Err(TxError { code: res.code.value(), codespace: res.codespace, log: res.log }.into());
+            return Err(TxError {
+                code: res.code.value(),
+                codespace: res.codespace,
+                log: res.log,
+            }
+            .into());
         }
         let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         loop {
@@ -217,7 +301,12 @@ impl Chain {
                 Ok(found) => {
                     let r = found.tx_result;
                     if r.code.is_err() {
-                        return Err(TxError { code: r.code.value(), codespace: r.codespace, log: r.log }.into());
+                        return Err(TxError {
+                            code: r.code.value(),
+                            codespace: r.codespace,
+                            log: r.log,
+                        }
+                        .into());
                     }
                     let events = r
                         .events
@@ -244,7 +333,11 @@ impl Chain {
                 Err(_) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await
                 }
-                Err(e) => bail!("tx {} not committed within {:?}: {e}", res.hash, CONFIRM_TIMEOUT),
+                Err(e) => bail!(
+                    "tx {} not committed within {:?}: {e}",
+                    res.hash,
+                    CONFIRM_TIMEOUT
+                ),
             }
         }
     }
@@ -256,7 +349,13 @@ impl Chain {
             wasm_byte_code: wasm,
             instantiate_permission: None,
         };
-        let out = self.send(wallet, vec![msg.to_any().map_err(|e| anyhow!("{e}"))?], "store code").await?;
+        let out = self
+            .send(
+                wallet,
+                vec![msg.to_any().map_err(|e| anyhow!("{e}"))?],
+                "store code",
+            )
+            .await?;
         let id = out
             .attribute("store_code", "code_id")
             .ok_or_else(|| anyhow!("store_code event missing in tx {}", out.hash))?
@@ -282,7 +381,13 @@ impl Chain {
             msg: serde_json::to_vec(msg)?,
             funds,
         };
-        let out = self.send(wallet, vec![msg.to_any().map_err(|e| anyhow!("{e}"))?], "instantiate").await?;
+        let out = self
+            .send(
+                wallet,
+                vec![msg.to_any().map_err(|e| anyhow!("{e}"))?],
+                "instantiate",
+            )
+            .await?;
         let addr = out
             .attribute("instantiate", "_contract_address")
             .ok_or_else(|| anyhow!("instantiate event missing in tx {}", out.hash))?
@@ -292,18 +397,35 @@ impl Chain {
     }
 
     /// Migrates `contract` to `code_id` (the wallet must be the contract's wasm admin).
-    pub async fn migrate<M: Serialize>(&self, wallet: &Wallet, contract: &AccountId, code_id: u64, msg: &M) -> Result<TxOutcome> {
+    pub async fn migrate<M: Serialize>(
+        &self,
+        wallet: &Wallet,
+        contract: &AccountId,
+        code_id: u64,
+        msg: &M,
+    ) -> Result<TxOutcome> {
         let msg = cosmrs::cosmwasm::MsgMigrateContract {
             sender: wallet.address.clone(),
             contract: contract.clone(),
             code_id,
             msg: serde_json::to_vec(msg)?,
         };
-        self.send(wallet, vec![msg.to_any().map_err(|e| anyhow!("{e}"))?], "migrate").await
+        self.send(
+            wallet,
+            vec![msg.to_any().map_err(|e| anyhow!("{e}"))?],
+            "migrate",
+        )
+        .await
     }
 
     /// The `Any` of a MsgExecuteContract, to batch several in one transaction.
-    pub fn execute_msg<M: Serialize>(&self, wallet: &Wallet, contract: &AccountId, msg: &M, funds: Vec<Coin>) -> Result<Any> {
+    pub fn execute_msg<M: Serialize>(
+        &self,
+        wallet: &Wallet,
+        contract: &AccountId,
+        msg: &M,
+        funds: Vec<Coin>,
+    ) -> Result<Any> {
         cosmrs::cosmwasm::MsgExecuteContract {
             sender: wallet.address.clone(),
             contract: contract.clone(),
@@ -314,21 +436,37 @@ impl Chain {
         .map_err(|e| anyhow!("{e}"))
     }
 
-    pub async fn execute<M: Serialize>(&self, wallet: &Wallet, contract: &AccountId, msg: &M, funds: Vec<Coin>) -> Result<TxOutcome> {
+    pub async fn execute<M: Serialize>(
+        &self,
+        wallet: &Wallet,
+        contract: &AccountId,
+        msg: &M,
+        funds: Vec<Coin>,
+    ) -> Result<TxOutcome> {
         let any = self.execute_msg(wallet, contract, msg, funds)?;
         self.send(wallet, vec![any], "").await
     }
 
     /// A smart query, answered by the contract as JSON.
-    pub async fn query<Q: Serialize, R: DeserializeOwned>(&self, contract: &AccountId, query: &Q) -> Result<R> {
+    pub async fn query<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        contract: &AccountId,
+        query: &Q,
+    ) -> Result<R> {
         let res: QuerySmartContractStateResponse = self
             .abci_query(
                 "/cosmwasm.wasm.v1.Query/SmartContractState",
-                QuerySmartContractStateRequest { address: contract.to_string(), query_data: serde_json::to_vec(query)? },
+                QuerySmartContractStateRequest {
+                    address: contract.to_string(),
+                    query_data: serde_json::to_vec(query)?,
+                },
             )
             .await?;
         serde_json::from_slice(&res.data).with_context(|| {
-            format!("decoding smart query answer: {}", String::from_utf8_lossy(&res.data))
+            format!(
+                "decoding smart query answer: {}",
+                String::from_utf8_lossy(&res.data)
+            )
         })
     }
 }

@@ -24,11 +24,21 @@ impl Founder {
     /// The attestation signing key: seed = sha256("garden/test-attestation-key/" + account).
     /// Checked against the recorded seed and public key, so the file cannot drift.
     pub fn attestation_key(&self) -> Result<SigningKey> {
-        let seed: [u8; 32] = Sha256::digest(format!("garden/test-attestation-key/{}", self.account)).into();
-        ensure!(hex::encode(seed) == self.seed_hex, "founders.json: seed of {} does not match its derivation", self.account);
+        let seed: [u8; 32] =
+            Sha256::digest(format!("garden/test-attestation-key/{}", self.account)).into();
+        ensure!(
+            hex::encode(seed) == self.seed_hex,
+            "founders.json: seed of {} does not match its derivation",
+            self.account
+        );
         let key = SigningKey::from_bytes(&seed);
-        let pubkey = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
-        ensure!(pubkey == self.pubkey, "founders.json: pubkey of {} does not match its seed", self.account);
+        let pubkey =
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+        ensure!(
+            pubkey == self.pubkey,
+            "founders.json: pubkey of {} does not match its seed",
+            self.account
+        );
         Ok(key)
     }
 }
@@ -39,10 +49,16 @@ pub fn founders() -> Result<Vec<Founder>> {
         members: Vec<Founder>,
     }
     let path = repo_root().join("chain-config/founders.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(serde_json::from_str::<File>(&text).with_context(|| format!("parsing {}", path.display()))?.members)
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(serde_json::from_str::<File>(&text)
+        .with_context(|| format!("parsing {}", path.display()))?
+        .members)
 }
 
 pub fn founder(account: &str) -> Result<Founder> {
-    founders()?.into_iter().find(|f| f.account == account).ok_or_else(|| anyhow!("no founder '{account}'"))
+    founders()?
+        .into_iter()
+        .find(|f| f.account == account)
+        .ok_or_else(|| anyhow!("no founder '{account}'"))
 }

@@ -10,13 +10,17 @@ use anyhow::{anyhow, Context, Result};
 
 /// Root of the repository (the parent of this crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Parses the `KEY=VALUE` / `KEY="VALUE"` lines of a chain-config env file (comments and
 /// blank lines ignored); the same files are sourced by the shell scripts.
 pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -45,11 +49,18 @@ impl ChainConfig {
     /// Loads `chain-config/<name>.env`, e.g. `ChainConfig::load("garden-zone")`.
     pub fn load(name: &str) -> Result<Self> {
         let env = read_env_file(&repo_root().join("chain-config").join(format!("{name}.env")))?;
-        let get = |k: &str| env.get(k).cloned().ok_or_else(|| anyhow!("chain-config/{name}.env lacks {k}"));
+        let get = |k: &str| {
+            env.get(k)
+                .cloned()
+                .ok_or_else(|| anyhow!("chain-config/{name}.env lacks {k}"))
+        };
         let chain_id = get("CHAIN_ID")?;
-        let net = std::env::var("GARDEN_NET").map(PathBuf::from).unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/garden/localnet")
-        });
+        let net = std::env::var("GARDEN_NET")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                    .join(".cache/garden/localnet")
+            });
         Ok(Self {
             home: net.join(&chain_id),
             rpc_url: format!("http://127.0.0.1:{}", get("RPC_PORT")?),
@@ -83,8 +94,13 @@ pub fn run_script(args: &[&str]) -> Result<String> {
 
 /// A built contract artifact (`artifacts/garden_<name>.wasm`, by scripts/build-contracts.sh).
 pub fn artifact(name: &str) -> Result<Vec<u8>> {
-    let path = repo_root().join("artifacts").join(format!("garden_{name}.wasm"));
+    let path = repo_root()
+        .join("artifacts")
+        .join(format!("garden_{name}.wasm"));
     std::fs::read(&path).with_context(|| {
-        format!("{} missing: build the contracts with scripts/build-contracts.sh", path.display())
+        format!(
+            "{} missing: build the contracts with scripts/build-contracts.sh",
+            path.display()
+        )
     })
 }

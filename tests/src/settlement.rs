@@ -31,18 +31,38 @@ pub async fn deploy(chain: &Chain, admin: &Wallet, label: &str) -> Result<Deploy
     let admin_addr = admin.address.to_string();
     let init = json!({"members": members, "params": null, "admin": admin_addr});
     let (consortium, _) = chain
-        .instantiate(admin, consortium_code, &init, &format!("{label}-consortium"), Some(admin.address.clone()), vec![])
+        .instantiate(
+            admin,
+            consortium_code,
+            &init,
+            &format!("{label}-consortium"),
+            Some(admin.address.clone()),
+            vec![],
+        )
         .await?;
     let init = json!({"consortium": consortium.to_string(), "denom": chain.config.denom, "params": null, "admin": admin_addr});
     let (settlement, _) = chain
-        .instantiate(admin, settlement_code, &init, &format!("{label}-settlement"), Some(admin.address.clone()), vec![])
+        .instantiate(
+            admin,
+            settlement_code,
+            &init,
+            &format!("{label}-settlement"),
+            Some(admin.address.clone()),
+            vec![],
+        )
         .await?;
-    Ok(Deployment { consortium, settlement })
+    Ok(Deployment {
+        consortium,
+        settlement,
+    })
 }
 
 /// Seconds since the Unix epoch (attestations carry wall-clock times).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Parameters of a run of attestations from one consumer to one provider.
@@ -79,7 +99,10 @@ impl AttestationSpec<'_> {
             signer: self.key.verifying_key().to_bytes(),
             signature: [0; 64],
         };
-        let domain = Domain { chain_id: self.chain_id, contract: self.settlement };
+        let domain = Domain {
+            chain_id: self.chain_id,
+            contract: self.settlement,
+        };
         a.signature = self.key.sign(&a.signing_bytes(&domain)).to_bytes();
         a
     }
@@ -92,8 +115,11 @@ impl AttestationSpec<'_> {
 /// The `settle_batch` execute message carrying `items` as one GWAB v1 batch.
 pub fn settle_msg(items: &[Attestation]) -> Result<serde_json::Value> {
     use base64::Engine;
-    let bytes = garden_wire::batch::encode(items).map_err(|e| anyhow!("encoding the batch: {e}"))?;
-    Ok(json!({"settle_batch": {"batch": base64::engine::general_purpose::STANDARD.encode(bytes), "strict": null}}))
+    let bytes =
+        garden_wire::batch::encode(items).map_err(|e| anyhow!("encoding the batch: {e}"))?;
+    Ok(
+        json!({"settle_batch": {"batch": base64::engine::general_purpose::STANDARD.encode(bytes), "strict": null}}),
+    )
 }
 
 /// A deployment with a market open on it: the provider offers `cpu` per `cpu-second` at
@@ -122,9 +148,16 @@ impl Market {
         let submitter = Wallet::test_account("signer")?;
         let deployment = deploy(chain, &admin, label).await?;
         let offer = json!({"set_offer": {"kind": Self::KIND, "unit": Self::UNIT, "unit_price": unit_price.to_string()}});
-        chain.execute(&provider, &deployment.settlement, &offer, vec![]).await?;
         chain
-            .execute(&consumer, &deployment.settlement, &json!({"deposit": {}}), vec![chain.coin(deposit)?])
+            .execute(&provider, &deployment.settlement, &offer, vec![])
+            .await?;
+        chain
+            .execute(
+                &consumer,
+                &deployment.settlement,
+                &json!({"deposit": {}}),
+                vec![chain.coin(deposit)?],
+            )
             .await?;
         Ok(Self {
             consumer_key: founder("consumer")?.attestation_key()?,
@@ -142,12 +175,23 @@ impl Market {
     /// Attestations of `quantity` units at most `max_unit_price`, signed now (after the
     /// deployment: a member's status is judged at `signed_at`, and the founders became members
     /// when the consortium was instantiated).
-    pub fn spec<'a>(&'a self, chain: &'a Chain, max_unit_price: u128, quantity: u64) -> AttestationSpec<'a> {
+    pub fn spec<'a>(
+        &'a self,
+        chain: &'a Chain,
+        max_unit_price: u128,
+        quantity: u64,
+    ) -> AttestationSpec<'a> {
         self.spec_at(chain, max_unit_price, quantity, unix_now())
     }
 
     /// The same, signed at `signed_at`.
-    pub fn spec_at<'a>(&'a self, chain: &'a Chain, max_unit_price: u128, quantity: u64, signed_at: u64) -> AttestationSpec<'a> {
+    pub fn spec_at<'a>(
+        &'a self,
+        chain: &'a Chain,
+        max_unit_price: u128,
+        quantity: u64,
+        signed_at: u64,
+    ) -> AttestationSpec<'a> {
         AttestationSpec {
             chain_id: &chain.config.chain_id,
             settlement: &self.settlement_addr,

@@ -18,7 +18,10 @@ async fn consortium_admits_and_revokes_members_on_chain() -> anyhow::Result<()> 
 
     let (code_id, store) = chain.store_code(&admin, artifact("consortium")?).await?;
     assert!(code_id > 0);
-    eprintln!("stored consortium as code {code_id}: {} gas", store.gas_used);
+    eprintln!(
+        "stored consortium as code {code_id}: {} gas",
+        store.gas_used
+    );
 
     // Founders L1 (admin, provider, consumer), weight 1 each; the signer joins by proposal.
     let mut members = Vec::new();
@@ -28,7 +31,16 @@ async fn consortium_admits_and_revokes_members_on_chain() -> anyhow::Result<()> 
         members.push(json!({"addr": w.address.to_string(), "pubkey": f.pubkey, "level": f.level, "weight": f.weight}));
     }
     let init = json!({"members": members, "params": null, "admin": null});
-    let (contract, _) = chain.instantiate(&admin, code_id, &init, "consortium-e2e", Some(admin.address.clone()), vec![]).await?;
+    let (contract, _) = chain
+        .instantiate(
+            &admin,
+            code_id,
+            &init,
+            "consortium-e2e",
+            Some(admin.address.clone()),
+            vec![],
+        )
+        .await?;
 
     let signer_key = garden_e2e::founder("signer")?;
     let propose = json!({"propose": {
@@ -43,20 +55,60 @@ async fn consortium_admits_and_revokes_members_on_chain() -> anyhow::Result<()> 
         .parse()?;
 
     let is_member = json!({"is_member": {"addr": signer.address.to_string(), "min_level": "l1", "scope": null}});
-    assert!(!chain.query::<_, bool>(&contract, &is_member).await?, "not a member before the vote");
+    assert!(
+        !chain.query::<_, bool>(&contract, &is_member).await?,
+        "not a member before the vote"
+    );
 
     // 1 of 3 said yes at proposal time; the provider's yes makes 2/3: the proposal passes.
-    chain.execute(&provider, &contract, &json!({"vote": {"proposal_id": proposal_id, "vote": "yes"}}), vec![]).await?;
-    let proposal: Value = chain.query(&contract, &json!({"proposal": {"proposal_id": proposal_id}})).await?;
+    chain
+        .execute(
+            &provider,
+            &contract,
+            &json!({"vote": {"proposal_id": proposal_id, "vote": "yes"}}),
+            vec![],
+        )
+        .await?;
+    let proposal: Value = chain
+        .query(
+            &contract,
+            &json!({"proposal": {"proposal_id": proposal_id}}),
+        )
+        .await?;
     assert_eq!(proposal["status"], "passed", "{proposal}");
     // As in cw3, a passed proposal is applied by an explicit execute (by an active L1 member).
-    chain.execute(&admin, &contract, &json!({"execute": {"proposal_id": proposal_id}}), vec![]).await?;
-    let proposal: Value = chain.query(&contract, &json!({"proposal": {"proposal_id": proposal_id}})).await?;
+    chain
+        .execute(
+            &admin,
+            &contract,
+            &json!({"execute": {"proposal_id": proposal_id}}),
+            vec![],
+        )
+        .await?;
+    let proposal: Value = chain
+        .query(
+            &contract,
+            &json!({"proposal": {"proposal_id": proposal_id}}),
+        )
+        .await?;
     assert_eq!(proposal["status"], "executed", "{proposal}");
-    assert!(chain.query::<_, bool>(&contract, &is_member).await?, "admitted after 2/3 voted yes");
-    let level: Value = chain.query(&contract, &json!({"trust_level": {"addr": signer.address.to_string()}})).await?;
+    assert!(
+        chain.query::<_, bool>(&contract, &is_member).await?,
+        "admitted after 2/3 voted yes"
+    );
+    let level: Value = chain
+        .query(
+            &contract,
+            &json!({"trust_level": {"addr": signer.address.to_string()}}),
+        )
+        .await?;
     assert_eq!(level["level"], "l1");
-    let list: Value = chain.query(&contract, &json!({"list_members": {"start_after": null, "limit": null}})).await?;
+    let list: Value = chain
+        .query(
+            &contract,
+            &json!({"list_members": {"start_after": null, "limit": null}}),
+        )
+        .await?;
     assert_eq!(list["members"].as_array().map(Vec::len), Some(4));
 
     // An emergency action against the consumer (an L1 member) needs two distinct L1
@@ -65,11 +117,22 @@ async fn consortium_admits_and_revokes_members_on_chain() -> anyhow::Result<()> 
     let revoke = json!({"emergency_revoke": {"addr": consumer.address.to_string(), "reason": "key compromised"}});
     chain.execute(&admin, &contract, &revoke, vec![]).await?;
     let consumer_member = json!({"is_member": {"addr": consumer.address.to_string(), "min_level": null, "scope": null}});
-    assert!(chain.query::<_, bool>(&contract, &consumer_member).await?, "one approval is not enough");
+    assert!(
+        chain.query::<_, bool>(&contract, &consumer_member).await?,
+        "one approval is not enough"
+    );
     let out = chain.execute(&provider, &contract, &revoke, vec![]).await?;
     assert_eq!(out.attribute("wasm", "outcome"), Some("suspended"));
-    assert!(!chain.query::<_, bool>(&contract, &consumer_member).await?, "suspended after two L1 approvals");
-    let member: Value = chain.query(&contract, &json!({"member": {"addr": consumer.address.to_string()}})).await?;
+    assert!(
+        !chain.query::<_, bool>(&contract, &consumer_member).await?,
+        "suspended after two L1 approvals"
+    );
+    let member: Value = chain
+        .query(
+            &contract,
+            &json!({"member": {"addr": consumer.address.to_string()}}),
+        )
+        .await?;
     assert_eq!(member["status"], "suspended", "{member}");
 
     // A normal proposal ratifies the suspension as a compromise revocation (4 L1, 3 active:
@@ -77,11 +140,28 @@ async fn consortium_admits_and_revokes_members_on_chain() -> anyhow::Result<()> 
     let ratify = json!({"propose": {"title": "ratify", "description": "",
         "action": {"revoke": {"addr": consumer.address.to_string(), "reason": "key compromised", "kind": "compromise"}}}});
     let out = chain.execute(&admin, &contract, &ratify, vec![]).await?;
-    let id: u64 = out.attribute("wasm", "proposal_id").unwrap_or_default().parse()?;
+    let id: u64 = out
+        .attribute("wasm", "proposal_id")
+        .unwrap_or_default()
+        .parse()?;
     for voter in [&provider, &signer] {
-        chain.execute(voter, &contract, &json!({"vote": {"proposal_id": id, "vote": "yes"}}), vec![]).await?;
+        chain
+            .execute(
+                voter,
+                &contract,
+                &json!({"vote": {"proposal_id": id, "vote": "yes"}}),
+                vec![],
+            )
+            .await?;
     }
-    chain.execute(&provider, &contract, &json!({"execute": {"proposal_id": id}}), vec![]).await?;
+    chain
+        .execute(
+            &provider,
+            &contract,
+            &json!({"execute": {"proposal_id": id}}),
+            vec![],
+        )
+        .await?;
 
     let revs: Value = chain
         .query(&contract, &json!({"revocations_since": {"height": height_before, "start_after": null, "limit": null}}))
@@ -91,6 +171,9 @@ async fn consortium_admits_and_revokes_members_on_chain() -> anyhow::Result<()> 
     assert_eq!(revs[0]["addr"], consumer.address.to_string());
     assert_eq!(revs[0]["kind"], "compromise");
     assert_eq!(revs[0]["emergency"], false, "ratified by a proposal");
-    assert_eq!(member["suspension"]["at"], revs[0]["effective"], "effective from the suspension");
+    assert_eq!(
+        member["suspension"]["at"], revs[0]["effective"],
+        "effective from the suspension"
+    );
     Ok(())
 }

@@ -15,11 +15,25 @@ use sha2::{Digest, Sha256};
 /// `(zone side, settlement side)` channel ids that scripts/relayer.sh recorded when it
 /// created the transfer channel.
 fn transfer_channels(zone: &Chain) -> anyhow::Result<(String, String)> {
-    let path = zone.config.home.parent().context("GARDEN_NET")?.join("hermes/channel-transfer-transfer.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{} missing: create the channel with scripts/relayer.sh channel transfer transfer", path.display()))?;
+    let path = zone
+        .config
+        .home
+        .parent()
+        .context("GARDEN_NET")?
+        .join("hermes/channel-transfer-transfer.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} missing: create the channel with scripts/relayer.sh channel transfer transfer",
+            path.display()
+        )
+    })?;
     let ids: serde_json::Value = serde_json::from_str(&text)?;
-    let side = |k: &str| ids[k].as_str().map(str::to_string).with_context(|| format!("no '{k}' channel id in {}", path.display()));
+    let side = |k: &str| {
+        ids[k]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no '{k}' channel id in {}", path.display()))
+    };
     Ok((side("zone")?, side("settle")?))
 }
 
@@ -32,22 +46,35 @@ async fn ics20_transfer_is_relayed_by_hermes() -> anyhow::Result<()> {
     // The voucher denom on the receiving side: ibc/<sha256("transfer/<its channel>/<denom>")>.
     let (channel, settle_channel) = transfer_channels(&zone)?;
     let trace = format!("transfer/{settle_channel}/{}", zone.config.denom);
-    let voucher = format!("ibc/{}", hex::encode_upper(Sha256::digest(trace.as_bytes())));
+    let voucher = format!(
+        "ibc/{}",
+        hex::encode_upper(Sha256::digest(trace.as_bytes()))
+    );
     let before = settle.balance(receiver.address.as_ref(), &voucher).await?;
 
-    let timeout_ns = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)? + Duration::from_secs(600)).as_nanos() as u64;
+    let timeout_ns = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?
+        + Duration::from_secs(600))
+    .as_nanos() as u64;
     let msg = MsgTransfer {
         source_port: "transfer".into(),
         source_channel: channel,
-        token: Some(ProtoCoin { denom: zone.config.denom.clone(), amount: "12345".into() }),
+        token: Some(ProtoCoin {
+            denom: zone.config.denom.clone(),
+            amount: "12345".into(),
+        }),
         sender: sender.address.to_string(),
         receiver: receiver.address.to_string(),
         timeout_height: None,
         timeout_timestamp: timeout_ns,
         memo: "garden relayer smoke test".into(),
     };
-    let any = Any { type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(), value: prost_encode(&msg) };
-    zone.send(&sender, vec![any], "").await.context("sending the ICS-20 transfer")?;
+    let any = Any {
+        type_url: "/ibc.applications.transfer.v1.MsgTransfer".into(),
+        value: prost_encode(&msg),
+    };
+    zone.send(&sender, vec![any], "")
+        .await
+        .context("sending the ICS-20 transfer")?;
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

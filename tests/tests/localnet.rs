@@ -9,8 +9,14 @@ async fn zone_has_funded_accounts_and_block_gas_limit() -> anyhow::Result<()> {
     let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
     for name in ["admin", "provider", "consumer", "signer", "relayer"] {
         let w = Wallet::test_account(name)?;
-        let bal = chain.balance(w.address.as_ref(), &chain.config.denom).await?;
-        assert!(bal > 1_000_000_000, "{name} ({}) holds only {bal}", w.address);
+        let bal = chain
+            .balance(w.address.as_ref(), &chain.config.denom)
+            .await?;
+        assert!(
+            bal > 1_000_000_000,
+            "{name} ({}) holds only {bal}",
+            w.address
+        );
     }
     let params = chain.rpc().latest_consensus_params().await?;
     assert_eq!(params.consensus_params.block.max_gas, 100_000_000);
@@ -28,7 +34,10 @@ async fn code_upload_is_reserved_to_the_admin() -> anyhow::Result<()> {
         .expect_err("a non-admin account must not be able to store code");
     let text = format!("{err:#}");
     eprintln!("refused as expected: {text}");
-    assert!(text.contains("unauthorized") || text.contains("can not create code"), "unexpected error: {text}");
+    assert!(
+        text.contains("unauthorized") || text.contains("can not create code"),
+        "unexpected error: {text}"
+    );
     Ok(())
 }
 

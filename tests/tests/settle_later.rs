@@ -14,16 +14,27 @@ const PRICE: u128 = 2;
 const NOTICE: u64 = 20;
 
 async fn short_window(chain: &Chain, m: &Market) -> anyhow::Result<()> {
-    let cfg: Value = chain.query(&m.deployment.settlement, &json!({"config": {}})).await?;
+    let cfg: Value = chain
+        .query(&m.deployment.settlement, &json!({"config": {}}))
+        .await?;
     let mut p = cfg["params"].clone();
     p["window_secs"] = json!(NOTICE);
     p["withdrawal_notice_secs"] = json!(NOTICE);
-    chain.execute(&m.admin, &m.deployment.settlement, &json!({"update_params": {"params": p}}), vec![]).await?;
+    chain
+        .execute(
+            &m.admin,
+            &m.deployment.settlement,
+            &json!({"update_params": {"params": p}}),
+            vec![],
+        )
+        .await?;
     Ok(())
 }
 
 fn codes(out: &garden_e2e::TxOutcome) -> String {
-    out.attribute("wasm", "rejected_items").unwrap_or("").to_string()
+    out.attribute("wasm", "rejected_items")
+        .unwrap_or("")
+        .to_string()
 }
 
 #[tokio::test]
@@ -37,27 +48,54 @@ async fn withdrawal_notice_keeps_the_escrow_for_earlier_work() -> anyhow::Result
 
     // Work attested now, then the consumer asks for everything back.
     let earlier = m.spec_at(&chain, PRICE, 100, unix_now() - 2).sign(0);
-    chain.execute(&m.consumer, s, &json!({"request_withdrawal": {"amount": null}}), vec![]).await?;
-    let err = chain.execute(&m.consumer, s, &json!({"withdraw": {}}), vec![]).await.unwrap_err();
+    chain
+        .execute(
+            &m.consumer,
+            s,
+            &json!({"request_withdrawal": {"amount": null}}),
+            vec![],
+        )
+        .await?;
+    let err = chain
+        .execute(&m.consumer, s, &json!({"withdraw": {}}), vec![])
+        .await
+        .unwrap_err();
     assert!(format!("{err:#}").contains("notice runs until"), "{err:#}");
 
     // Work attested after the request may not draw on the leaving funds.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let later = m.spec_at(&chain, PRICE, 1, unix_now()).sign(1);
     // Settled late, during the notice: the earlier work is paid, the later refused (24).
-    let out = chain.execute(&m.submitter, s, &settle_msg(&[earlier, later])?, vec![]).await?;
+    let out = chain
+        .execute(&m.submitter, s, &settle_msg(&[earlier, later])?, vec![])
+        .await?;
     assert_eq!(out.attribute("wasm", "settled"), Some("1"));
     assert_eq!(codes(&out), "1:24");
 
     // Once the notice is over the rest goes back to the consumer.
     tokio::time::sleep(Duration::from_secs(NOTICE)).await;
     let before = chain.balance(&consumer, &chain.config.denom).await?;
-    let out = chain.execute(&m.provider, s, &json!({"refund": {"consumer": consumer}}), vec![]).await;
+    let out = chain
+        .execute(
+            &m.provider,
+            s,
+            &json!({"refund": {"consumer": consumer}}),
+            vec![],
+        )
+        .await;
     assert!(out.is_err(), "a third party cannot refund");
-    chain.execute(&m.consumer, s, &json!({"withdraw": {}}), vec![]).await?;
+    chain
+        .execute(&m.consumer, s, &json!({"withdraw": {}}), vec![])
+        .await?;
     let after = chain.balance(&consumer, &chain.config.denom).await?;
-    assert_eq!(after - before, deposit - 100 * PRICE, "the rest, fees are zero on the localnet");
-    let escrow: Value = chain.query(s, &json!({"escrow": {"consumer": consumer}})).await?;
+    assert_eq!(
+        after - before,
+        deposit - 100 * PRICE,
+        "the rest, fees are zero on the localnet"
+    );
+    let escrow: Value = chain
+        .query(s, &json!({"escrow": {"consumer": consumer}}))
+        .await?;
     assert!(escrow.is_null(), "{escrow}");
     Ok(())
 }
@@ -73,7 +111,14 @@ async fn departure_and_compromise_are_judged_at_signing_time() -> anyhow::Result
     let admit = json!({"admin_execute": {"action": {"admit": {"addr": signer.address.to_string(),
         "pubkey": signer_founder.pubkey, "level": "l1", "weight": 1, "endorsement": null}}}});
     chain.execute(&m.admin, c, &admit, vec![]).await?;
-    chain.execute(&signer, s, &json!({"deposit": {}}), vec![chain.coin(10_000)?]).await?;
+    chain
+        .execute(
+            &signer,
+            s,
+            &json!({"deposit": {}}),
+            vec![chain.coin(10_000)?],
+        )
+        .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let signer_key = signer_founder.attestation_key()?;
@@ -86,22 +131,41 @@ async fn departure_and_compromise_are_judged_at_signing_time() -> anyhow::Result
 
     // The consumer leaves; the signer's key is reported stolen.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let revoke = |addr: &str, kind: &str| {
-        json!({"admin_execute": {"action": {"revoke": {"addr": addr, "reason": "e2e", "kind": kind}}}})
-    };
-    chain.execute(&m.admin, c, &revoke(m.consumer.address.as_ref(), "departure"), vec![]).await?;
-    chain.execute(&m.admin, c, &revoke(&signer_addr, "compromise"), vec![]).await?;
+    let revoke = |addr: &str, kind: &str| json!({"admin_execute": {"action": {"revoke": {"addr": addr, "reason": "e2e", "kind": kind}}}});
+    chain
+        .execute(
+            &m.admin,
+            c,
+            &revoke(m.consumer.address.as_ref(), "departure"),
+            vec![],
+        )
+        .await?;
+    chain
+        .execute(&m.admin, c, &revoke(&signer_addr, "compromise"), vec![])
+        .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let consumer_after = m.spec_at(&chain, PRICE, 1, unix_now()).sign(1);
 
     let out = chain
-        .execute(&m.submitter, s, &settle_msg(&[consumer_before, signer_before, consumer_after])?, vec![])
+        .execute(
+            &m.submitter,
+            s,
+            &settle_msg(&[consumer_before, signer_before, consumer_after])?,
+            vec![],
+        )
         .await?;
     // 0 settles (signed before the departure); 1 refused: compromised (20);
     // 2 refused: signed after the departure (3).
-    assert_eq!(out.attribute("wasm", "settled"), Some("1"), "{:?}", out.events);
+    assert_eq!(
+        out.attribute("wasm", "settled"),
+        Some("1"),
+        "{:?}",
+        out.events
+    );
     assert_eq!(codes(&out), "1:20,2:3");
-    let member: Value = chain.query(c, &json!({"member": {"addr": signer_addr}})).await?;
+    let member: Value = chain
+        .query(c, &json!({"member": {"addr": signer_addr}}))
+        .await?;
     assert_eq!(member["revocation"]["kind"], "compromise", "{member}");
     Ok(())
 }

@@ -16,38 +16,70 @@ async fn batches_settle_per_item_and_1000_fit_in_one_transaction() -> anyhow::Re
     let deposit = 1_000_000u128;
     let m = Market::open(&chain, "settle-e2e", UNIT_PRICE, deposit).await?;
     let (d, submitter) = (&m.deployment, &m.submitter);
-    let (provider_s, consumer_s) = (m.provider.address.to_string(), m.consumer.address.to_string());
+    let (provider_s, consumer_s) = (
+        m.provider.address.to_string(),
+        m.consumer.address.to_string(),
+    );
     let spec = m.spec(&chain, UNIT_PRICE, QUANTITY);
 
     // A batch of 10 where item 3 has a forged signature and item 7 repeats item 0's nonce.
     let mut items = spec.sign_range(0..10);
     items[3].signature[0] ^= 0xff;
     items[7] = spec.sign(0);
-    let out = chain.execute(submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
+    let out = chain
+        .execute(submitter, &d.settlement, &settle_msg(&items)?, vec![])
+        .await?;
     eprintln!("batch of 10 (2 bad): {} gas", out.gas_used);
-    let record: Value = chain.query(&d.settlement, &json!({"batch": {"batch_id": 1}})).await?;
+    let record: Value = chain
+        .query(&d.settlement, &json!({"batch": {"batch_id": 1}}))
+        .await?;
     assert_eq!(record["settled"], 8, "{record}");
     assert_eq!(record["rejected"], 2, "{record}");
-    let codes = base64::engine::general_purpose::STANDARD.decode(record["codes"].as_str().unwrap_or_default())?;
+    let codes = base64::engine::general_purpose::STANDARD
+        .decode(record["codes"].as_str().unwrap_or_default())?;
     assert_eq!(codes[3], 1, "item 3: bad signature");
     assert_eq!(codes[7], 5, "item 7: nonce reused");
-    assert!(codes.iter().enumerate().all(|(i, c)| i == 3 || i == 7 || *c == 0), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 3 || i == 7 || *c == 0),
+        "{codes:?}"
+    );
 
     // Submitting the same batch again pays nothing: every nonce is used or the item is bad.
-    chain.execute(submitter, &d.settlement, &settle_msg(&items)?, vec![]).await?;
-    let paid: String = chain.query(&d.settlement, &json!({"paid": {"consumer": consumer_s, "provider": provider_s}})).await?;
+    chain
+        .execute(submitter, &d.settlement, &settle_msg(&items)?, vec![])
+        .await?;
+    let paid: String = chain
+        .query(
+            &d.settlement,
+            &json!({"paid": {"consumer": consumer_s, "provider": provider_s}}),
+        )
+        .await?;
     let expected_paid = 8 * QUANTITY as u128 * UNIT_PRICE;
     assert_eq!(paid.parse::<u128>()?, expected_paid);
 
     // 1 000 attestations in one transaction.
     let big = spec.sign_range(1_000..2_000);
-    let out = chain.execute(submitter, &d.settlement, &settle_msg(&big)?, vec![]).await?;
-    eprintln!("batch of 1000: {} gas ({} per item), tx {} bytes", out.gas_used, out.gas_used / 1000, out.tx_bytes);
-    let record: Value = chain.query(&d.settlement, &json!({"batch": {"batch_id": 3}})).await?;
+    let out = chain
+        .execute(submitter, &d.settlement, &settle_msg(&big)?, vec![])
+        .await?;
+    eprintln!(
+        "batch of 1000: {} gas ({} per item), tx {} bytes",
+        out.gas_used,
+        out.gas_used / 1000,
+        out.tx_bytes
+    );
+    let record: Value = chain
+        .query(&d.settlement, &json!({"batch": {"batch_id": 3}}))
+        .await?;
     assert_eq!(record["settled"], 1000, "{}", record["rejected"]);
 
     // Escrow + paid = deposited, on chain.
-    let escrow: Value = chain.query(&d.settlement, &json!({"escrow": {"consumer": consumer_s}})).await?;
+    let escrow: Value = chain
+        .query(&d.settlement, &json!({"escrow": {"consumer": consumer_s}}))
+        .await?;
     let balance: u128 = escrow["balance"].as_str().unwrap_or_default().parse()?;
     let total_paid = expected_paid + 1000 * QUANTITY as u128 * UNIT_PRICE;
     assert_eq!(balance + total_paid, deposit);

@@ -27,13 +27,26 @@ fn sidecar_processes_find_each_other_by_name() -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = sidecars(&["search", "site-", "--json"])?;
-        let hits: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let hits: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
         let mut names: Vec<&str> = hits.iter().filter_map(|h| h["name"].as_str()).collect();
         names.sort();
         if names == ["site-a", "site-b"] {
             for h in &hits {
-                assert!(h["did"].as_str().is_some_and(|d| d.starts_with("did:key:z")), "{h}");
-                assert!(h["addrs"][0].as_str().is_some_and(|a| a.starts_with("/ip4/127.0.0.1/tcp/410")), "{h}");
+                assert!(
+                    h["did"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("did:key:z")),
+                    "{h}"
+                );
+                assert!(
+                    h["addrs"][0]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("/ip4/127.0.0.1/tcp/410")),
+                    "{h}"
+                );
             }
             return Ok(());
         }
