@@ -321,8 +321,10 @@ proptest! {
                     let (who, seed) = if w { (&alice, 2) } else { (&bob, 3) };
                     let atts: Vec<_> = items.iter().map(|(n, q)| s.att(who, seed, *n, *q)).collect();
                     let (_, data) = s.settle(&atts, false).unwrap();
-                    for ((n, _), code) in items.iter().zip(data.codes.iter()) {
-                        if *code == 0 { prop_assert!(paid_nonces.insert((seed, *n)), "paid twice"); }
+                    // Keyed by the attestation's nonce, not the sequence drawn: the nonce
+                    // carries the signing hour, so the same sequence an hour later is a new nonce.
+                    for (a, code) in atts.iter().zip(data.codes.iter()) {
+                        if *code == 0 { prop_assert!(paid_nonces.insert((seed, a.nonce)), "paid twice"); }
                         else {
                             let expected = [ItemError::NonceReused, ItemError::InsufficientEscrow, ItemError::WithdrawalPending];
                             prop_assert!(expected.iter().any(|e| *e as u8 == *code), "code {}", code);
