@@ -420,9 +420,10 @@ async fn poll(w: &World, banned: &mut HashSet<(usize, usize)>) -> Duration {
     stall
 }
 
-/// DHT lookups between random live nodes (of each other's `/node/` record).
+/// DHT lookups from random live processes of random live nodes' `/node/` records (indexers
+/// publish `/indexer/` records, so only nodes are targets).
 async fn lookups(s: &Scenario, w: &World, rng: &mut StdRng) -> (Vec<(Duration, u32)>, usize) {
-    let nodes = w.live(None);
+    let nodes = w.live(Some(Kind::Node));
     if s.lookups == 0 || nodes.len() < 2 {
         return (Vec::new(), 0);
     }

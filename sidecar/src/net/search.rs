@@ -234,7 +234,17 @@ impl Search {
                 return Judged::Malformed;
             }
         };
-        let Some(results) = self.answer(swarm, forwarder, &query) else {
+        // The forwarder relays other peers' queries: over its share they are ignored, never
+        // struck (striking honest relays made indexers ban each other under load).
+        if !swarm
+            .behaviour_mut()
+            .gater
+            .within(&forwarder, gater::Action::Get)
+        {
+            tracing::debug!(peer = %forwarder, "forwarder over its share of searches; query ignored");
+            return Judged::Dropped;
+        }
+        let Some(results) = self.answer(swarm, &query) else {
             return Judged::Dropped;
         };
         if !results.records.is_empty() {
@@ -248,20 +258,14 @@ impl Search {
         Judged::Answered
     }
 
-    /// Our answer to `query` asked (or forwarded) by `peer`: `None` when over the peer's
-    /// rate or the search budget.
-    fn answer(&mut self, swarm: &mut Swarm, peer: PeerId, query: &Query) -> Option<Results> {
-        if swarm
-            .behaviour_mut()
-            .gater
-            .record(&peer, gater::Action::Get)
-            != gater::Verdict::Allow
-        {
-            tracing::info!(%peer, "search refused by rate limit");
-            return None;
-        }
+    /// Our answer to `query`, once its asker or forwarder passed the gater: `None` when the
+    /// search budget is spent.
+    fn answer(&mut self, swarm: &mut Swarm, query: &Query) -> Option<Results> {
         if !self.budget.take(self.clock.now().as_millis()) {
-            tracing::debug!(%peer, "search budget spent; query dropped");
+            tracing::debug!(
+                query_id = query.query_id,
+                "search budget spent; query dropped"
+            );
             return None;
         }
         let hits = self.local_hits(swarm, &query.needle);
@@ -300,7 +304,12 @@ impl Search {
                         .offend(&peer, gater::Offence::Malformed);
                     return;
                 }
-                if let Some(results) = self.answer(swarm, peer, &request) {
+                // The asker asks for itself: over its rate it is struck.
+                if !swarm.behaviour_mut().gater.allow(&peer, gater::Action::Get) {
+                    tracing::info!(%peer, "search refused by rate limit");
+                    return;
+                }
+                if let Some(results) = self.answer(swarm, &request) {
                     let _ = swarm
                         .behaviour_mut()
                         .search_query

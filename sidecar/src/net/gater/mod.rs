@@ -63,6 +63,12 @@ impl Behaviour {
         self.record(peer, action) == Verdict::Allow
     }
 
+    /// Whether `peer` may relay one more `action` now; over the limit it is refused without a
+    /// strike ([`State::within`]).
+    pub fn within(&mut self, peer: &PeerId, action: Action) -> bool {
+        self.state.within(peer, action, self.clock.now())
+    }
+
     /// Charges an offence; a new ban closes every connection to the peer.
     pub fn offend(&mut self, peer: &PeerId, offence: Offence) -> Verdict {
         let v = self.state.offend(peer, offence, self.clock.now());

@@ -270,6 +270,22 @@ impl State {
         if self.is_banned(peer, now) {
             return Verdict::AlreadyBanned;
         }
+        if !self.count(peer, action, now) {
+            return self.offend(peer, Offence::OverLimit(action), now);
+        }
+        Verdict::Allow
+    }
+
+    /// Counts one `action` relayed by `peer` on behalf of others: over its limit it is
+    /// refused, but costs no strike. A gossip forwarder passes on what other peers authored;
+    /// when many searchers are busy at once an honest forwarder exceeds any per-peer rate, and
+    /// striking it would make honest indexers ban each other.
+    pub fn within(&mut self, peer: &PeerId, action: Action, now: Timestamp) -> bool {
+        !self.is_banned(peer, now) && self.count(peer, action, now)
+    }
+
+    /// Slides `peer`'s window for `action` and counts one more if under the limit.
+    fn count(&mut self, peer: &PeerId, action: Action, now: Timestamp) -> bool {
         let max = match action {
             Action::Heartbeat => self.limits.heartbeats_per_minute,
             Action::Publish => self.limits.publishes_per_minute,
@@ -285,10 +301,10 @@ impl State {
             w.pop_front();
         }
         if w.len() >= max {
-            return self.offend(peer, Offence::OverLimit(action), now);
+            return false;
         }
         w.push_back(now);
-        Verdict::Allow
+        true
     }
 
     /// Adds the strikes `offence` costs ([`Limits::weights`]). Bans at the threshold.
@@ -364,6 +380,34 @@ mod tests {
 
     fn from(subnet: u8) -> Multiaddr {
         format!("/ip4/10.0.{subnet}.7/tcp/4001").parse().unwrap()
+    }
+
+    #[test]
+    fn a_forwarder_over_its_share_is_refused_but_never_struck() {
+        let mut s = State::new(
+            Limits {
+                gets_per_minute: 3,
+                strikes_before_ban: 1,
+                ..limits()
+            },
+            [],
+        );
+        let fwd = PeerId::random();
+        let passed = (0..1000)
+            .filter(|_| s.within(&fwd, Action::Get, at(0)))
+            .count();
+        assert_eq!(passed, 3, "the forwarder's share per window");
+        assert!(!s.is_banned(&fwd, at(0)), "relaying is no offence");
+        assert!(s.within(&fwd, Action::Get, at(60)), "the window slides");
+        // The same peer asking for itself is struck over the limit.
+        for _ in 0..2 {
+            s.record(&fwd, Action::Get, at(60));
+        }
+        assert_eq!(s.record(&fwd, Action::Get, at(60)), Verdict::Banned);
+        assert!(
+            !s.within(&fwd, Action::Get, at(61)),
+            "a banned peer relays nothing"
+        );
     }
 
     #[test]
