@@ -16,6 +16,9 @@ use libp2p::kad::{
 use libp2p::PeerId;
 use tokio::time::Instant;
 
+mod inbound;
+mod registry_round;
+
 use super::behaviour::Swarm;
 use super::client::{Error, Lookup, Reply};
 use super::gater;
@@ -40,8 +43,11 @@ enum Pending {
         started: Instant,
         reply: Option<Reply<Lookup>>,
     },
-    /// The put of one of our records a client waits for.
-    Publish { key: String, reply: Reply<()> },
+    /// The put of one of our records (a client may wait for it).
+    Publish {
+        key: String,
+        reply: Option<Reply<()>>,
+    },
     /// The exact-key lookup of a search.
     SearchKey { search: u64 },
     /// The searcher's record, to reach it with `results`.
@@ -94,7 +100,13 @@ pub(super) struct Dht {
     discovery: Option<Discovery>,
     /// When we last signed and put our records.
     last_published: Timestamp,
+    /// A put of ours that no DHT server took is retried then (rather than a republish
+    /// interval later, while nobody can find us).
+    retry_at: Option<Timestamp>,
 }
+
+/// Delay before a put that no DHT server took is retried.
+const PUT_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The answer to a DHT challenge about `did`: our stored live record of it, if any.
 pub(super) fn challenge_answer(swarm: &mut Swarm, did: &str) -> DhtAnswer {
@@ -123,6 +135,7 @@ impl Dht {
             queries: HashMap::new(),
             discovery: None,
             last_published: Timestamp::ZERO,
+            retry_at: None,
         }
     }
 
@@ -160,6 +173,7 @@ impl Dht {
         let now = self.clock.now();
         let addrs: Vec<_> = swarm.listeners().cloned().collect();
         self.last_published = now;
+        self.retry_at = None;
         let records = publish::own_records(&self.identity, &self.presence, &addrs, peers, now);
         let node_record = self
             .presence
@@ -187,7 +201,10 @@ impl Dht {
     /// contact, so they live through the whole absence.
     pub(super) fn refresh_due(&self) -> bool {
         let profile = self.presence.links.profile.unwrap_or_default();
-        self.publishing && profile.refresh_due(self.clock.now(), self.last_published, PRE_CUT_LEAD)
+        let now = self.clock.now();
+        self.publishing
+            && (self.retry_at.is_some_and(|t| t <= now)
+                || profile.refresh_due(now, self.last_published, PRE_CUT_LEAD))
     }
 
     /// Voluntary departure: tombstones under every key we published; no more publishing.
@@ -223,9 +240,7 @@ impl Dht {
         }
         match kad.put_record(rec, kad::Quorum::One) {
             Ok(id) => {
-                if let Some(reply) = reply {
-                    self.queries.insert(id, Pending::Publish { key, reply });
-                }
+                self.queries.insert(id, Pending::Publish { key, reply });
             }
             // The store accepted it a moment ago; only a full store refuses now.
             Err(e) => tracing::warn!(%key, error = ?e, "record not put"),
@@ -316,22 +331,6 @@ impl Dht {
         self.queries.insert(id, Pending::Route { to, results });
     }
 
-    /// Starts (or joins) an indexer discovery round.
-    pub(super) fn discover(&mut self, swarm: &mut Swarm, reply: Option<Reply<Vec<Candidate>>>) {
-        if let Some(d) = self.discovery.as_mut() {
-            d.replies.extend(reply);
-            return;
-        }
-        let id = swarm
-            .behaviour_mut()
-            .kad
-            .get_providers(registry::provider_key());
-        self.queries.insert(id, Pending::Providers);
-        let mut d = Discovery::default();
-        d.replies.extend(reply);
-        self.discovery = Some(d);
-    }
-
     pub(super) fn on_event(&mut self, swarm: &mut Swarm, event: kad::Event) -> Vec<Outcome> {
         match event {
             kad::Event::InboundRequest {
@@ -361,75 +360,6 @@ impl Dht {
         }
     }
 
-    /// Inbound PUT (StoreInserts::FilterBoth): publish rate limit, then only the sender's own
-    /// records (servers do not replicate or cache for others), then the store's validation;
-    /// what the sender did wrong, if anything, is charged by the gater.
-    fn on_inbound_put(
-        &mut self,
-        swarm: &mut Swarm,
-        source: PeerId,
-        rec: kad::Record,
-    ) -> Option<Outcome> {
-        if rec.key.as_ref().len() > record::MAX_KEY_LEN {
-            swarm
-                .behaviour_mut()
-                .gater
-                .offend(&source, gater::Offence::Malformed);
-            return None;
-        }
-        let key = String::from_utf8_lossy(rec.key.as_ref()).into_owned();
-        let verdict = swarm
-            .behaviour_mut()
-            .gater
-            .record(&source, gater::Action::Publish);
-        if verdict != gater::Verdict::Allow {
-            tracing::info!(peer = %source, %key, ?verdict, "publish refused by rate limit");
-            return None;
-        }
-        let signer = record::verify(rec.key.as_ref(), &rec.value).map(|v| v.peer_id);
-        if matches!(signer, Ok(p) if p != source) {
-            tracing::debug!(peer = %source, %key, "record of another peer refused (owners put their own)");
-            return None;
-        }
-        match swarm.behaviour_mut().kad.store_mut().insert(rec) {
-            Ok(v) if v.is_tombstone() => {
-                tracing::debug!(peer = %source, %key, "tombstone stored");
-                return Some(Outcome::Left(v.peer_id));
-            }
-            Ok(_) => tracing::debug!(peer = %source, %key, "record stored"),
-            Err(e) => match e.offence() {
-                None => tracing::debug!(peer = %source, %key, error = %e, "record not stored"),
-                Some(o) => {
-                    tracing::warn!(peer = %source, %key, error = %e, "invalid record refused");
-                    swarm.behaviour_mut().gater.offend(&source, o);
-                }
-            },
-        }
-        None
-    }
-
-    /// Inbound ADD_PROVIDER (kad checked that the provider is the sender): only for the
-    /// indexer registry key, rate-limited like a publish, addresses bounded.
-    fn on_inbound_provider(&mut self, swarm: &mut Swarm, mut rec: kad::ProviderRecord) {
-        let source = rec.provider;
-        if rec.key != registry::provider_key() {
-            tracing::debug!(peer = %source, "provider record for another key refused");
-            return;
-        }
-        if swarm
-            .behaviour_mut()
-            .gater
-            .record(&source, gater::Action::Publish)
-            != gater::Verdict::Allow
-        {
-            return;
-        }
-        rec.addresses.truncate(record::MAX_ADDRS);
-        if let Err(e) = swarm.behaviour_mut().kad.store_mut().add_provider(rec) {
-            tracing::debug!(peer = %source, error = ?e, "provider record not stored");
-        }
-    }
-
     fn on_progress(
         &mut self,
         swarm: &mut Swarm,
@@ -443,10 +373,18 @@ impl Dht {
         };
         match (pending, result) {
             (Pending::Publish { key, reply }, QueryResult::PutRecord(res)) => {
-                let _ = reply.send(
-                    res.map(|_| ())
-                        .map_err(|source| Error::Publish { key, source }),
-                );
+                if let Err(e) = &res {
+                    if self.publishing && self.retry_at.is_none() {
+                        tracing::info!(%key, error = ?e, "no DHT server took our record; retrying in 30 s");
+                        self.retry_at = Some(self.clock.now().plus(PUT_RETRY));
+                    }
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(
+                        res.map(|_| ())
+                            .map_err(|source| Error::Publish { key, source }),
+                    );
+                }
                 Vec::new()
             }
             (Pending::Providers, QueryResult::GetProviders(res)) => {
@@ -467,36 +405,6 @@ impl Dht {
                 }
                 Vec::new()
             }
-        }
-    }
-
-    fn on_providers(
-        &mut self,
-        swarm: &mut Swarm,
-        id: QueryId,
-        res: kad::GetProvidersResult,
-        last: bool,
-    ) {
-        let Some(d) = self.discovery.as_mut() else {
-            return;
-        };
-        if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = res {
-            d.providers.extend(providers);
-        }
-        if !last {
-            self.queries.insert(id, Pending::Providers);
-            return;
-        }
-        d.providers_done = true;
-        let me = *swarm.local_peer_id();
-        let providers: Vec<_> = d.providers.iter().copied().filter(|p| *p != me).collect();
-        d.lookups += providers.len();
-        for p in providers {
-            let lid = swarm
-                .behaviour_mut()
-                .kad
-                .get_record(kad::RecordKey::new(&record::indexer_key(&p)));
-            self.queries.insert(lid, Pending::Registration);
         }
     }
 
@@ -621,30 +529,6 @@ impl Dht {
             }
             Pending::Publish { .. } | Pending::Providers => Vec::new(),
         }
-    }
-
-    /// Ends the discovery round once providers are known and every registration is in:
-    /// answers callers and hands the candidates on.
-    fn finish_discovery_if_done(&mut self, swarm: &mut Swarm) -> Vec<Outcome> {
-        let done = self
-            .discovery
-            .as_ref()
-            .is_some_and(|d| d.providers_done && d.lookups == 0);
-        if !done {
-            return Vec::new();
-        }
-        let Some(d) = self.discovery.take() else {
-            return Vec::new();
-        };
-        for c in &d.found {
-            for a in &c.addrs {
-                swarm.add_peer_address(c.peer_id, a.clone());
-            }
-        }
-        for r in d.replies {
-            let _ = r.send(Ok(d.found.clone()));
-        }
-        vec![Outcome::Discovered(d.found)]
     }
 }
 
