@@ -1,0 +1,113 @@
+//! Nano/master delegation: reconciling a nano and its master after a split brain.
+//!
+//! A *nano* is an intermittent site that names a continuously connected *master* in its
+//! signed record (`discovery::record::Links`); the master is the authority third parties deal
+//! with, and it answers for the nano while the nano is away.
+//!
+//! # The model
+//!
+//! The resources in question are the nano's own: the catalogue entries and bookings it hosts.
+//! Each side keeps a [`Journal`] of the changes it made to them since the last point both
+//! sides agreed on, the [`Base`]:
+//!
+//! * while cut off, the nano keeps accepting local changes to its own resources and journals
+//!   them;
+//! * meanwhile the master may accept changes on the nano's behalf (bookings taken in proxy, an
+//!   entry withdrawn) and journals them too.
+//!
+//! Every change carries a version: a counter per resource *and per author*, so each side
+//! numbers its own changes 1, 2, 3… after the base's version for that resource, without
+//! coordination. A [`Base`] records, per resource, the value both sides hold and the pair of
+//! versions ([`Versions`]) it reflects, plus the sync epoch (incremented at every
+//! reconciliation).
+//!
+//! On reconnection both sides exchange their journals since the base and call
+//! [`reconcile`] (pure and deterministic, so both may run it and check each other): for each
+//! resource, changes made on one side only are kept; for a resource changed on both sides the
+//! master's value wins and the nano's changes are returned as [`Rejected`] for its operator —
+//! never dropped silently. The [`Outcome`] holds the merged state, the next base, and the steps
+//! each side applies to reach the merged state; then each side settles its journal on the next
+//! base ([`Journal::settle`]).
+//!
+//! Which journal came from which side is said by the caller (the argument position of
+//! [`reconcile`]), never by the `author` field of a change: a nano cannot gain the master's
+//! precedence by writing "master" into its changes.
+//!
+//! Clocks take no part in any decision: a nano that was cut off may have a drifting clock, so
+//! order is by version and the times of changes are for the operator's report only.
+//!
+//! | file | what |
+//! |---|---|
+//! | `journal.rs` | [`Change`], the bounded [`Journal`] with typed errors |
+//! | `reconcile.rs` | [`reconcile`]: the rules, the [`Outcome`], the convergence [`Step`]s |
+
+use std::collections::BTreeMap;
+
+mod journal;
+mod reconcile;
+
+pub use journal::{Change, Journal, JournalError, Kind, Limits};
+pub use reconcile::{reconcile, Action, Mismatch, Outcome, Reason, Rejected, Step};
+
+/// A resource's id (a catalogue entry or a booking hosted by the nano).
+pub type ResourceId = String;
+
+/// One side of a delegation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    Master,
+    Nano,
+}
+
+/// What a resource holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// The resource's current body (opaque here).
+    Present(Vec<u8>),
+    /// Deleted: a tombstone (a delete is terminal).
+    Deleted,
+}
+
+/// The resources a side holds (an id absent from the map was never known).
+pub type State = BTreeMap<ResourceId, Value>;
+
+/// Per resource, the latest version of each author's changes a base reflects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Versions {
+    pub master: u64,
+    pub nano: u64,
+}
+
+impl Versions {
+    /// The version of `side`'s changes.
+    pub fn of(&self, side: Side) -> u64 {
+        match side {
+            Side::Master => self.master,
+            Side::Nano => self.nano,
+        }
+    }
+
+    fn set(&mut self, side: Side, v: u64) {
+        match side {
+            Side::Master => self.master = v,
+            Side::Nano => self.nano = v,
+        }
+    }
+}
+
+/// The last point both sides agreed on: what they held, up to which versions, at which epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Base {
+    /// Sync epoch: 0 at the start of a delegation, one more at every reconciliation.
+    pub epoch: u64,
+    pub state: State,
+    /// Resources never changed since the delegation began are absent (versions 0, 0).
+    pub versions: BTreeMap<ResourceId, Versions>,
+}
+
+impl Base {
+    /// The version of `side`'s changes to `resource` this base reflects.
+    pub fn version(&self, resource: &str, side: Side) -> u64 {
+        self.versions.get(resource).map_or(0, |v| v.of(side))
+    }
+}
