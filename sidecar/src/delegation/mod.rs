@@ -44,9 +44,13 @@
 use std::collections::BTreeMap;
 
 mod journal;
+#[cfg(test)]
+mod proptests;
 mod reconcile;
 
-pub use journal::{Change, Journal, JournalError, Kind, Limits};
+pub use journal::{
+    Change, Journal, JournalError, Kind, Limits, MAX_BODY, MAX_BYTES, MAX_ENTRIES, MAX_ID,
+};
 pub use reconcile::{reconcile, Action, Mismatch, Outcome, Reason, Rejected, Step};
 
 /// A resource's id (a catalogue entry or a booking hosted by the nano).
@@ -84,13 +88,6 @@ impl Versions {
         match side {
             Side::Master => self.master,
             Side::Nano => self.nano,
-        }
-    }
-
-    fn set(&mut self, side: Side, v: u64) {
-        match side {
-            Side::Master => self.master = v,
-            Side::Nano => self.nano = v,
         }
     }
 }
