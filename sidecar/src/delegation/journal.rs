@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::time::Timestamp;
 
-use super::{Base, ResourceId, Side, State, Value};
+use super::base::{Base, ResourceId, Side, State, Value};
 
 /// Changes one journal holds by default (a day of one change every ten seconds).
 pub const MAX_ENTRIES: usize = 8_640;
@@ -35,7 +35,7 @@ pub struct Change {
     pub resource: ResourceId,
     /// The author's counter for this resource (1 for its first change).
     pub version: u64,
-    /// Who claims to have made it. Informative only: [`super::reconcile`] attributes a change
+    /// Who claims to have made it. Informative only: [`super::reconcile()`] attributes a change
     /// to the side whose journal holds it.
     pub author: Side,
     pub kind: Kind,
@@ -129,7 +129,7 @@ impl Journal {
 
     /// A journal received from the other side: `changes` in any order, each resource's
     /// versions unique and consecutive. Its synced versions are those just before each
-    /// resource's first change; [`super::reconcile`] checks them against the base.
+    /// resource's first change; [`super::reconcile()`] checks them against the base.
     pub fn received(
         limits: Limits,
         epoch: u64,

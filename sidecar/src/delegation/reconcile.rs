@@ -18,8 +18,8 @@
 
 use std::collections::BTreeMap;
 
+use super::base::{Base, ResourceId, Side, State, Value, Versions};
 use super::journal::{Change, Journal, Kind};
-use super::{Base, ResourceId, Side, State, Value, Versions};
 
 /// Why a nano change does not stand (reported to the nano's operator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
