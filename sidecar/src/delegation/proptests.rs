@@ -128,7 +128,7 @@ impl Sim {
         } else {
             match state.get(&resource) {
                 None => Kind::Create,
-                Some(Value::Present(_)) if pick % 3 == 0 => Kind::Delete,
+                Some(Value::Present(_)) if pick.is_multiple_of(3) => Kind::Delete,
                 Some(Value::Present(_)) => Kind::Update,
                 Some(Value::Deleted) => return, // a delete is terminal
             }
