@@ -41,14 +41,22 @@
 //! | `base.rs` | [`Side`], [`Value`], [`State`], [`Versions`], the [`Base`] |
 //! | `journal.rs` | [`Change`], the bounded [`Journal`] with typed errors |
 //! | `reconcile.rs` | [`reconcile`]: the rules, the [`Outcome`], the convergence [`Step`]s |
+//! | `bookings.rs` | [`reconcile_bookings`]: bookings of the same slot under different ids (the master's stand, the nano-only ones are cancelled and their requesters notified), the [`Notified`] log |
 
 mod base;
+mod bookings;
 mod journal;
 #[cfg(test)]
 mod proptests;
 mod reconcile;
 
 pub use base::{Base, ResourceId, Side, State, Value, Versions};
+pub use bookings::{
+    held, pending_notifications, reconcile_bookings, reconcile_bookings_within, Booking, BookingId,
+    BookingOutcome, BookingStep, BookingsError, Bounds, CancelReason, Cancellation, Defect,
+    Exchange, Held, List, Notification, Notified, Slot, MAX_BASE_BOOKINGS, MAX_BOOKING_ID,
+    MAX_NEW_BOOKINGS, MAX_REQUESTER,
+};
 pub use journal::{
     Change, Journal, JournalError, Kind, Limits, MAX_BODY, MAX_BYTES, MAX_ENTRIES, MAX_ID,
 };
