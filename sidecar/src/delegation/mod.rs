@@ -44,6 +44,8 @@
 //! | `bookings.rs` | [`reconcile_bookings`]: bookings of the same slot under different ids (the master's stand, the nano-only ones are cancelled and their requesters notified), the [`Notified`] log |
 
 mod base;
+#[cfg(test)]
+mod booking_proptests;
 mod bookings;
 mod journal;
 #[cfg(test)]
