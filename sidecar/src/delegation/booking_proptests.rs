@@ -124,9 +124,9 @@ impl Rng {
     /// `v` shuffled, with some bookings delivered twice.
     fn delivered<T: Clone>(&mut self, v: &[T]) -> Vec<T> {
         let mut out = v.to_vec();
-        for i in 0..v.len() {
+        for b in v {
             if self.next(4) == 0 {
-                out.push(v[i].clone());
+                out.push(b.clone());
             }
         }
         for i in (1..out.len()).rev() {

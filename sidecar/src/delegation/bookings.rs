@@ -811,7 +811,8 @@ mod tests {
         let mut mine = b.clone();
         mine.taken_at = t(99);
         mine.taken_by = Side::Master;
-        let o = reconcile_bookings(&[], std::slice::from_ref(&mine), &[b.clone()]).unwrap();
+        let o =
+            reconcile_bookings(&[], std::slice::from_ref(&mine), std::slice::from_ref(&b)).unwrap();
         assert_eq!(o.survivors, vec![mine.clone()]);
         assert!(o.cancelled.is_empty());
         assert_eq!(o.to_nano, vec![BookingStep::Put(mine)]);
@@ -826,7 +827,12 @@ mod tests {
     fn an_id_held_by_both_sides_with_different_content_is_the_masters() {
         let mine = m("x", "room", 0, 2);
         let theirs = bk("x", "room", 5, 6, "carol", Side::Nano);
-        let o = reconcile_bookings(&[], &[mine.clone()], &[theirs.clone()]).unwrap();
+        let o = reconcile_bookings(
+            &[],
+            std::slice::from_ref(&mine),
+            std::slice::from_ref(&theirs),
+        )
+        .unwrap();
         assert_eq!(o.survivors, vec![mine.clone()]);
         assert_eq!(
             reasons(&o),
@@ -836,9 +842,19 @@ mod tests {
         assert_eq!(o.notifications[0].slot, theirs.slot, "the nano's version");
         assert_eq!(o.to_nano, vec![BookingStep::Put(mine.clone())]);
         assert!(o.to_master.is_empty());
-        converges(&o, &[], &[mine.clone()], &[theirs.clone()]);
+        converges(
+            &o,
+            &[],
+            std::slice::from_ref(&mine),
+            std::slice::from_ref(&theirs),
+        );
         // The same against a base booking the nano changed.
-        let o = reconcile_bookings(&[mine.clone()], &[], &[theirs.clone()]).unwrap();
+        let o = reconcile_bookings(
+            std::slice::from_ref(&mine),
+            &[],
+            std::slice::from_ref(&theirs),
+        )
+        .unwrap();
         assert_eq!(o.survivors, vec![mine.clone()]);
         assert_eq!(
             reasons(&o),
@@ -851,20 +867,26 @@ mod tests {
     fn a_new_master_version_of_a_base_booking_replaces_it() {
         let old = m("x", "room", 0, 2);
         let new = m("x", "room", 3, 4);
-        let o = reconcile_bookings(&[old.clone()], &[new.clone()], &[old.clone()]).unwrap();
+        let o = reconcile_bookings(
+            std::slice::from_ref(&old),
+            std::slice::from_ref(&new),
+            std::slice::from_ref(&old),
+        )
+        .unwrap();
         assert_eq!(o.survivors, vec![new.clone()]);
         assert!(
             o.cancelled.is_empty(),
             "the nano re-sent the base's version"
         );
         assert_eq!(o.to_nano, vec![BookingStep::Put(new.clone())]);
-        converges(&o, &[old.clone()], &[new], &[old]);
+        let base = [old.clone()];
+        converges(&o, &base, &[new], &[old]);
     }
 
     #[test]
     fn a_nano_claiming_the_master_took_its_booking_gains_nothing() {
         let forged = bk("f", "room", 0, 2, "eve", Side::Master);
-        let o = reconcile_bookings(&[], &[], &[forged.clone()]).unwrap();
+        let o = reconcile_bookings(&[], &[], std::slice::from_ref(&forged)).unwrap();
         assert!(o.survivors.is_empty());
         assert_eq!(
             reasons(&o),
@@ -896,7 +918,7 @@ mod tests {
         let bad_n = n("bn", "room", 5, 4);
         let o = reconcile_bookings(
             &[],
-            &[bad_m.clone()],
+            std::slice::from_ref(&bad_m),
             &[bad_n.clone(), n("ok", "room", 3, 5)],
         )
         .unwrap();

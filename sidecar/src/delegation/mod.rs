@@ -33,6 +33,12 @@
 //! [`reconcile`]), never by the `author` field of a change: a nano cannot gain the master's
 //! precedence by writing "master" into its changes.
 //!
+//! Reconciliation per resource id cannot see two bookings of the same slot under different
+//! ids: [`reconcile_bookings`] takes the bookings both sides held before the cut and those each
+//! took since, keeps the master's on any overlap, cancels the nano-only ones with exactly one
+//! [`Notification`] each to their requesters, and returns each side's steps. A [`Notified`] log
+//! keeps a retried reconciliation from telling anyone twice.
+//!
 //! Clocks take no part in any decision: a nano that was cut off may have a drifting clock, so
 //! order is by version and the times of changes are for the operator's report only.
 //!
