@@ -344,9 +344,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn catalogue(me: &NodeIdentity) -> (db::tempdir::TempDir, Catalogue) {
-        let (dir, database) = db::temp();
-        (dir, Catalogue::new(database, Did::of(me)).unwrap())
+    fn catalogue(me: &NodeIdentity) -> ((), Catalogue) {
+        ((), Catalogue::new(db::temp(), Did::of(me)).unwrap())
     }
 
     #[test]
