@@ -1,5 +1,5 @@
 //! Property tests of the catalogue's lifecycle, the booking state machine and the planner.
-//! Case counts: [`CATALOGUE_CASES`], [`BOOKING_CASES`], [`PLANNER_CASES`].
+//! Case counts: [`CATALOGUE_CASES`], [`BOOKING_CASES`], [`PLANNER_CASES`], [`CODEC_CASES`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +21,7 @@ use crate::time::Timestamp;
 pub(crate) const CATALOGUE_CASES: u32 = 64;
 pub(crate) const BOOKING_CASES: u32 = 256;
 pub(crate) const PLANNER_CASES: u32 = 256;
+pub(crate) const CODEC_CASES: u32 = 128;
 
 const NOW: Timestamp = Timestamp::from_millis(1_000_000);
 
@@ -122,10 +123,11 @@ fn deliveries() -> impl Strategy<Value = (Vec<History>, Vec<usize>)> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: CATALOGUE_CASES, ..ProptestConfig::default() })]
 
-    /// (a) Whatever the order and duplication of an owner's mutations, the catalogue ends
+    /// (a) Whatever the order and duplication of two owners' mutations, the catalogue ends
     /// where applying the last version of each resource once would leave it; no version is
-    /// applied twice, nothing is applied after a delete, and a second delivery of everything
-    /// changes nothing.
+    /// applied twice, nothing is applied after a delete (a later create or update by the
+    /// owner is refused), a newer version signed by the other owner is refused, and a second
+    /// delivery of everything changes nothing.
     #[test]
     fn catalogue_is_idempotent_and_respects_the_lifecycle((hs, order) in deliveries()) {
         let owners = [NodeIdentity::generate(), NodeIdentity::generate()];
@@ -172,6 +174,15 @@ proptest! {
         for (h_i, h) in hs.iter().enumerate() {
             let r = ResourceRef { owner: Did::of(&owners[h.owner]), id: ResourceId::parse(&h.id).unwrap() };
             let last = ms.iter().filter(|(x, _, _)| *x == h_i).map(|(_, v, _)| *v).max().unwrap();
+            prop_assert_eq!(c.version(&r).unwrap(), Some(last));
+            // The other owner's key cannot move the resource on.
+            let forged = signed(&owners[h.owner], &h.id, last + 1, "update")
+                .mutation()
+                .sign(&owners[1 - h.owner]);
+            prop_assert_eq!(
+                c.apply(&forged, NOW).unwrap(),
+                Outcome::Refused(Refusal::BadSignature)
+            );
             prop_assert_eq!(c.version(&r).unwrap(), Some(last));
             if h.delete {
                 prop_assert!(c.is_deleted(&r).unwrap());
@@ -435,6 +446,38 @@ proptest! {
             // The published availability agrees with the load.
             for s in planner::availability(&resource, &bookings, span.start(), span.end()) {
                 prop_assert_eq!(s.free + planner::peak_load(&resource, &bookings, &s.window), capacity);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: CODEC_CASES, ..ProptestConfig::default() })]
+
+    /// Hostile bytes: garbage never decodes into anything that verifies, and a valid mutation
+    /// with one bit flipped or cut anywhere is refused (or, if the change falls outside what
+    /// is signed and decoded, yields the very same mutation).
+    #[test]
+    fn hostile_encodings_never_pass_as_another_mutation(
+        garbage in proptest::collection::vec(any::<u8>(), 0..600),
+        flip in any::<proptest::sample::Index>(),
+        bit in 0..8u8,
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        if let Ok(m) = SignedMutation::decode(&garbage) {
+            prop_assert!(m.verify().is_err());
+        }
+        let owner = NodeIdentity::generate();
+        let good = signed(&owner, "gpu", 3, "update");
+        let bytes = good.encode();
+        let mut flipped = bytes.clone();
+        flipped[flip.index(bytes.len())] ^= 1 << bit;
+        let cut = &bytes[..cut.index(bytes.len())];
+        for variant in [flipped.as_slice(), cut] {
+            if let Ok(m) = SignedMutation::decode(variant) {
+                if m.verify().is_ok() {
+                    prop_assert_eq!(m.mutation(), good.mutation());
+                }
             }
         }
     }
