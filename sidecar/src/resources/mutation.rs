@@ -263,6 +263,7 @@ mod tests {
     fn a_signed_mutation_round_trips_and_verifies() {
         let id = NodeIdentity::generate();
         let m = create(&id, "gpu", 1).sign(&id);
+        eprintln!("sample create mutation: {} bytes", m.encode().len());
         let back = SignedMutation::decode(&m.encode()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.verify(), Ok(()));
@@ -349,6 +350,41 @@ mod tests {
             SignedMutation::decode(&env),
             Err(DecodeError::SignatureLength(10))
         );
+    }
+
+    #[test]
+    fn the_largest_valid_resource_fits_the_byte_bound() {
+        use crate::resources::resource::*;
+        let id = NodeIdentity::generate();
+        let mut m = create(&id, &"r".repeat(64), u64::MAX);
+        m.issued_at_ms = u64::MAX;
+        if let Op::Create(r) = &mut m.op {
+            r.name = "n".repeat(MAX_NAME_LEN);
+            r.description = "d".repeat(MAX_DESCRIPTION_LEN);
+            r.unit = "u".repeat(MAX_UNIT_LEN);
+            r.capacity = u64::MAX;
+            r.price_per_unit = u128::MAX;
+            r.availability = (0..MAX_WINDOWS as u64)
+                .map(|i| {
+                    let t = |x| crate::time::Timestamp::from_millis(u64::MAX / 64 * i + x);
+                    crate::resources::window::Window::new(t(0), t(1)).unwrap()
+                })
+                .collect();
+            r.visibility = Visibility::Partners(
+                (0..MAX_PARTNERS)
+                    .map(|_| Did::of(&NodeIdentity::generate()))
+                    .collect(),
+            );
+            r.payload = vec![0xff; MAX_PAYLOAD];
+        }
+        let bytes = m.sign(&id).encode();
+        assert!(
+            bytes.len() <= MAX_MUTATION_BYTES,
+            "{} bytes > {MAX_MUTATION_BYTES}",
+            bytes.len()
+        );
+        assert_eq!(SignedMutation::decode(&bytes).unwrap().mutation(), &m);
+        eprintln!("largest valid mutation: {} bytes", bytes.len());
     }
 
     #[test]
