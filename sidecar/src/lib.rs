@@ -10,6 +10,7 @@
 //! | [`discovery`] | signed records + validators, validating record store, registry, search, location |
 //! | [`delegation`] | nano/master split-brain reconciliation: journals of changes, master wins (pure) |
 //! | [`membership`] | heartbeats, scoring, SWIM, witnesses, probes (pure state machines) |
+//! | [`resources`] | data plane: resources catalogue, signed mutations, bookings, usage (redb) |
 //! | [`time`] | protocol time: `Timestamp` and the one `Clock` (scalable, skewable) |
 //! | [`offence`] | what a peer can do wrong, for every plane; the gater prices it |
 //! | [`app`] | wiring: config → runtime configs → running node |
@@ -24,4 +25,5 @@ pub mod keys;
 pub mod membership;
 pub mod net;
 pub mod offence;
+pub mod resources;
 pub mod time;

@@ -1,0 +1,220 @@
+//! Bookings persisted in redb (table `bookings`: (consumer DID, nonce) → CBOR booking), with
+//! the planner's capacity check made in the same write transaction as the change it guards,
+//! so two confirmations can never over-book a resource between them.
+
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::booking::{Action, Actor, Booking, TransitionError};
+use super::db::{db, StoreError};
+use super::ids::{BookingId, ResourceRef};
+use super::planner::{self, PlanError};
+use super::resource::Resource;
+use crate::time::Timestamp;
+
+const BOOKINGS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("bookings");
+
+/// Why a booking change was refused (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error("no booking {0}")]
+    NotFound(BookingId),
+    #[error("booking {0} already exists")]
+    Exists(BookingId),
+    #[error("the booking is for another resource than the one given")]
+    WrongResource,
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Transition(#[from] TransitionError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The bookings of this node (as consumer, as provider, or both).
+#[derive(Clone)]
+pub struct BookingStore {
+    db: Arc<Database>,
+}
+
+fn encode(b: &Booking) -> Vec<u8> {
+    // Serialising plain structs into a Vec cannot fail.
+    cbor4ii::serde::to_vec(Vec::new(), b).unwrap_or_default()
+}
+
+fn decode(bytes: &[u8]) -> Result<Booking, StoreError> {
+    cbor4ii::serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table: "bookings",
+        reason: e.to_string(),
+    })
+}
+
+fn all_of(
+    t: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    resource: &ResourceRef,
+) -> Result<Vec<Booking>, StoreError> {
+    let mut out = Vec::new();
+    for e in t.iter().map_err(db)? {
+        let (_, v) = e.map_err(db)?;
+        let b = decode(v.value())?;
+        if b.resource == *resource {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+impl BookingStore {
+    /// The store in `db` (table created if missing).
+    pub fn new(db: Arc<Database>) -> Result<BookingStore, StoreError> {
+        let tx = db.begin_write().map_err(super::db::db)?;
+        tx.open_table(BOOKINGS).map_err(super::db::db)?;
+        tx.commit().map_err(super::db::db)?;
+        Ok(BookingStore { db })
+    }
+
+    /// Records a new request after the planner's check against the stored bookings of its
+    /// resource (a request that could never be confirmed is refused at once).
+    pub fn request(&self, resource: &Resource, booking: &Booking) -> Result<(), BookError> {
+        if booking.resource != resource.reference() {
+            return Err(BookError::WrongResource);
+        }
+        let key = (booking.id.consumer.as_str(), booking.id.nonce);
+        let tx = self.db.begin_write().map_err(db)?;
+        {
+            let mut t = tx.open_table(BOOKINGS).map_err(db)?;
+            if t.get(key).map_err(db)?.is_some() {
+                return Err(BookError::Exists(booking.id.clone()));
+            }
+            let others = all_of(&t, &booking.resource)?;
+            planner::admit(resource, &others, &booking.window, booking.units, None)?;
+            t.insert(key, encode(booking).as_slice()).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(())
+    }
+
+    /// `actor` makes `action` on booking `id` of `resource` at `now`; a confirmation is
+    /// admitted by the planner first. Returns the booking as stored.
+    pub fn transition(
+        &self,
+        id: &BookingId,
+        resource: &Resource,
+        actor: &Actor,
+        action: &Action,
+        now: Timestamp,
+    ) -> Result<Booking, BookError> {
+        let key = (id.consumer.as_str(), id.nonce);
+        let tx = self.db.begin_write().map_err(db)?;
+        let next = {
+            let mut t = tx.open_table(BOOKINGS).map_err(db)?;
+            let current = match t.get(key).map_err(db)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(BookError::NotFound(id.clone())),
+            };
+            if current.resource != resource.reference() {
+                return Err(BookError::WrongResource);
+            }
+            let next = current.step(actor, action, now)?;
+            if matches!(action, Action::Confirm) {
+                let others = all_of(&t, &current.resource)?;
+                planner::admit(resource, &others, &current.window, current.units, Some(id))?;
+            }
+            t.insert(key, encode(&next).as_slice()).map_err(db)?;
+            next
+        };
+        tx.commit().map_err(db)?;
+        Ok(next)
+    }
+
+    /// A booking by id.
+    pub fn get(&self, id: &BookingId) -> Result<Option<Booking>, StoreError> {
+        let tx = self.db.begin_read().map_err(db)?;
+        let t = tx.open_table(BOOKINGS).map_err(db)?;
+        let v = t.get((id.consumer.as_str(), id.nonce)).map_err(db)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Every booking of `resource`.
+    pub fn of_resource(&self, resource: &ResourceRef) -> Result<Vec<Booking>, StoreError> {
+        let tx = self.db.begin_read().map_err(db)?;
+        let t = tx.open_table(BOOKINGS).map_err(db)?;
+        all_of(&t, resource)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::booking::tests::parties;
+    use crate::resources::booking::State;
+    use crate::resources::db;
+    use crate::resources::resource::tests::w;
+
+    #[test]
+    fn bookings_survive_reopen_and_confirmations_never_over_book() {
+        let p = parties();
+        let dir = db::tempdir::TempDir::new();
+        let path = dir.path().join("r.redb");
+        let t = Timestamp::from_millis(1);
+        let a = p.booking(1, w(2_000, 4_000), 5);
+        let b = p.booking(2, w(3_000, 5_000), 5);
+        {
+            let store = BookingStore::new(db::open(&path).unwrap()).unwrap();
+            store.request(&p.resource, &a).unwrap();
+            store.request(&p.resource, &b).unwrap();
+            assert!(matches!(
+                store.request(&p.resource, &a),
+                Err(BookError::Exists(_))
+            ));
+            store
+                .transition(&a.id, &p.resource, &p.provider(), &Action::Confirm, t)
+                .unwrap();
+            // b fits alone but not beside a: its confirmation is refused, b stays requested.
+            assert!(matches!(
+                store.transition(&b.id, &p.resource, &p.provider(), &Action::Confirm, t),
+                Err(BookError::Plan(PlanError::OverCapacity {
+                    asked: 5,
+                    free: 3
+                }))
+            ));
+            // A new request that could never fit is refused at once.
+            let c = p.booking(3, w(3_000, 3_500), 4);
+            assert!(matches!(
+                store.request(&p.resource, &c),
+                Err(BookError::Plan(_))
+            ));
+            // A refused transition writes nothing.
+            assert!(matches!(
+                store.transition(&a.id, &p.resource, &p.consumer(), &Action::Start, t),
+                Err(BookError::Transition(_))
+            ));
+        }
+        let store = BookingStore::new(db::open(&path).unwrap()).unwrap();
+        assert_eq!(store.get(&a.id).unwrap().unwrap().state, State::Confirmed);
+        assert_eq!(store.get(&b.id).unwrap().unwrap().state, State::Requested);
+        assert_eq!(store.of_resource(&p.resource.reference()).unwrap().len(), 2);
+        // Once a is cancelled, b fits.
+        store
+            .transition(&a.id, &p.resource, &p.consumer(), &Action::Cancel, t)
+            .unwrap();
+        store
+            .transition(&b.id, &p.resource, &p.provider(), &Action::Confirm, t)
+            .unwrap();
+        let missing = BookingId {
+            consumer: a.id.consumer.clone(),
+            nonce: 99,
+        };
+        assert!(matches!(
+            store.transition(&missing, &p.resource, &p.provider(), &Action::Confirm, t),
+            Err(BookError::NotFound(_))
+        ));
+        let mut other = p.resource.clone();
+        other.id = crate::resources::ids::ResourceId::parse("other").unwrap();
+        assert!(matches!(
+            store.transition(&b.id, &other, &p.provider(), &Action::Start, t),
+            Err(BookError::WrongResource)
+        ));
+    }
+}
