@@ -8,6 +8,7 @@
 //! | [`keys`] | `NodeIdentity`, `RecordKey`, `SettlementKey`, the PSK |
 //! | [`net`] | transport (TCP + pnet + Noise + Yamux), composed behaviour, gater, event loop, `Client` |
 //! | [`discovery`] | signed records + validators, validating record store, registry, search, location |
+//! | [`dtn`] | data plane store-and-forward: outbox (encrypted, retried, expiring) and inbox (idempotence) |
 //! | [`membership`] | heartbeats, scoring, SWIM, witnesses, probes (pure state machines) |
 //! | [`time`] | protocol time: `Timestamp` and the one `Clock` (scalable, skewable) |
 //! | [`offence`] | what a peer can do wrong, for every plane; the gater prices it |
@@ -18,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod dtn;
 pub mod keys;
 pub mod membership;
 pub mod net;
