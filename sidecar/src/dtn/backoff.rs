@@ -30,7 +30,8 @@ mod tests {
         assert_eq!(delay(1, 1.0), Duration::from_secs(1));
         assert_eq!(delay(2, 1.0), Duration::from_secs(2));
         assert_eq!(delay(5, 1.0), Duration::from_secs(16));
-        assert_eq!(delay(9, 1.0), CAP);
+        assert_eq!(delay(9, 1.0), Duration::from_secs(256));
+        assert_eq!(delay(10, 1.0), CAP);
         assert_eq!(delay(1_000, 1.0), CAP);
         assert_eq!(delay(1_000, 0.0), CAP / 2);
         assert!(delay(3, 0.5) > delay(3, 0.1));

@@ -18,6 +18,11 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod seal;
 
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
 pub use entry::{Entry, Id, Key, Level};
 pub use inbox::{Accepted, Inbox};
 pub use lifecycle::{Op, Refused};

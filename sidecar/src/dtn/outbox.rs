@@ -40,8 +40,8 @@ use crate::time::Timestamp;
 /// nothing else.
 pub const KEY_LABEL: &str = "garden/dtn-outbox/v1";
 
-const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Sequence numbers reserved at once for moderate entries (which are not written).
@@ -764,6 +764,12 @@ impl Outbox {
             .filter(|s| s.level == Level::Critical)
             .map(|s| s.key.peer)
             .collect()
+    }
+
+    /// The store (tests tamper with rows through it).
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// Entries held.
