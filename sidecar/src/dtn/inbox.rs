@@ -8,8 +8,13 @@
 //! also forgets a few records older than the horizon, so the table stays bounded without a
 //! separate sweep; [`Inbox::prune`] forgets them all at once.
 //!
-//! The application applies a fresh entry *after* `accept`; if it cannot, it calls
-//! [`Inbox::forget`] and does not acknowledge, so the redelivery is fresh again.
+//! Where the application's effect lives decides what "applied once" means:
+//! * effect in the same redb file: [`Inbox::accept_with`] runs the effect inside the
+//!   transaction that records the id, so a crash leaves both or neither (exactly once);
+//! * effect elsewhere (forwarded to the local application): [`Inbox::accept`] records the id
+//!   first; the application applies a fresh entry, then the sidecar acknowledges. A crash
+//!   between the record and the effect loses that effect (at most once); an application that
+//!   cannot apply calls [`Inbox::forget`] and does not acknowledge, so the redelivery is fresh.
 
 use std::path::Path;
 use std::time::Duration;
@@ -67,6 +72,19 @@ impl Inbox {
         id: Id,
         now: Timestamp,
     ) -> Result<Accepted, redb::Error> {
+        self.accept_with(sender, id, now, |_| Ok(()))
+    }
+
+    /// [`Inbox::accept`], running `apply` (the application's effect, written to its own
+    /// tables of this file) in the same transaction when the entry is fresh: committed
+    /// together, or not at all when `apply` fails (the error is returned, nothing recorded).
+    pub fn accept_with(
+        &mut self,
+        sender: &PeerId,
+        id: Id,
+        now: Timestamp,
+        apply: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<Accepted, redb::Error> {
         let k = key(sender, id);
         {
             let read = self.db.begin_read()?;
@@ -82,6 +100,7 @@ impl Inbox {
             by_time.insert((now.as_millis(), k.as_slice()), ())?;
             self.prune_in(&mut applied, &mut by_time, now, PRUNE_STEP)?;
         }
+        apply(&txn)?;
         txn.commit()?;
         Ok(Accepted::Fresh)
     }
@@ -139,6 +158,11 @@ impl Inbox {
             }
         }
         Ok(n)
+    }
+
+    /// The file, for the application's own tables (read what [`Inbox::accept_with`] wrote).
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// Records held.
