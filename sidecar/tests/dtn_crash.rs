@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use garden_sidecar::dtn::{Accepted, Entry, Id, Inbox, Level, Limits, Op, Outbox, KEY_LABEL};
+use garden_sidecar::dtn::{
+    Accepted, Entry, Id, Inbox, Level, Limits, Op, Outbox, StoreError, KEY_LABEL,
+};
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::time::Timestamp;
 use libp2p::PeerId;
@@ -78,7 +80,7 @@ fn files(dir: &Path) -> Files {
 /// the inbox record, see `Inbox::accept_with`).
 const APPLIED: redb::TableDefinition<u128, u32> = redb::TableDefinition::new("app_applied");
 
-fn apply(txn: &redb::WriteTransaction, id: Id) -> Result<(), redb::Error> {
+fn apply(txn: &redb::WriteTransaction, id: Id) -> Result<(), StoreError> {
     use redb::ReadableTable;
     let mut t = txn.open_table(APPLIED)?;
     let n = t.get(id.0)?.map(|v| v.value()).unwrap_or(0);

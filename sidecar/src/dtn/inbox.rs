@@ -23,6 +23,7 @@ use libp2p::PeerId;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::entry::Id;
+use super::store::StoreError;
 use crate::time::Timestamp;
 
 /// sender bytes ‖ id (16) → accepted at (ms).
@@ -55,7 +56,7 @@ fn key(sender: &PeerId, id: Id) -> Vec<u8> {
 
 impl Inbox {
     /// Opens (or creates) the table at `path`, remembering entries for `horizon`.
-    pub fn open(path: impl AsRef<Path>, horizon: Duration) -> Result<Self, redb::Error> {
+    pub fn open(path: impl AsRef<Path>, horizon: Duration) -> Result<Self, StoreError> {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(APPLIED)?;
@@ -71,7 +72,7 @@ impl Inbox {
         sender: &PeerId,
         id: Id,
         now: Timestamp,
-    ) -> Result<Accepted, redb::Error> {
+    ) -> Result<Accepted, StoreError> {
         self.accept_with(sender, id, now, |_| Ok(()))
     }
 
@@ -83,8 +84,8 @@ impl Inbox {
         sender: &PeerId,
         id: Id,
         now: Timestamp,
-        apply: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
-    ) -> Result<Accepted, redb::Error> {
+        apply: impl FnOnce(&redb::WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<Accepted, StoreError> {
         let k = key(sender, id);
         {
             let read = self.db.begin_read()?;
@@ -105,9 +106,38 @@ impl Inbox {
         Ok(Accepted::Fresh)
     }
 
+    /// [`Inbox::accept`] for several entries of one sender in one transaction (one fsync): one
+    /// answer per id, in order (an id repeated in the batch is `Duplicate` the second time).
+    pub fn accept_all(
+        &mut self,
+        sender: &PeerId,
+        ids: &[Id],
+        now: Timestamp,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut out = Vec::with_capacity(ids.len());
+        {
+            let mut applied = txn.open_table(APPLIED)?;
+            let mut by_time = txn.open_table(BY_TIME)?;
+            for id in ids {
+                let k = key(sender, *id);
+                if applied.get(k.as_slice())?.is_some() {
+                    out.push(Accepted::Duplicate);
+                    continue;
+                }
+                applied.insert(k.as_slice(), now.as_millis())?;
+                by_time.insert((now.as_millis(), k.as_slice()), ())?;
+                out.push(Accepted::Fresh);
+            }
+            self.prune_in(&mut applied, &mut by_time, now, PRUNE_STEP)?;
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
     /// The application could not apply entry `id`: forget it, so that its redelivery is
     /// fresh. True when it was recorded.
-    pub fn forget(&mut self, sender: &PeerId, id: Id) -> Result<bool, redb::Error> {
+    pub fn forget(&mut self, sender: &PeerId, id: Id) -> Result<bool, StoreError> {
         let k = key(sender, id);
         let txn = self.db.begin_write()?;
         let found = {
@@ -123,7 +153,7 @@ impl Inbox {
     }
 
     /// Forgets every record older than the horizon; returns how many.
-    pub fn prune(&mut self, now: Timestamp) -> Result<usize, redb::Error> {
+    pub fn prune(&mut self, now: Timestamp) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
         let n = {
             let mut applied = txn.open_table(APPLIED)?;
@@ -140,7 +170,7 @@ impl Inbox {
         by_time: &mut redb::Table<(u64, &[u8]), ()>,
         now: Timestamp,
         most: usize,
-    ) -> Result<usize, redb::Error> {
+    ) -> Result<usize, StoreError> {
         let cutoff = now.minus(self.horizon).as_millis();
         let mut n = 0;
         while n < most {
@@ -166,17 +196,17 @@ impl Inbox {
     }
 
     /// Records held.
-    pub fn len(&self) -> Result<u64, redb::Error> {
+    pub fn len(&self) -> Result<u64, StoreError> {
         Ok(self.db.begin_read()?.open_table(APPLIED)?.len()?)
     }
 
     /// True when no record is held.
-    pub fn is_empty(&self) -> Result<bool, redb::Error> {
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
 
     /// Whether entry `id` from `sender` is recorded as applied.
-    pub fn contains(&self, sender: &PeerId, id: Id) -> Result<bool, redb::Error> {
+    pub fn contains(&self, sender: &PeerId, id: Id) -> Result<bool, StoreError> {
         let read = self.db.begin_read()?;
         let found = read
             .open_table(APPLIED)?

@@ -9,6 +9,7 @@
 //! | [`backoff`] | retry delay: 1 s doubling to 5 min, jittered |
 //! | [`seal`] | stored row: clear header + AES-256-GCM payload, id and header authenticated |
 //! | [`outbox`] | the outbox: critical entries in redb, moderate in memory, expiry, wake-up |
+//! | [`store`] | the boxed error of the redb file |
 //! | [`inbox`] | receiver idempotence: (sender, id) applied, in redb, for a horizon |
 
 pub mod backoff;
@@ -17,6 +18,7 @@ pub mod inbox;
 pub mod lifecycle;
 pub mod outbox;
 pub mod seal;
+pub mod store;
 
 #[cfg(test)]
 mod proptests;
@@ -27,3 +29,4 @@ pub use entry::{Entry, Id, Key, Level};
 pub use inbox::{Accepted, Inbox};
 pub use lifecycle::{Op, Refused};
 pub use outbox::{Delivery, Item, Limits, Outbox, KEY_LABEL};
+pub use store::StoreError;

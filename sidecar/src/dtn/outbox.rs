@@ -33,6 +33,7 @@ use super::backoff;
 use super::entry::{Entry, Id, Key, Level};
 use super::lifecycle::{self, Op, Refused};
 use super::seal::{Corruption, Header, Sealer};
+use super::store::StoreError;
 use crate::time::Timestamp;
 
 /// HKDF label of the outbox key (`NodeIdentity::derive_key`). Distinct from every other
@@ -92,7 +93,7 @@ pub enum Error {
     #[error("refused by the lifecycle rules: {0}")]
     Refused(#[from] Refused),
     #[error("outbox store: {0}")]
-    Store(#[from] redb::Error),
+    Store(#[from] StoreError),
 }
 
 macro_rules! store_errors {
@@ -105,6 +106,7 @@ macro_rules! store_errors {
     )*};
 }
 store_errors!(
+    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
@@ -179,6 +181,9 @@ pub struct Stats {
     pub refused_total: u64,
 }
 
+/// The last mutation pushed for a key, and when.
+type Mark = (Op, Timestamp);
+
 #[derive(Clone, Debug)]
 struct Slot {
     key: Key,
@@ -222,7 +227,7 @@ pub struct Outbox {
     slots: BTreeMap<Id, Slot>,
     by_key: HashMap<Key, Id>,
     /// Key bytes → last mutation pushed and when.
-    history: HashMap<Vec<u8>, (Op, Timestamp)>,
+    history: HashMap<Vec<u8>, Mark>,
     corrupted: Vec<Corrupt>,
     stats: Stats,
 }
@@ -517,7 +522,7 @@ struct Undo {
     old: Option<(Id, Slot)>,
     key: Key,
     old_key: Option<Id>,
-    hist: Option<(Vec<u8>, Option<(Op, Timestamp)>)>,
+    hist: Option<(Vec<u8>, Option<Mark>)>,
     wrote: bool,
 }
 
