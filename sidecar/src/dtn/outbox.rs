@@ -712,12 +712,13 @@ impl Outbox {
             .map(|(id, _)| *id)
             .collect();
         let cutoff = now.minus(self.limits.history_horizon);
+        let queued: std::collections::HashSet<Vec<u8>> =
+            self.by_key.keys().map(Key::to_bytes).collect();
         let old_hist: Vec<Vec<u8>> = self
             .history
             .iter()
-            .filter(|(_, (_, at))| *at < cutoff)
+            .filter(|(k, (_, at))| *at < cutoff && !queued.contains(*k))
             .map(|(k, _)| k.clone())
-            .filter(|k| !self.by_key.keys().any(|key| key.to_bytes() == *k))
             .collect();
         let stored = expired
             .iter()
