@@ -9,6 +9,7 @@
 //! | [`net`] | transport (TCP + pnet + Noise + Yamux), composed behaviour, gater, event loop, `Client` |
 //! | [`discovery`] | signed records + validators, validating record store, registry, search, location |
 //! | [`delegation`] | nano/master split-brain reconciliation: journals of changes, master wins (pure) |
+//! | [`dtn`] | data plane store-and-forward: outbox (encrypted, retried, expiring) and inbox (idempotence) |
 //! | [`membership`] | heartbeats, scoring, SWIM, witnesses, probes (pure state machines) |
 //! | [`resources`] | data plane: resources catalogue, signed mutations, bookings, usage (redb) |
 //! | [`time`] | protocol time: `Timestamp` and the one `Clock` (scalable, skewable) |
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod delegation;
 pub mod discovery;
+pub mod dtn;
 pub mod keys;
 pub mod membership;
 pub mod net;
