@@ -52,6 +52,11 @@ impl SettlementKey {
         Self(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
+    #[cfg(test)]
+    pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
     /// Generates a key and writes it to `path` (created, mode 0600, fsynced). Refuses to
     /// overwrite an existing file.
     pub fn keygen(path: &Path) -> Result<Self, KeyError> {
