@@ -42,8 +42,12 @@ fn main() {
         ("sign_many(1000)", 1000),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let s = Signer::open(&dir.path().join("q.redb"), SettlementKey::generate(), &DOMAIN)
-            .unwrap();
+        let s = Signer::open(
+            &dir.path().join("q.redb"),
+            SettlementKey::generate(),
+            &DOMAIN,
+        )
+        .unwrap();
         let t = Instant::now();
         let mut i = 0u64;
         while i < n {

@@ -63,7 +63,7 @@ const K_BATCH: &str = "next_batch_id";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("queue database: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<redb::Error>),
     #[error("field {field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
     #[error("nonce: {0}")]
@@ -97,7 +97,7 @@ pub enum Error {
 }
 
 fn dbe<E: Into<redb::Error>>(e: E) -> Error {
-    Error::Db(e.into())
+    Error::Db(Box::new(e.into()))
 }
 
 /// Where an item is in its life (see the module docs).
@@ -575,10 +575,16 @@ impl Signer {
                 _ => Err(()),
             },
             |i, b| {
-                Ok(match codes[i] {
-                    0 => ItemState::Final { batch: b },
-                    code => ItemState::Refused { batch: b, code },
-                })
+                // The count was checked above; `get` keeps a racing caller from panicking.
+                match codes.get(i) {
+                    Some(0) => Ok(ItemState::Final { batch: b }),
+                    Some(&code) => Ok(ItemState::Refused { batch: b, code }),
+                    None => Err(Error::CodeCount {
+                        batch: b,
+                        items: i + 1,
+                        codes: codes.len(),
+                    }),
+                }
             },
         )
         .map(|_| ())
