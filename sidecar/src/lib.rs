@@ -5,7 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`config`] | TOML file + `GARDEN_*` environment overrides, documented defaults |
-//! | [`keys`] | `NodeIdentity`, `RecordKey`, `SettlementKey`, the PSK |
+//! | [`keys`] | `NodeIdentity` (and keys derived from it per use), the PSK |
 //! | [`net`] | transport (TCP + pnet + Noise + Yamux), composed behaviour, gater, event loop, `Client` |
 //! | [`discovery`] | signed records + validators, validating record store, registry, search, location |
 //! | [`delegation`] | nano/master split-brain reconciliation: journals of changes, master wins (pure) |

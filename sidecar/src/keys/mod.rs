@@ -1,21 +1,19 @@
-//! Key material of the three planes, as distinct types that cannot be confused:
+//! The sidecar's key material:
 //!
-//! * [`NodeIdentity`]: the libp2p Ed25519 identity (discovery plane: transport, record signing);
-//! * [`RecordKey`]: a symmetric key for optional record payload encryption (data plane);
-//! * [`SettlementKey`]: the Ed25519 key that signs chain transactions and attestations.
+//! * [`NodeIdentity`]: the libp2p Ed25519 identity (discovery plane: transport, record
+//!   signing). Keys of the data plane are derived from it under their own labels
+//!   ([`NodeIdentity::derive_key`]: location noise, the DTN outbox), never the key itself;
+//! * [`psk`]: the private-network pre-shared key.
 //!
-//! None converts into another, none implements `Clone` for its secret, `Debug` never prints
-//! secrets, and all are zeroized on drop. Discovery code only ever receives a `NodeIdentity`;
-//! the settlement plane loads its own key from its own file. [`psk`] loads the private-network
-//! pre-shared key.
+//! The settlement plane's attestation key is not here: it lives only in the `garden-signer`
+//! crate, which the sidecar does not depend on (`signer/tests/isolation.rs` checks the crate
+//! graph), so no discovery or data-plane code can name it.
 
 pub mod identity;
 pub mod psk;
-pub mod secret;
 
 pub use identity::NodeIdentity;
 pub use psk::load_psk;
-pub use secret::{RecordKey, SettlementKey};
 
 use std::path::PathBuf;
 
