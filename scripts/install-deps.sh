@@ -3,11 +3,11 @@
 #   - Debian packages: nats-server, Debian's Rust (wasm contracts via build-std), lld,
 #     binaryen (wasm-opt), libclang + protoc (Hermes' build);
 #   - wasmd, built from the Go module proxy at a pinned release;
-#   - Hermes (ibc-relayer-cli) and cosmwasm-check, from crates.io.
+#   - Hermes (ibc-relayer-cli), cosmwasm-check and cargo-fuzz, from crates.io.
 # Idempotent: built tools are cached by version under $GARDEN_TOOLS and skipped when present.
 #
 # Usage: scripts/install-deps.sh [--no-apt] [--only NAME] [--skip NAME]
-#        NAME: apt | wasmd | cosmwasm-check | hermes
+#        NAME: apt | wasmd | cosmwasm-check | hermes | cargo-fuzz
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(nats-server rustc-web cargo-web rust-web-src lld-22 binaryen
@@ -97,10 +97,15 @@ install_cosmwasm_check() {
   cargo_install_cached cosmwasm-check "$COSMWASM_CHECK_VERSION" "$COSMWASM_CHECK_DIR" cosmwasm-check
 }
 
+install_cargo_fuzz() {
+  cargo_install_cached cargo-fuzz "$CARGO_FUZZ_VERSION" "$CARGO_FUZZ_DIR" cargo-fuzz
+}
+
 mkdir -p "$GARDEN_TOOLS"
 garden_tool_env
 if want apt && [[ $DO_APT -eq 1 ]]; then timed "apt" install_apt; fi
 want wasmd && timed "wasmd" install_wasmd
 want cosmwasm-check && timed "cosmwasm-check" install_cosmwasm_check
 want hermes && timed "hermes" install_hermes
+want cargo-fuzz && timed "cargo-fuzz" install_cargo_fuzz
 log "dependencies ready; tools in $GARDEN_TOOLS"

@@ -14,6 +14,7 @@ WASMVM_VERSION="${WASMVM_VERSION:-v3.0.7}"
 SONIC_VERSION="${SONIC_VERSION:-v1.15.5}"
 HERMES_VERSION="${HERMES_VERSION:-1.10.5}"
 COSMWASM_CHECK_VERSION="${COSMWASM_CHECK_VERSION:-3.0.10}"
+CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
 
 # Built tools are cached by version outside the clone so a second run (and CI on the same
 # machine) does not rebuild them.
@@ -22,6 +23,7 @@ GARDEN_TOOLS="${GARDEN_TOOLS:-$GARDEN_CACHE/tools}"
 WASMD_DIR="$GARDEN_TOOLS/wasmd-$WASMD_VERSION"
 HERMES_DIR="$GARDEN_TOOLS/hermes-$HERMES_VERSION"
 COSMWASM_CHECK_DIR="$GARDEN_TOOLS/cosmwasm-check-$COSMWASM_CHECK_VERSION"
+CARGO_FUZZ_DIR="$GARDEN_TOOLS/cargo-fuzz-$CARGO_FUZZ_VERSION"
 
 # Local network state lives outside the clone too (it is large and disposable).
 GARDEN_NET="${GARDEN_NET:-$GARDEN_CACHE/localnet}"
@@ -32,7 +34,7 @@ die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Puts the cached tools on PATH (and wasmd's shared library on the loader path).
 garden_tool_env() {
-  export PATH="$WASMD_DIR/bin:$HERMES_DIR/bin:$COSMWASM_CHECK_DIR/bin:$PATH"
+  export PATH="$WASMD_DIR/bin:$HERMES_DIR/bin:$COSMWASM_CHECK_DIR/bin:$CARGO_FUZZ_DIR/bin:$PATH"
   export LD_LIBRARY_PATH="$WASMD_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 

@@ -37,6 +37,9 @@ garden_tool_env
 step "module import cycles" python3 "$GARDEN_ROOT/scripts/check-module-cycles.py"
 step "unit + multi-test suites" cargo test --locked --workspace --exclude garden-e2e
 step "contracts to wasm" "$GARDEN_ROOT/scripts/build-contracts.sh"
+# A short libFuzzer pass over every decoder and validator of network input (corpora kept in
+# the cache, so each run starts where the last stopped); longer runs: scripts/fuzz.sh.
+step "fuzz (short pass)" "$GARDEN_ROOT/scripts/fuzz.sh" --seconds "${GARDEN_FUZZ_SECONDS:-15}"
 # The discovery-plane simulation needs a release build: its clock runs 20x faster than the
 # wall clock, which a debug build's crypto cannot follow. Outcomes are checked, never timings.
 step "simulation build (release)" cargo build --locked --release -p garden-sim
