@@ -295,7 +295,12 @@ impl App {
                 dtn_wake_rx,
                 pending_tx,
             )?;
-            tokio::spawn(forward_wake(wake_rx, dtn_wake_tx, outer_wake));
+            tokio::spawn(forward_wake(
+                started.client.clone(),
+                wake_rx,
+                dtn_wake_tx,
+                outer_wake,
+            ));
             let client = started.client.clone();
             tokio::spawn(async move {
                 while let Some(peers) = pending_rx.recv().await {
@@ -332,8 +337,11 @@ impl App {
     }
 }
 
-/// Copies the event loop's wake-ups to the data plane and to the caller's channel.
+/// Copies the event loop's wake-ups to the data plane and to the caller's channel. A woken
+/// peer we are not connected to is looked up in the DHT (its `/node/` record, by the DID its
+/// peer id carries) and dialled first, so the data plane's hello can reach it.
 async fn forward_wake(
+    client: Client,
     mut from: tokio::sync::mpsc::Receiver<Vec<PeerId>>,
     plane: tokio::sync::mpsc::Sender<Vec<PeerId>>,
     outer: Option<tokio::sync::mpsc::Sender<Vec<PeerId>>>,
@@ -341,6 +349,24 @@ async fn forward_wake(
     while let Some(peers) = from.recv().await {
         if let Some(o) = &outer {
             let _ = o.try_send(peers.clone());
+        }
+        let connected = match client.status().await {
+            Ok(st) => st.connected,
+            Err(_) => break,
+        };
+        for p in peers.iter().filter(|p| !connected.contains(p)) {
+            let Some(did) = keys::identity::did_of_peer(p) else {
+                continue;
+            };
+            let Ok(found) = client.lookup(record::node_key(&did)).await else {
+                tracing::debug!(peer = %p, "woken by a peer we cannot find");
+                continue;
+            };
+            for a in found.record.addrs() {
+                if client.dial(a.with(Protocol::P2p(*p))).await.is_ok() {
+                    break;
+                }
+            }
         }
         if plane.send(peers).await.is_err() {
             break;

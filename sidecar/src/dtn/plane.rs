@@ -109,6 +109,10 @@ pub struct Stats {
     pub refused: u64,
     /// Outbound batches that failed.
     pub failed_batches: u64,
+    /// Peers the indexers told us wait to reach us.
+    pub woken: u64,
+    /// Zero-entry batches (hellos) received: a peer saying it is reachable.
+    pub hellos: u64,
 }
 
 enum Cmd {
@@ -308,6 +312,7 @@ impl Plane {
 
     fn on_wake(&mut self, peers: Vec<PeerId>) {
         let now = self.clock.now();
+        self.stats.woken += peers.len() as u64;
         for p in &peers {
             self.outbox.wake(p, now);
         }
@@ -447,6 +452,9 @@ impl Plane {
             }
         };
         let now = self.clock.now();
+        if items.is_empty() {
+            self.stats.hellos += 1;
+        }
         let ids: Vec<Id> = items.iter().map(|i| i.id).collect();
         let answers = match self.inbox.accept_all(&peer, &ids, now) {
             Ok(a) => a,
