@@ -273,7 +273,7 @@ pub async fn read_batch<S: AsyncRead + Unpin>(
             max_payload,
         )?;
         bytes += it.payload.len();
-        if items.len() > 0 && bytes > MAX_BATCH_BYTES.max(max_payload) {
+        if !items.is_empty() && bytes > MAX_BATCH_BYTES.max(max_payload) {
             return Err(DecodeError::TooLong {
                 field: "batch payload",
                 got: bytes,

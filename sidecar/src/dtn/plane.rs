@@ -319,8 +319,8 @@ impl Plane {
         self.flush();
         // Peers we hold nothing for are told we are reachable (a hello).
         for p in peers {
-            if !self.queues.contains_key(&p) {
-                self.queues.insert(p, VecDeque::new());
+            if let std::collections::hash_map::Entry::Vacant(v) = self.queues.entry(p) {
+                v.insert(VecDeque::new());
                 self.send(p, Vec::new());
             }
         }
