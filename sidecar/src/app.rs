@@ -10,6 +10,7 @@ use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr, PeerId};
 
 use crate::config::Config;
 use crate::discovery::{location, publish::Presence, record, search};
+use crate::dtn;
 use crate::keys::{self, NodeIdentity};
 use crate::membership::{heartbeat::Signer, indexer, node, profile::Profile, swim, PeerInfo};
 use crate::net::{
@@ -36,6 +37,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Net(#[from] net::Error),
+    #[error("data plane: {0}")]
+    DataPlane(#[from] dtn::plane::Error),
 }
 
 fn parse_addrs(field: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, Error> {
@@ -209,6 +212,10 @@ pub struct App {
     pub client: Client,
     /// The data plane's stream control (see `net::Started`).
     pub streams: libp2p_stream::Control,
+    /// The DTN data plane (`[data_plane] enabled`).
+    pub data_plane: Option<dtn::Handle>,
+    /// Entries peers delivered to us, each once (taken by the application).
+    pub delivered: Option<tokio::sync::mpsc::Receiver<dtn::Delivered>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -265,16 +272,61 @@ impl App {
         adjust(&mut nc);
         let membership = membership(cfg, &identity, &nc.settings.seeds, born_at);
         tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.presence.role, "starting garden sidecar");
+        let mut launch = launch;
+        let clock = launch.clock.clone();
+        // The event loop's wake-ups go to the data plane (and to the caller's channel, if any).
+        let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(64);
+        let outer_wake = if cfg.data_plane.enabled {
+            launch.wake.replace(wake_tx)
+        } else {
+            None
+        };
+        let key = identity.derive_key(dtn::KEY_LABEL);
+        let dir = cfg.data_plane.dir.join(identity.peer_id().to_string());
         let started = net::start(identity, psk, nc, membership, launch).await?;
+        let (data_plane, delivered) = if cfg.data_plane.enabled {
+            let (pending_tx, mut pending_rx) = tokio::sync::mpsc::channel(4);
+            let (dtn_wake_tx, dtn_wake_rx) = tokio::sync::mpsc::channel(64);
+            let (handle, delivered) = dtn::plane::spawn(
+                dtn::plane::Config::new(dir),
+                &key,
+                started.streams.clone(),
+                clock,
+                dtn_wake_rx,
+                pending_tx,
+            )?;
+            tokio::spawn(forward_wake(
+                started.client.clone(),
+                wake_rx,
+                dtn_wake_tx,
+                outer_wake,
+            ));
+            let client = started.client.clone();
+            tokio::spawn(async move {
+                while let Some(peers) = pending_rx.recv().await {
+                    if client.set_pending_contact(peers).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            (Some(handle), Some(delivered))
+        } else {
+            (None, None)
+        };
         Ok(App {
             client: started.client,
             streams: started.streams,
+            data_plane,
+            delivered,
             task: started.task,
         })
     }
 
     /// Stops the event loop and waits for it.
     pub async fn shutdown(self) {
+        if let Some(d) = &self.data_plane {
+            d.stop().await;
+        }
         let _ = self.client.shutdown().await;
         let _ = self.task.await;
     }
@@ -282,6 +334,43 @@ impl App {
     /// Waits until the event loop ends.
     pub async fn join(self) {
         let _ = self.task.await;
+    }
+}
+
+/// Copies the event loop's wake-ups to the data plane and to the caller's channel. A woken
+/// peer we are not connected to is looked up in the DHT (its `/node/` record, by the DID its
+/// peer id carries) and dialled first, so the data plane's hello can reach it.
+async fn forward_wake(
+    client: Client,
+    mut from: tokio::sync::mpsc::Receiver<Vec<PeerId>>,
+    plane: tokio::sync::mpsc::Sender<Vec<PeerId>>,
+    outer: Option<tokio::sync::mpsc::Sender<Vec<PeerId>>>,
+) {
+    while let Some(peers) = from.recv().await {
+        if let Some(o) = &outer {
+            let _ = o.try_send(peers.clone());
+        }
+        let connected = match client.status().await {
+            Ok(st) => st.connected,
+            Err(_) => break,
+        };
+        for p in peers.iter().filter(|p| !connected.contains(p)) {
+            let Some(did) = keys::identity::did_of_peer(p) else {
+                continue;
+            };
+            let Ok(found) = client.lookup(record::node_key(&did)).await else {
+                tracing::debug!(peer = %p, "woken by a peer we cannot find");
+                continue;
+            };
+            for a in found.record.addrs() {
+                if client.dial(a.with(Protocol::P2p(*p))).await.is_ok() {
+                    break;
+                }
+            }
+        }
+        if plane.send(peers).await.is_err() {
+            break;
+        }
     }
 }
 

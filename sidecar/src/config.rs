@@ -46,6 +46,7 @@ pub struct Config {
     pub location: LocationConfig,
     pub membership: MembershipConfig,
     pub profile: ProfileConfig,
+    pub data_plane: DataPlaneConfig,
     pub log: LogConfig,
 }
 
@@ -235,6 +236,26 @@ pub struct LocationConfig {
     pub latitude: Option<f64>,
     /// Site longitude in degrees; required when granularity > 0. [Default: unset]
     pub longitude: Option<f64>,
+}
+
+/// The DTN data plane (outbox and inbox carried over `/garden/dtn/1.0.0`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataPlaneConfig {
+    /// Run the data plane (outbox, inbox, wake-up). [Default: true]
+    pub enabled: bool,
+    /// Directory of its files; each identity uses its own subdirectory `<dir>/<peer id>/`
+    /// (the outbox is sealed under a key derived from the identity). [Default: "data"]
+    pub dir: PathBuf,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: "data".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

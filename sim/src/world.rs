@@ -163,6 +163,8 @@ impl World {
         c.network.listen = vec!["/memory/0".into()];
         c.network.seeds = p.seeds.iter().map(|a| a.to_string()).collect();
         c.membership.allow_loopback = true;
+        // The simulation measures the discovery and membership planes; no DTN files.
+        c.data_plane.enabled = false;
         c.discovery.name = match p.kind {
             Kind::Indexer => format!("indexer-{i:04}"),
             _ => format!("site-{i:04}"),

@@ -41,6 +41,8 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
     // Results come back over the connections this client dials; it never needs to be
     // reachable, so it listens on loopback only.
     cfg.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    // An ephemeral client holds nothing for anyone.
+    cfg.data_plane.enabled = false;
     let psk = keys::load_psk(&cfg.identity.psk_file)
         .with_context(|| format!("loading {}", cfg.identity.psk_file.display()))?;
     let identity = Arc::new(NodeIdentity::generate());

@@ -1,6 +1,6 @@
 //! Data plane, store-and-forward (DTN): what a node keeps for peers it cannot reach, and how a
-//! receiver applies a redelivered message only once. No network here: the glue calls these
-//! with explicit times.
+//! receiver applies a redelivered message only once. The state machines take explicit times;
+//! [`link`] and [`plane`] carry them over the network.
 //!
 //! | module | what |
 //! |---|---|
@@ -11,12 +11,16 @@
 //! | [`outbox`] | the outbox: critical entries in redb, moderate in memory, expiry, wake-up |
 //! | [`store`] | the boxed error of the redb file |
 //! | [`inbox`] | receiver idempotence: (sender, id) applied, in redb, for a horizon |
+//! | [`link`] | the wire protocol `/garden/dtn/1.0.0`: one batch per stream, one ack back |
+//! | [`plane`] | the data plane task: outbox and inbox over the network, wake-up |
 
 pub mod backoff;
 pub mod entry;
 pub mod inbox;
 pub mod lifecycle;
+pub mod link;
 pub mod outbox;
+pub mod plane;
 pub mod seal;
 pub mod store;
 
@@ -29,4 +33,5 @@ pub use entry::{Entry, Id, Key, Level};
 pub use inbox::{Accepted, Inbox};
 pub use lifecycle::{Op, Refused};
 pub use outbox::{Delivery, Item, Limits, Outbox, KEY_LABEL};
+pub use plane::{Delivered, Handle};
 pub use store::StoreError;

@@ -104,6 +104,7 @@ pub(crate) enum Command {
     DiscoverIndexers(Reply<Vec<Candidate>>),
     Leave(Reply<()>),
     MembershipEvents(Reply<tokio::sync::broadcast::Receiver<node::Event>>),
+    SetPendingContact(Vec<PeerId>, Reply<()>),
     Shutdown(Reply<()>),
 }
 
@@ -201,6 +202,12 @@ impl Client {
         &self,
     ) -> Result<tokio::sync::broadcast::Receiver<node::Event>, Error> {
         self.call(Command::MembershipEvents).await
+    }
+
+    /// The peers we hold undelivered data for: our heartbeats carry them to the indexers,
+    /// which tell each of them we wait (DTN wake-up). Replaces the previous list.
+    pub async fn set_pending_contact(&self, peers: Vec<PeerId>) -> Result<(), Error> {
+        self.call(|r| Command::SetPendingContact(peers, r)).await
     }
 
     /// Stops the event loop (the swarm and its connections are dropped).

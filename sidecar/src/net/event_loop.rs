@@ -176,6 +176,10 @@ impl EventLoop {
             Command::MembershipEvents(reply) => {
                 let _ = reply.send(Ok(self.membership.subscribe()));
             }
+            Command::SetPendingContact(peers, reply) => {
+                self.membership.set_pending_contact(peers);
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown(_) => {}
         }
     }

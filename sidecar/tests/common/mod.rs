@@ -30,6 +30,8 @@ pub fn config(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
     c.network.seeds = seeds.iter().map(|a| a.to_string()).collect();
     c.discovery.name = name.into();
     c.log.filter = "warn".into();
+    // Each identity gets its own subdirectory; keep them out of the source tree.
+    c.data_plane.dir = std::env::temp_dir().join("garden-test-data");
     c
 }
 

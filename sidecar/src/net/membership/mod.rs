@@ -114,6 +114,13 @@ impl Membership {
         self.pool.as_ref()
     }
 
+    /// The peers our heartbeats list as waiting for us to reach them (no pool: ignored).
+    pub(super) fn set_pending_contact(&mut self, peers: Vec<PeerId>) {
+        if let Some(p) = self.pool.as_mut() {
+            p.set_pending_contact(peers);
+        }
+    }
+
     pub(super) fn registry(&self) -> Option<&registry::Registry> {
         self.registry.as_ref()
     }

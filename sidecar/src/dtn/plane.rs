@@ -1,0 +1,501 @@
+//! The data plane task: one tokio task that owns the [`Outbox`] and the [`Inbox`] and carries
+//! entries over [`super::link`].
+//!
+//! * every tick (and at once after a push or a wake-up) it takes [`Outbox::due`], queues the
+//!   items per peer and sends one batch per peer at a time (its own task, bounded by the
+//!   stream timeout); what the peer acknowledged is [`Outbox::ack_all`]ed, the rest
+//!   [`Outbox::failed`] (backoff);
+//! * it accepts inbound `/garden/dtn/1.0.0` streams (a bounded number at once), records the
+//!   batch with [`Inbox::accept_all`], hands fresh entries to the application
+//!   ([`Delivered`] on the receiver returned by [`spawn`]) and acknowledges fresh and
+//!   duplicate ones. An entry the application channel cannot take is forgotten and left out of
+//!   the ack, so its redelivery is fresh. Any inbound stream, even a zero-entry *hello*, makes
+//!   the sender's entries for that peer due at once;
+//! * wake-up: the peers the indexers say wait to reach us arrive on `wake`; for each, entries
+//!   we hold for it are due at once and a hello is sent to it, so the *waiting sender* learns
+//!   we are reachable and flushes to us (Go nudged the receiver only). The peers we hold
+//!   critical entries for are published on `pending` whenever that set changes (the app feeds
+//!   them to the heartbeats' `pending_contact`).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+
+use super::entry::{Entry, Id};
+use super::inbox::{Accepted, Inbox};
+use super::lifecycle::Op;
+use super::link::{self, LinkError};
+use super::outbox::{self, Item, Limits, Outbox};
+use super::store::StoreError;
+use crate::time::Clock;
+
+/// File names inside the data directory.
+pub const OUTBOX_FILE: &str = "dtn-outbox.redb";
+pub const INBOX_FILE: &str = "dtn-inbox.redb";
+/// Inbound streams read at once; more are dropped (the sender retries).
+const MAX_INBOUND: usize = 32;
+
+/// Settings of the task.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Directory of the outbox and inbox files (created).
+    pub dir: PathBuf,
+    /// How often due entries are looked for (protocol time).
+    pub tick: Duration,
+    /// Bound of one exchange: open, write, ack (protocol time).
+    pub stream_timeout: Duration,
+    /// How long the inbox remembers applied ids (beyond any sender expiry).
+    pub inbox_horizon: Duration,
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Config {
+            dir: dir.into(),
+            tick: Duration::from_secs(1),
+            stream_timeout: Duration::from_secs(10),
+            inbox_horizon: Duration::from_secs(8 * 24 * 3600),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the task could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Outbox(#[from] outbox::Error),
+    #[error(transparent)]
+    Inbox(#[from] StoreError),
+    #[error("another task already accepts /garden/dtn/1.0.0")]
+    AlreadyRegistered,
+    #[error("the data plane has stopped")]
+    Closed,
+}
+
+/// An entry received from a peer, applied once (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub from: PeerId,
+    pub id: Id,
+    pub protocol: String,
+    pub op: Op,
+    pub resource: String,
+    pub payload: Vec<u8>,
+}
+
+/// Figures of the task.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub outbox: outbox::Stats,
+    /// Entries acknowledged by peers.
+    pub acked: u64,
+    /// Fresh entries handed to the application.
+    pub delivered: u64,
+    /// Duplicates received (acknowledged, not handed over).
+    pub duplicates: u64,
+    /// Inbound streams refused (undecodable, oversized, timed out).
+    pub refused: u64,
+    /// Outbound batches that failed.
+    pub failed_batches: u64,
+    /// Peers the indexers told us wait to reach us.
+    pub woken: u64,
+    /// Zero-entry batches (hellos) received: a peer saying it is reachable.
+    pub hellos: u64,
+}
+
+enum Cmd {
+    Push(Box<Entry>, oneshot::Sender<Result<Id, outbox::Error>>),
+    Stats(oneshot::Sender<Stats>),
+    Wake(Vec<PeerId>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// Handle to the running task (cloneable).
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl Handle {
+    /// Queues `entry` (durably when critical) and tries to deliver it at once.
+    pub async fn push(&self, entry: Entry) -> Result<Id, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Push(Box::new(entry), tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Stats(tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// Stops the task and waits until its files are closed (a restart may reopen them).
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// `peers` are reachable (or wait for us): deliver to them now and say hello.
+    pub async fn wake(&self, peers: Vec<PeerId>) -> Result<(), Error> {
+        self.tx
+            .send(Cmd::Wake(peers))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+}
+
+/// The result of one outbound exchange.
+struct Done {
+    peer: PeerId,
+    sent: Vec<Id>,
+    result: Result<Vec<Id>, LinkError>,
+}
+
+/// One inbound stream read.
+struct Inbound {
+    peer: PeerId,
+    stream: libp2p::Stream,
+    result: Result<Vec<Item>, LinkError>,
+}
+
+struct Plane {
+    cfg: Config,
+    clock: Clock,
+    control: libp2p_stream::Control,
+    outbox: Outbox,
+    inbox: Inbox,
+    deliver: mpsc::Sender<Delivered>,
+    pending: mpsc::Sender<Vec<PeerId>>,
+    last_pending: Option<BTreeSet<PeerId>>,
+    /// Items taken from the outbox, per peer, not yet sent; a peer present here has a batch
+    /// in flight.
+    queues: HashMap<PeerId, VecDeque<Item>>,
+    done_tx: mpsc::Sender<Done>,
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_active: usize,
+    stats: Stats,
+}
+
+/// Opens the files in `cfg.dir` with the outbox `key` and spawns the task. `wake` brings the
+/// peers waiting to reach us; `pending` receives the peers we hold critical entries for.
+/// Returns the handle and the application's receiver of delivered entries.
+pub fn spawn(
+    cfg: Config,
+    key: &[u8; 32],
+    mut control: libp2p_stream::Control,
+    clock: Clock,
+    mut wake: mpsc::Receiver<Vec<PeerId>>,
+    pending: mpsc::Sender<Vec<PeerId>>,
+) -> Result<(Handle, mpsc::Receiver<Delivered>), Error> {
+    std::fs::create_dir_all(&cfg.dir).map_err(|source| Error::Dir {
+        dir: cfg.dir.clone(),
+        source,
+    })?;
+    let mut outbox = Outbox::open(cfg.dir.join(OUTBOX_FILE), key, cfg.limits.clone())?;
+    for c in outbox.take_corrupted() {
+        tracing::warn!(id = %c.id, why = ?c.why, "outbox row quarantined");
+    }
+    let inbox = Inbox::open(cfg.dir.join(INBOX_FILE), cfg.inbox_horizon)?;
+    let mut incoming = control
+        .accept(link::PROTOCOL)
+        .map_err(|_| Error::AlreadyRegistered)?;
+    let (tx, mut cmds) = mpsc::channel(64);
+    let (deliver, delivered) = mpsc::channel(1024);
+    let (done_tx, mut done_rx) = mpsc::channel(64);
+    let (inbound_tx, mut inbound_rx) = mpsc::channel(MAX_INBOUND);
+    let mut p = Plane {
+        clock,
+        control,
+        outbox,
+        inbox,
+        deliver,
+        pending,
+        last_pending: None,
+        queues: HashMap::new(),
+        done_tx,
+        inbound_tx,
+        inbound_active: 0,
+        stats: Stats::default(),
+        cfg,
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(p.clock.real(p.cfg.tick));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopped = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => p.on_tick(),
+                cmd = cmds.recv() => match cmd {
+                    Some(Cmd::Stop(reply)) => {
+                        stopped = Some(reply);
+                        break;
+                    }
+                    Some(c) => p.on_cmd(c),
+                    None => break,
+                },
+                Some(peers) = wake.recv() => p.on_wake(peers),
+                Some(d) = done_rx.recv() => p.on_done(d),
+                Some(i) = inbound_rx.recv() => p.on_inbound(i),
+                Some((peer, stream)) = incoming.next() => p.read_inbound(peer, stream),
+            }
+        }
+        drop(p);
+        drop(incoming);
+        tracing::debug!("data plane stopped");
+        if let Some(r) = stopped {
+            let _ = r.send(());
+        }
+    });
+    Ok((Handle { tx }, delivered))
+}
+
+impl Plane {
+    fn on_tick(&mut self) {
+        let now = self.clock.now();
+        match self.outbox.expire(now) {
+            Ok(gone) => {
+                for g in gone {
+                    tracing::warn!(id = %g.id, peer = %g.peer, "outbox entry expired undelivered");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox expiry"),
+        }
+        self.flush();
+        let peers = self.outbox.pending_peers();
+        if self.last_pending.as_ref() != Some(&peers)
+            && self
+                .pending
+                .try_send(peers.iter().copied().collect())
+                .is_ok()
+        {
+            self.last_pending = Some(peers);
+        }
+    }
+
+    fn on_cmd(&mut self, c: Cmd) {
+        match c {
+            Cmd::Push(e, reply) => {
+                let r = self.outbox.push(*e, self.clock.now());
+                let _ = reply.send(r);
+                self.flush();
+            }
+            Cmd::Stats(reply) => {
+                let mut s = self.stats.clone();
+                s.outbox = self.outbox.stats(self.clock.now());
+                let _ = reply.send(s);
+            }
+            Cmd::Wake(peers) => self.on_wake(peers),
+            Cmd::Stop(_) => {}
+        }
+    }
+
+    fn on_wake(&mut self, peers: Vec<PeerId>) {
+        let now = self.clock.now();
+        self.stats.woken += peers.len() as u64;
+        for p in &peers {
+            self.outbox.wake(p, now);
+        }
+        self.flush();
+        // Peers we hold nothing for are told we are reachable (a hello).
+        for p in peers {
+            if let std::collections::hash_map::Entry::Vacant(v) = self.queues.entry(p) {
+                v.insert(VecDeque::new());
+                self.send(p, Vec::new());
+            }
+        }
+    }
+
+    /// Takes what is due and starts a batch for every idle peer.
+    fn flush(&mut self) {
+        let due = match self.outbox.due(self.clock.now()) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox read");
+                return;
+            }
+        };
+        for c in self.outbox.take_corrupted() {
+            tracing::warn!(id = %c.id, why = ?c.why, "outbox row quarantined");
+        }
+        for d in due {
+            match self.queues.get_mut(&d.peer) {
+                Some(q) => q.extend(d.items),
+                None => {
+                    self.queues.insert(d.peer, d.items.into());
+                    self.next_batch(d.peer);
+                }
+            }
+        }
+    }
+
+    /// Sends the next batch queued for `peer`, or marks it idle.
+    fn next_batch(&mut self, peer: PeerId) {
+        let Some(q) = self.queues.get_mut(&peer) else {
+            return;
+        };
+        let items: Vec<Item> = q.make_contiguous().to_vec();
+        let n = link::batch_len(&items);
+        if n == 0 {
+            self.queues.remove(&peer);
+            return;
+        }
+        q.drain(..n);
+        self.send(peer, items[..n].to_vec());
+    }
+
+    fn send(&mut self, peer: PeerId, items: Vec<Item>) {
+        let mut control = self.control.clone();
+        let done = self.done_tx.clone();
+        let timeout = self.clock.real(self.cfg.stream_timeout);
+        tokio::spawn(async move {
+            let sent: Vec<Id> = items.iter().map(|i| i.id).collect();
+            let exchange = async {
+                let mut s = control
+                    .open_stream(peer, link::PROTOCOL)
+                    .await
+                    .map_err(|e| LinkError::Open(e.to_string()))?;
+                let acked = link::send_batch(&mut s, &items).await?;
+                let _ = futures::AsyncWriteExt::close(&mut s).await;
+                Ok(acked)
+            };
+            let result = tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Err(LinkError::Timeout));
+            let _ = done.send(Done { peer, sent, result }).await;
+        });
+    }
+
+    fn on_done(&mut self, d: Done) {
+        let now = self.clock.now();
+        match d.result {
+            Ok(acked) => {
+                match self.outbox.ack_all(&acked) {
+                    Ok(n) => self.stats.acked += n as u64,
+                    Err(e) => tracing::warn!(error = %e, "outbox ack"),
+                }
+                for id in d.sent.iter().filter(|id| !acked.contains(id)) {
+                    self.outbox.failed(*id, now);
+                }
+                self.next_batch(d.peer);
+            }
+            Err(e) => {
+                if !d.sent.is_empty() {
+                    tracing::debug!(peer = %d.peer, error = %e, "dtn batch failed");
+                    self.stats.failed_batches += 1;
+                }
+                // The rest queued for this peer would fail the same way.
+                let rest = self.queues.remove(&d.peer).unwrap_or_default();
+                for id in d.sent.iter().copied().chain(rest.iter().map(|i| i.id)) {
+                    self.outbox.failed(id, now);
+                }
+            }
+        }
+    }
+
+    fn read_inbound(&mut self, peer: PeerId, mut stream: libp2p::Stream) {
+        if self.inbound_active >= MAX_INBOUND {
+            self.stats.refused += 1;
+            return;
+        }
+        self.inbound_active += 1;
+        let tx = self.inbound_tx.clone();
+        let max = self.cfg.limits.max_payload;
+        let timeout = self.clock.real(self.cfg.stream_timeout);
+        tokio::spawn(async move {
+            let result = tokio::time::timeout(timeout, link::read_batch(&mut stream, max))
+                .await
+                .unwrap_or(Err(LinkError::Timeout));
+            let _ = tx
+                .send(Inbound {
+                    peer,
+                    stream,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn on_inbound(&mut self, i: Inbound) {
+        self.inbound_active = self.inbound_active.saturating_sub(1);
+        let Inbound {
+            peer,
+            mut stream,
+            result,
+        } = i;
+        let items = match result {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "dtn batch refused");
+                self.stats.refused += 1;
+                return;
+            }
+        };
+        let now = self.clock.now();
+        if items.is_empty() {
+            self.stats.hellos += 1;
+        }
+        let ids: Vec<Id> = items.iter().map(|i| i.id).collect();
+        let answers = match self.inbox.accept_all(&peer, &ids, now) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox write");
+                return;
+            }
+        };
+        let mut acked = Vec::with_capacity(ids.len());
+        for (it, a) in items.into_iter().zip(answers) {
+            let id = it.id;
+            match a {
+                Accepted::Duplicate => {
+                    self.stats.duplicates += 1;
+                    acked.push(id);
+                }
+                Accepted::Fresh => {
+                    let d = Delivered {
+                        from: peer,
+                        id,
+                        protocol: it.protocol,
+                        op: it.op,
+                        resource: it.resource,
+                        payload: it.payload,
+                    };
+                    if self.deliver.try_send(d).is_ok() {
+                        self.stats.delivered += 1;
+                        acked.push(id);
+                    } else if let Err(e) = self.inbox.forget(&peer, id) {
+                        tracing::warn!(error = %e, "inbox forget");
+                    }
+                }
+            }
+        }
+        // The peer reached us: what we hold for it goes now.
+        self.outbox.wake(&peer, now);
+        self.flush();
+        let timeout = self.clock.real(self.cfg.stream_timeout);
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(timeout, link::write_ack(&mut stream, &acked)).await;
+            let _ = futures::AsyncWriteExt::close(&mut stream).await;
+        });
+    }
+}
