@@ -78,10 +78,18 @@ impl Pool {
         e.acked_bound = None;
         let inc = e.swim.incarnation;
         let info = e.info.clone();
+        // A sticky seed is retried every tick while it is down; each failed retry is a new
+        // suspicion, but asking the voters again so often made them refuse and ban us (seen
+        // after a partition healed). One round per heartbeat interval is enough.
+        let interval = self.cfg.interval;
+        let probe_due = e.last_indirect.is_none_or(|t| now.since(t) >= interval);
         match e.swim.on_failure(now, timeout) {
             FailureStep::Suspected => {
                 self.events.originate(Kind::Suspect, peer, inc);
-                if pool_size > 1 {
+                if pool_size > 1 && probe_due && !self.probes.contains_key(&peer) {
+                    if let Some(e) = self.entries.get_mut(&peer) {
+                        e.last_indirect = Some(now);
+                    }
                     let others = self.indexers();
                     let voters =
                         choose_voters(&mut self.rng, &peer, &others, probe::INDIRECT_FANOUT);

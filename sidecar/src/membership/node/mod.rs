@@ -70,6 +70,9 @@ struct Entry {
     batch_counter: u32,
     /// Our clock minus this indexer's, estimated at its last answer (ms).
     clock_offset_ms: Option<i64>,
+    /// When we last asked voters to probe this indexer: at most one round per heartbeat
+    /// interval, however often a sticky seed's retries fail.
+    last_indirect: Option<Timestamp>,
 }
 
 /// The node's record as last set by the discovery layer.
@@ -550,6 +553,7 @@ impl Pool {
                 next_challenge,
                 batch_counter: 0,
                 clock_offset_ms: None,
+                last_indirect: None,
             },
         );
         self.bound_version += 1;

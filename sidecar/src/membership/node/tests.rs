@@ -385,6 +385,34 @@ fn first_failure_suspects_and_asks_voters_other_than_the_target() {
 }
 
 #[test]
+fn a_seed_failing_every_tick_asks_the_voters_once_per_interval() {
+    // After a partition a dead seed is retried every tick; each failure used to start a new
+    // indirect-probe round, over the voters' limit, and they banned the node.
+    let mut p = Pool::new(cfg().with_seeds(vec![info(1)]), signer(), at(0));
+    p.add_indexer(at(0), info(2));
+    p.add_indexer(at(0), info(3));
+    let mut rounds = 0;
+    for s in 0..120 {
+        let acts = p.on_failure(at(s), peer(1));
+        rounds += acts
+            .iter()
+            .filter(|a| matches!(a, Action::IndirectProbe { .. }))
+            .count();
+        // Voters answer "unreachable" at once: the seed is declared dead but stays.
+        for v in [2, 3] {
+            p.on_indirect_probe_answer(at(s), peer(1), peer(v), false);
+        }
+    }
+    let interval = cfg().interval.as_secs();
+    assert!(rounds >= 1, "the seed is probed");
+    assert!(
+        rounds as u64 <= 120 / interval + 1,
+        "{rounds} rounds in 120 s (interval {interval} s)"
+    );
+    assert!(p.contains(&peer(1)), "a seed stays");
+}
+
+#[test]
 fn indirect_probe_majority_unreachable_evicts_and_replaces() {
     let mut p = pool_with(cfg(), &[1, 2, 3]);
     p.on_tick(at(0));

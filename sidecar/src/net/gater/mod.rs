@@ -54,7 +54,7 @@ impl Behaviour {
     /// Records an action; a new ban closes every connection to the peer.
     pub fn record(&mut self, peer: &PeerId, action: Action) -> Verdict {
         let v = self.state.record(peer, action, self.clock.now());
-        self.on_verdict(peer, v, None)
+        self.on_verdict(peer, v, Some(Offence::OverLimit(action)))
     }
 
     /// Whether `peer` may have one more `action` served now (over the limit it is refused and

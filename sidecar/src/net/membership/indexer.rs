@@ -107,11 +107,12 @@ impl Membership {
             .as_ref()
             .is_some_and(|r| r.serves_indirect_probe(&peer));
         if !allowed
-            || swarm
+            // Over its share a requester is refused, not struck: an honest node may ask often
+            // while its indexers are cut off, and each probe costs us only one echo.
+            || !swarm
                 .behaviour_mut()
                 .gater
-                .record(&peer, gater::Action::Get)
-                != gater::Verdict::Allow
+                .within(&peer, gater::Action::Get)
         {
             tracing::debug!(%peer, "indirect probe refused");
             return;
