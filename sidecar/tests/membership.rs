@@ -42,6 +42,30 @@ async fn expect(
     .await
 }
 
+/// One of `ids` in the node's pool. The node may have joined it before the test subscribed
+/// to its events (it joins within milliseconds on an idle machine): the pool is read after
+/// subscribing, then the events are awaited.
+async fn registry_indexer_joined(
+    node: &garden_sidecar::app::App,
+    rx: &mut broadcast::Receiver<MembershipEvent>,
+    ids: &[PeerId],
+) -> PeerId {
+    let st = node.client.status().await.unwrap();
+    if let Some(p) = st.indexers.iter().find(|p| ids.contains(p)) {
+        return *p;
+    }
+    let joined = expect(
+        rx,
+        "a registry indexer joins",
+        |e| matches!(e, MembershipEvent::Joined(p) if ids.contains(p)),
+    )
+    .await;
+    let MembershipEvent::Joined(p) = joined else {
+        unreachable!()
+    };
+    p
+}
+
 /// Starts a seed indexer and two more indexers registered in the DHT.
 async fn three_indexers(
     cfg: impl Fn(Config) -> Config,
@@ -71,15 +95,7 @@ async fn a_killed_indexer_is_suspected_then_declared_dead_and_replaced() {
     let ids: Vec<PeerId> = others.iter().map(|a| a.client.peer_id()).collect();
 
     // The seed plus one indexer found in the DHT registry.
-    let joined = expect(
-        &mut rx,
-        "a registry indexer joins",
-        |e| matches!(e, MembershipEvent::Joined(p) if ids.contains(p)),
-    )
-    .await;
-    let MembershipEvent::Joined(victim) = joined else {
-        unreachable!()
-    };
+    let victim = registry_indexer_joined(&node, &mut rx, &ids).await;
     // Let it answer a few heartbeats, then kill it (no tombstone: a crash).
     let st = eventually("two indexers in the pool", || async {
         let st = node.client.status().await.ok()?;
@@ -139,15 +155,7 @@ async fn a_refutation_clears_a_false_suspicion() {
     let node = start(&ncfg).await;
     let mut rx = node.client.membership_events().await.unwrap();
     let ids: Vec<PeerId> = others.iter().map(|a| a.client.peer_id()).collect();
-    let joined = expect(
-        &mut rx,
-        "a registry indexer joins",
-        |e| matches!(e, MembershipEvent::Joined(p) if ids.contains(p)),
-    )
-    .await;
-    let MembershipEvent::Joined(x) = joined else {
-        unreachable!()
-    };
+    let x = registry_indexer_joined(&node, &mut rx, &ids).await;
 
     expect(&mut rx, "x suspected", |e| {
         *e == MembershipEvent::Suspected(x)
