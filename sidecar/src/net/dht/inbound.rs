@@ -1,7 +1,13 @@
 //! What other peers store with us: PUTs (only a sender's own, valid records) and provider
 //! announcements of the indexer registry key. Refusals that only an attacker earns strike.
 
-use super::*;
+use libp2p::kad::{self, store::RecordStore};
+use libp2p::PeerId;
+
+use super::{Dht, Outcome};
+use crate::discovery::{record, registry};
+use crate::net::behaviour::Swarm;
+use crate::net::gater;
 
 impl Dht {
     /// Inbound PUT (StoreInserts::FilterBoth): publish rate limit, then only the sender's own

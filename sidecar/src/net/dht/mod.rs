@@ -10,9 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use libp2p::kad::{
-    self, store::RecordStore, GetProvidersOk, GetRecordOk, InboundRequest, QueryId, QueryResult,
-};
+use libp2p::kad::{self, GetRecordOk, InboundRequest, QueryId, QueryResult};
 use libp2p::PeerId;
 use tokio::time::Instant;
 

@@ -1,7 +1,12 @@
 //! An indexer discovery round: the providers of the registry key, then each provider's signed
 //! `/indexer/` registration, gathered into candidates for the pool.
 
-use super::*;
+use libp2p::kad::{self, GetProvidersOk, QueryId};
+
+use super::{Dht, Discovery, Outcome, Pending};
+use crate::discovery::{record, registry, registry::Candidate};
+use crate::net::behaviour::Swarm;
+use crate::net::client::Reply;
 
 impl Dht {
     /// Starts (or joins) an indexer discovery round.
