@@ -15,7 +15,7 @@ use garden_sidecar::dtn::{self, link, Delivered, Entry, Level, Op};
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::membership::codec::write_frame;
 use garden_sidecar::time::Clock;
-use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 
 /// Protocol seconds per real second.
 const SPEED: u32 = 50;
@@ -35,9 +35,7 @@ fn mem(dir: &std::path::Path) -> Config {
 }
 
 fn mem_as(dir: &std::path::Path, role: Role, seeds: &[Multiaddr]) -> Config {
-    let mut c = config(role, "", seeds);
-    c.network.listen = vec!["/memory/0".into()];
-    c.membership.allow_loopback = true;
+    let mut c = mem_config(role, "", seeds);
     c.data_plane.dir = dir.to_path_buf();
     c
 }
@@ -56,16 +54,6 @@ async fn launch(clock: &Clock, id: &Arc<NodeIdentity>, cfg: &Config) -> App {
     )
     .await
     .expect("node starts")
-}
-
-async fn mem_addr(app: &App) -> Multiaddr {
-    let st = app.client.status().await.expect("status");
-    let a = st
-        .listen_addrs
-        .iter()
-        .find(|a| matches!(a.iter().next(), Some(Protocol::Memory(_))))
-        .expect("a memory address");
-    a.clone().with(Protocol::P2p(st.peer_id))
 }
 
 fn mutation(to: PeerId, clock: &Clock) -> Entry {

@@ -16,20 +16,13 @@ use garden_sidecar::discovery::search::Needle;
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::membership::node::{Event, EvictReason};
 use garden_sidecar::time::Clock;
-use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use tokio::sync::broadcast;
 
 /// Protocol seconds per real second.
 const SPEED: u32 = 100;
 
 /// A sidecar on the memory transport with default protocol settings.
-fn mem(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
-    let mut c = config(role, name, seeds);
-    c.network.listen = vec!["/memory/0".into()];
-    c.membership.allow_loopback = true;
-    c
-}
-
 async fn spawn(clock: &Clock, cfg: &Config) -> App {
     init_tracing();
     App::start_with_clock(
@@ -41,16 +34,6 @@ async fn spawn(clock: &Clock, cfg: &Config) -> App {
     )
     .await
     .expect("node starts")
-}
-
-async fn mem_addr(app: &App) -> Multiaddr {
-    let st = app.client.status().await.expect("status");
-    let a = st
-        .listen_addrs
-        .iter()
-        .find(|a| matches!(a.iter().next(), Some(Protocol::Memory(_))))
-        .expect("a memory address");
-    a.clone().with(Protocol::P2p(st.peer_id))
 }
 
 /// Waits (real time) for an event matching `pred`.
@@ -92,8 +75,12 @@ async fn until_status(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_session_for_protocol_minutes_under_the_rate_limit() {
     let clock = Clock::scaled(SPEED, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
-    let node = spawn(&clock, &mem(Role::Node, "site", &[mem_addr(&ix).await])).await;
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ix", &[])).await;
+    let node = spawn(
+        &clock,
+        &mem_config(Role::Node, "site", &[mem_addr(&ix).await]),
+    )
+    .await;
     let ix_id = ix.client.peer_id();
     let t0 = clock.now();
     // Ten protocol minutes: thirty heartbeats at 20 s, against a limit of 5 per minute.
@@ -125,16 +112,16 @@ async fn heartbeats_keep_a_session_for_protocol_minutes_under_the_rate_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_are_asked_as_witnesses_of_their_shared_indexer() {
     let clock = Clock::scaled(SPEED, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ix", &[])).await;
     let seed = mem_addr(&ix).await;
     let a = spawn(
         &clock,
-        &mem(Role::Node, "site-a", std::slice::from_ref(&seed)),
+        &mem_config(Role::Node, "site-a", std::slice::from_ref(&seed)),
     )
     .await;
     let b = spawn(
         &clock,
-        &mem(Role::Node, "site-b", std::slice::from_ref(&seed)),
+        &mem_config(Role::Node, "site-b", std::slice::from_ref(&seed)),
     )
     .await;
     let ix_id = ix.client.peer_id();
@@ -164,15 +151,19 @@ async fn a_dead_indexer_is_declared_dead_by_the_indirect_probe_before_the_suspic
     };
     // The voter is the node's seed (seeds are sticky, never suspected); the victim is an
     // indexer the node finds in the DHT registry.
-    let voter = spawn(&clock, &long(mem(Role::Indexer, "voter", &[]))).await;
+    let voter = spawn(&clock, &long(mem_config(Role::Indexer, "voter", &[]))).await;
     let seed = mem_addr(&voter).await;
     let victim = spawn(
         &clock,
-        &long(mem(Role::Indexer, "victim", std::slice::from_ref(&seed))),
+        &long(mem_config(
+            Role::Indexer,
+            "victim",
+            std::slice::from_ref(&seed),
+        )),
     )
     .await;
     publish(&victim).await;
-    let mut ncfg = long(mem(Role::Node, "site", std::slice::from_ref(&seed)));
+    let mut ncfg = long(mem_config(Role::Node, "site", std::slice::from_ref(&seed)));
     ncfg.discovery.max_indexers = 2;
     let node = spawn(&clock, &ncfg).await;
     let victim_id = victim.client.peer_id();
@@ -223,21 +214,21 @@ async fn a_search_by_name_finds_every_matching_site_through_the_indexer() {
     // A search needs no protocol minutes; a slower clock keeps record lifetimes (120 s) well
     // above scheduling delays on a loaded machine.
     let clock = Clock::scaled(10, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ix", &[])).await;
     let seed = mem_addr(&ix).await;
     let a = spawn(
         &clock,
-        &mem(Role::Node, "alpha-site", std::slice::from_ref(&seed)),
+        &mem_config(Role::Node, "alpha-site", std::slice::from_ref(&seed)),
     )
     .await;
     let b = spawn(
         &clock,
-        &mem(Role::Node, "beta-site", std::slice::from_ref(&seed)),
+        &mem_config(Role::Node, "beta-site", std::slice::from_ref(&seed)),
     )
     .await;
     let searcher = spawn(
         &clock,
-        &mem(Role::Node, "searcher", std::slice::from_ref(&seed)),
+        &mem_config(Role::Node, "searcher", std::slice::from_ref(&seed)),
     )
     .await;
     for n in [&a, &b] {
@@ -291,13 +282,13 @@ async fn honest_indexers_and_nodes_never_ban_each_other() {
     // Thirteen sidecars on two shared cores: a slower clock keeps scheduling delays well
     // below record lifetimes and session timeouts.
     let clock = Clock::scaled(15, 0);
-    let first = spawn(&clock, &mem(Role::Indexer, "ix-0", &[])).await;
+    let first = spawn(&clock, &mem_config(Role::Indexer, "ix-0", &[])).await;
     let seed = mem_addr(&first).await;
     let mut indexers = vec![first];
     for i in 1..3 {
         let ix = spawn(
             &clock,
-            &mem(
+            &mem_config(
                 Role::Indexer,
                 &format!("ix-{i}"),
                 std::slice::from_ref(&seed),
@@ -308,7 +299,7 @@ async fn honest_indexers_and_nodes_never_ban_each_other() {
     }
     let mut nodes = Vec::new();
     for i in 0..10 {
-        let mut c = mem(
+        let mut c = mem_config(
             Role::Node,
             &format!("site-{i}"),
             std::slice::from_ref(&seed),
@@ -385,7 +376,7 @@ async fn indexers_store_each_others_registry_provider_records() {
     // announcements repeated every protocol minute.
     let clock = Clock::scaled(5, 0);
     let ix = |name: &str, seeds: &[Multiaddr]| {
-        let mut c = mem(Role::Indexer, name, seeds);
+        let mut c = mem_config(Role::Indexer, name, seeds);
         c.discovery.record_ttl_secs = 120;
         c.discovery.republish_interval_secs = 60;
         c
@@ -416,11 +407,11 @@ async fn indexers_store_each_others_registry_provider_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_searcher_gets_answers_by_asking_indexers_directly() {
     let clock = Clock::scaled(10, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ix", &[])).await;
     let ix_addr = mem_addr(&ix).await;
     let site = spawn(
         &clock,
-        &mem(Role::Node, "bravo-site", std::slice::from_ref(&ix_addr)),
+        &mem_config(Role::Node, "bravo-site", std::slice::from_ref(&ix_addr)),
     )
     .await;
     publish(&site).await;
@@ -428,7 +419,7 @@ async fn an_unreachable_searcher_gets_answers_by_asking_indexers_directly() {
     let searcher = App::start_with_clock(
         Arc::new(NodeIdentity::generate()),
         psk(),
-        &mem(Role::Node, "", &[]),
+        &mem_config(Role::Node, "", &[]),
         clock.shared_origin(0),
         |nc| nc.settings.publish = false,
     )
@@ -466,10 +457,10 @@ async fn an_unreachable_searcher_gets_answers_by_asking_indexers_directly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skewed_clocks_are_reported_and_never_punished() {
     let clock = Clock::scaled(20, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ix", &[])).await;
     let seed = mem_addr(&ix).await;
     let skewed = |off: i64, name: &str| {
-        let c = mem(Role::Node, name, std::slice::from_ref(&seed));
+        let c = mem_config(Role::Node, name, std::slice::from_ref(&seed));
         let clock = clock.shared_origin(off);
         async move {
             App::start_with_clock(Arc::new(NodeIdentity::generate()), psk(), &c, clock, |_| {})
@@ -500,7 +491,7 @@ async fn skewed_clocks_are_reported_and_never_punished() {
     publish(&ahead).await;
     let searcher = spawn(
         &clock,
-        &mem(Role::Node, "searcher", std::slice::from_ref(&seed)),
+        &mem_config(Role::Node, "searcher", std::slice::from_ref(&seed)),
     )
     .await;
     within_for(Duration::from_secs(20), "the fast node is found", async {
@@ -536,10 +527,10 @@ async fn a_departed_node_leaves_the_indexer_registry_at_once() {
     // kad queries (the tombstone put) time out after 10 protocol seconds: at ×100 that is
     // 100 ms of a loaded machine.
     let clock = Clock::scaled(20, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ix", &[])).await;
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ix", &[])).await;
     let node = spawn(
         &clock,
-        &mem(Role::Node, "leaving-site", &[mem_addr(&ix).await]),
+        &mem_config(Role::Node, "leaving-site", &[mem_addr(&ix).await]),
     )
     .await;
     until_status(&ix, "a session", |st| st.heartbeat_sessions == 1).await;
@@ -561,8 +552,8 @@ async fn a_departed_node_leaves_the_indexer_registry_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orbital_site_is_not_suspected_inside_its_planned_absence_and_is_after_it() {
     let clock = Clock::scaled(50, 0);
-    let ix = spawn(&clock, &mem(Role::Indexer, "ground", &[])).await;
-    let mut c = mem(Role::Node, "sat", &[mem_addr(&ix).await]);
+    let ix = spawn(&clock, &mem_config(Role::Indexer, "ground", &[])).await;
+    let mut c = mem_config(Role::Node, "sat", &[mem_addr(&ix).await]);
     c.profile.kind = garden_sidecar::config::ProfileKind::Orbital;
     c.profile.period_secs = 12 * 60;
     c.profile.window_secs = 3 * 60;

@@ -35,6 +35,25 @@ pub fn config(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
     c
 }
 
+/// The same, on libp2p's in-memory transport (no sockets), loopback addresses allowed.
+pub fn mem_config(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
+    let mut c = config(role, name, seeds);
+    c.network.listen = vec!["/memory/0".into()];
+    c.membership.allow_loopback = true;
+    c
+}
+
+/// The first in-memory listen address of `app`, with `/p2p/<peer id>`.
+pub async fn mem_addr(app: &App) -> Multiaddr {
+    let st = app.client.status().await.expect("status");
+    let a = st
+        .listen_addrs
+        .iter()
+        .find(|a| matches!(a.iter().next(), Some(Protocol::Memory(_))))
+        .expect("a memory address");
+    a.clone().with(Protocol::P2p(st.peer_id))
+}
+
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
