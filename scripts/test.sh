@@ -19,6 +19,8 @@ done
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GARDEN_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One build per run: incremental state would only double the target directory on disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cd "$GARDEN_ROOT"
 T0=$(date +%s)
 declare -a SUMMARY=()
