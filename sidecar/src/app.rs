@@ -39,6 +39,8 @@ pub enum Error {
     Net(#[from] net::Error),
     #[error("data plane: {0}")]
     DataPlane(#[from] dtn::plane::Error),
+    #[error(transparent)]
+    Settings(#[from] crate::config::Error),
 }
 
 fn parse_addrs(field: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, Error> {
@@ -131,7 +133,7 @@ pub fn node_config(
                 born_at,
                 links: record::Links {
                     profile: (profile != Profile::Continuous).then_some(profile),
-                    ..Default::default()
+                    ..cfg.delegation.links()?
                 },
             },
             publish: true,

@@ -46,6 +46,7 @@ pub struct Config {
     pub location: LocationConfig,
     pub membership: MembershipConfig,
     pub profile: ProfileConfig,
+    pub delegation: DelegationConfig,
     pub data_plane: DataPlaneConfig,
     pub log: LogConfig,
 }
@@ -236,6 +237,67 @@ pub struct LocationConfig {
     pub latitude: Option<f64>,
     /// Site longitude in degrees; required when granularity > 0. [Default: unset]
     pub longitude: Option<f64>,
+}
+
+/// Nano/master delegation: who answers for whom, declared in our signed record. A nano is
+/// never a direct partner: third parties deal with its master, the authority on a split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DelegationConfig {
+    /// For a nano: the peer id of its master. [Default: unset]
+    pub master: Option<String>,
+    /// For a master: the peer ids of its nanos (at most 16). [Default: []]
+    pub nanos: Vec<String>,
+}
+
+impl DelegationConfig {
+    /// The links these keys declare (profile left to the caller).
+    pub fn links(&self) -> Result<crate::discovery::record::Links, Error> {
+        use crate::discovery::record::{Links, MAX_NANOS};
+        let peer = |key: &'static str, v: &str| {
+            v.parse::<libp2p::PeerId>()
+                .map(|p| p.to_string())
+                .map_err(|e| Error::Invalid {
+                    key,
+                    reason: format!("{v:?} is not a peer id: {e}"),
+                })
+        };
+        let master = self
+            .master
+            .as_deref()
+            .map(|m| peer("delegation.master", m))
+            .transpose()?;
+        let mut nanos = Vec::with_capacity(self.nanos.len());
+        for n in &self.nanos {
+            let n = peer("delegation.nanos", n)?;
+            if nanos.contains(&n) {
+                return Err(Error::Invalid {
+                    key: "delegation.nanos",
+                    reason: format!("{n} is listed twice"),
+                });
+            }
+            nanos.push(n);
+        }
+        if nanos.len() > MAX_NANOS {
+            return Err(Error::Invalid {
+                key: "delegation.nanos",
+                reason: format!("{} nanos, at most {MAX_NANOS}", nanos.len()),
+            });
+        }
+        if master.is_some() && !nanos.is_empty() {
+            // One level only: a nano's own nanos would have no master to vouch for them.
+            return Err(Error::Invalid {
+                key: "delegation.master",
+                reason: "a nano cannot list nanos of its own (set master or nanos, not both)"
+                    .into(),
+            });
+        }
+        Ok(Links {
+            profile: None,
+            master,
+            nanos,
+        })
+    }
 }
 
 /// The DTN data plane (outbox and inbox carried over `/garden/dtn/1.0.0`).
@@ -466,6 +528,7 @@ impl Config {
                 reason: e.to_string(),
             });
         }
+        self.delegation.links()?;
         if self.gater.rate_window_secs == 0 {
             return Err(Error::Invalid {
                 key: "gater.rate_window_secs",
@@ -490,6 +553,8 @@ const SECTIONS: &[&str] = &[
     "location",
     "membership",
     "profile",
+    "delegation",
+    "data_plane",
     "log",
 ];
 
@@ -506,17 +571,21 @@ fn apply_env(
             continue;
         };
         let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = rest.split_once('_') else {
-            continue;
-        };
-        if !SECTIONS.contains(&section) {
+        // Section names may hold an underscore themselves (`data_plane`): the longest one
+        // that prefixes the variable wins.
+        let section = SECTIONS
+            .iter()
+            .filter(|s| rest.len() > s.len() + 1 && rest.starts_with(*s))
+            .filter(|s| rest.as_bytes()[s.len()] == b'_')
+            .max_by_key(|s| s.len());
+        let Some((section, key)) = section.map(|s| (*s, &rest[s.len() + 1..])) else {
             // The CLI and Garden's scripts and benches have GARDEN_* variables of their own;
             // anything else is most likely a misspelt section, which must not pass silently.
-            if is_tool_var(&var) {
-                continue;
+            if rest.contains('_') && !is_tool_var(&var) {
+                return Err(Error::UnknownEnvSection { var });
             }
-            return Err(Error::UnknownEnvSection { var });
-        }
+            continue;
+        };
         let is_list = defaults
             .get(section)
             .and_then(|s| s.get(key))
@@ -708,6 +777,51 @@ mod tests {
         );
         let env = vec![("GARDEN_GATER_NOPE".to_string(), "1".to_string())];
         assert!(Config::load(None, env).is_err());
+    }
+
+    /// `data_plane` holds an underscore: its variables once read as section `data`.
+    #[test]
+    fn sections_with_an_underscore_take_env_overrides() {
+        let env = [
+            ("GARDEN_DATA_PLANE_ENABLED", "false"),
+            ("GARDEN_DATA_PLANE_DIR", "/var/lib/garden"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let cfg = Config::load(None, env).unwrap();
+        assert!(!cfg.data_plane.enabled);
+        assert_eq!(cfg.data_plane.dir, PathBuf::from("/var/lib/garden"));
+        let env = vec![("GARDEN_DATA_NOPE".to_string(), "1".to_string())];
+        assert!(matches!(
+            Config::load(None, env),
+            Err(Error::UnknownEnvSection { .. })
+        ));
+    }
+
+    #[test]
+    fn delegation_links_are_checked_and_named() {
+        let m = libp2p::PeerId::random().to_string();
+        let env = vec![("GARDEN_DELEGATION_MASTER".to_string(), m.clone())];
+        let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.delegation.links().unwrap().master, Some(m.clone()));
+        let bad = |toml: &str| match Config::from_toml(toml) {
+            Err(Error::Invalid { key, reason }) => format!("{key}: {reason}"),
+            other => panic!("{toml}: {other:?}"),
+        };
+        assert!(
+            bad("[delegation]\nmaster = \"sat-1\"\n").starts_with("delegation.master: \"sat-1\"")
+        );
+        let twice = format!("[delegation]\nnanos = [\"{m}\", \"{m}\"]\n");
+        assert!(bad(&twice).contains("listed twice"));
+        let many: Vec<String> = (0..17)
+            .map(|_| format!("\"{}\"", libp2p::PeerId::random()))
+            .collect();
+        let many = format!("[delegation]\nnanos = [{}]\n", many.join(", "));
+        assert!(bad(&many).contains("17 nanos, at most 16"));
+        let both = format!(
+            "[delegation]\nmaster = \"{m}\"\nnanos = [\"{}\"]\n",
+            libp2p::PeerId::random()
+        );
+        assert!(bad(&both).contains("not both"));
     }
 
     #[test]
