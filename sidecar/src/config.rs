@@ -47,6 +47,7 @@ pub struct Config {
     pub membership: MembershipConfig,
     pub profile: ProfileConfig,
     pub data_plane: DataPlaneConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
 }
 
@@ -258,6 +259,27 @@ impl Default for DataPlaneConfig {
     }
 }
 
+/// The NATS bridge (`events/`, subjects in docs/EVENTS.md); needs the data plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// NATS server URL (`nats://127.0.0.1:4222`); empty: no bridge, the sidecar runs
+    /// without NATS. [Default: ""]
+    pub nats_url: String,
+    /// First tokens of every subject; sites sharing a NATS server use distinct prefixes.
+    /// [Default: "garden"]
+    pub prefix: String,
+    /// Outbound events go to a JetStream stream (kept by the server, published with an id
+    /// so a retry is not stored twice); false: core NATS, at most once. [Default: true]
+    pub jetstream: bool,
+    /// Outbound events waiting for NATS (kept in memory, oldest dropped and counted beyond
+    /// this). [Default: 10000]
+    pub queue_capacity: usize,
+    /// How long a mutation or booking made through NATS is retried towards a partner before
+    /// it is reported expired. [Default: 259200]
+    pub delivery_ttl_secs: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -356,6 +378,18 @@ impl Default for GaterConfig {
             strikes_malformed: l.weights.malformed,
             strikes_forged: l.weights.forged,
             blacklist: Vec::new(),
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            prefix: "garden".into(),
+            jetstream: true,
+            queue_capacity: 10_000,
+            delivery_ttl_secs: 3 * 24 * 3600,
         }
     }
 }
@@ -472,6 +506,25 @@ impl Config {
                 reason: "must be >= 1".into(),
             });
         }
+        let ev = &self.events;
+        if !crate::events::subjects::valid_prefix(&ev.prefix) {
+            return Err(Error::Invalid {
+                key: "events.prefix",
+                reason: "must be dot-separated tokens of [A-Za-z0-9_-], at most 64 bytes".into(),
+            });
+        }
+        if ev.queue_capacity == 0 {
+            return Err(Error::Invalid {
+                key: "events.queue_capacity",
+                reason: "must be >= 1".into(),
+            });
+        }
+        if ev.delivery_ttl_secs == 0 || ev.delivery_ttl_secs >= 7 * 24 * 3600 {
+            return Err(Error::Invalid {
+                key: "events.delivery_ttl_secs",
+                reason: "must be > 0 and < 604800 (the outbox remembers a key 7 days)".into(),
+            });
+        }
         if self.gater.strikes_before_ban == 0 {
             return Err(Error::Invalid {
                 key: "gater.strikes_before_ban",
@@ -490,6 +543,7 @@ const SECTIONS: &[&str] = &[
     "location",
     "membership",
     "profile",
+    "events",
     "log",
 ];
 
@@ -544,6 +598,7 @@ const TOOL_VARS: &[&str] = &[
     "GARDEN_BIN",
     "GARDEN_START_TIMEOUT",
     "GARDEN_WASM_TARGET_DIR",
+    "GARDEN_NATS_SERVER",
 ];
 
 fn is_tool_var(var: &str) -> bool {
