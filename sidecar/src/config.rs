@@ -719,9 +719,24 @@ mod tests {
                 "GARDEN_MEMBERSHIP_EVICTION_THRESHOLD_START".to_string(),
                 "30".to_string(),
             ),
+            (
+                "GARDEN_EVENTS_NATS_URL".to_string(),
+                "nats://127.0.0.1:4222".to_string(),
+            ),
+            (
+                "GARDEN_EVENTS_PREFIX".to_string(),
+                "garden.site-a".to_string(),
+            ),
+            // The tests' nats-server path is not a config override.
+            (
+                "GARDEN_NATS_SERVER".to_string(),
+                "/x/nats-server".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.events.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(cfg.events.prefix, "garden.site-a");
         assert_eq!(cfg.gater.rate_window_secs, 5);
         assert_eq!(cfg.membership.eviction_threshold_start, 30.0);
         let file = Config::from_toml(
@@ -739,6 +754,19 @@ mod tests {
         assert_eq!(cfg.discovery.max_indexers, 7);
         assert_eq!(cfg.network.seeds.len(), 2);
         assert!(cfg.log.json);
+    }
+
+    #[test]
+    fn events_settings_are_checked() {
+        for bad in [
+            "[events]\nprefix = \"a.*\"\n",
+            "[events]\nprefix = \"\"\n",
+            "[events]\nqueue_capacity = 0\n",
+            "[events]\ndelivery_ttl_secs = 604800\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+        assert!(Config::from_toml("[events]\nprefix = \"garden.site-a\"\n").is_ok());
     }
 
     #[test]
