@@ -341,7 +341,7 @@ impl App {
     /// Stops the event loop and waits for it.
     pub async fn shutdown(self) {
         if let Some(e) = &self.events {
-            e.stop();
+            e.stop().await;
         }
         if let Some(d) = &self.data_plane {
             d.stop().await;
@@ -377,7 +377,9 @@ async fn start_events(
     let db = db::open(&dir.join(RESOURCES_FILE)).map_err(|err| fail("resources database", &err))?;
     let catalogue =
         Catalogue::new(db.clone(), Did::of(&identity)).map_err(|err| fail("catalogue", &err))?;
-    let bookings = BookingStore::new(db).map_err(|err| fail("bookings", &err))?;
+    let bookings = BookingStore::new(db.clone()).map_err(|err| fail("bookings", &err))?;
+    let journal = events::journal::Journal::open(db, e.queue_capacity)
+        .map_err(|err| fail("events journal", &err))?;
     let outcomes = plane.watch(4096).await?;
     let name = format!("garden-{}", identity.peer_id());
     let service = events::Service::new(
@@ -392,10 +394,9 @@ async fn start_events(
         url: e.nats_url.clone(),
         subjects,
         jetstream: e.jetstream,
-        queue_capacity: e.queue_capacity,
         name,
     };
-    events::bridge::spawn(bcfg, service, clock, delivered, outcomes)
+    events::bridge::spawn(bcfg, service, journal, clock, delivered, outcomes)
         .await
         .map_err(|err| fail("start", &err))
 }

@@ -272,8 +272,8 @@ pub struct EventsConfig {
     /// Outbound events go to a JetStream stream (kept by the server, published with an id
     /// so a retry is not stored twice); false: core NATS, at most once. [Default: true]
     pub jetstream: bool,
-    /// Outbound events waiting for NATS (kept in memory, oldest dropped and counted beyond
-    /// this). [Default: 10000]
+    /// Outbound events waiting for NATS (journalled in redb, kept across restarts; beyond
+    /// this the oldest is dropped and counted). [Default: 10000]
     pub queue_capacity: usize,
     /// How long a mutation or booking made through NATS is retried towards a partner before
     /// it is reported expired. [Default: 259200]

@@ -460,3 +460,58 @@ async fn a_nats_outage_loses_nothing_accepted() {
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_waiting_for_nats_survive_a_restart_of_the_sidecar() {
+    let Some(nats) = Nats::start("restart") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("restart");
+    let (ida, idb) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let cfg_b = site(&dir, &nats.url, "garden.b");
+    let a = launch(&clock, &ida, &site(&dir, &nats.url, "garden.a")).await;
+    let b = launch(&clock, &idb, &cfg_b).await;
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let now = clock.now().as_millis();
+    let r = request(
+        &nc,
+        "garden.a.resource.create",
+        &gpu("kept", &Did::of(&idb), now),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    nats.kill();
+    eventually("B sees the outage", || async {
+        (!b.events.as_ref()?.stats().connected).then_some(())
+    })
+    .await;
+    b.client.dial(mem_addr(&a).await).await.expect("B dials A");
+    eventually("B applied the mutation; its event waits", || async {
+        (b.events.as_ref()?.stats().pending == 1).then_some(())
+    })
+    .await;
+    // B stops with its event unpublished, and starts again over the same files.
+    b.shutdown().await;
+    nats.restart();
+    let b = launch(&clock, &idb, &cfg_b).await;
+    eventually("B publishes what it journalled", || async {
+        let s = b.events.as_ref()?.stats();
+        (s.connected && s.pending == 0 && s.published >= 1).then_some(())
+    })
+    .await;
+    let nc = async_nats::connect(&nats.url)
+        .await
+        .expect("test client again");
+    let js = async_nats::jetstream::new(nc);
+    let got = stored(&js, "GARDEN_B_EVENTS", "garden.b.out.resource.received").await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["resource"]["id"], "kept");
+    assert_eq!(got[0]["outcome"], "applied");
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

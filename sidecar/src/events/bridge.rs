@@ -1,12 +1,12 @@
 //! The NATS glue: connects (in the background, reconnecting for ever), answers the inbound
 //! subjects through [`Service`], turns delivered entries and outbox outcomes into events, and
-//! publishes events from the bounded [`Queue`] until the server confirmed each.
+//! publishes events from the durable, bounded [`Journal`] until the server confirmed each.
 //!
 //! Two tasks: the *bridge* (requests, deliveries, outcomes: never waits on a publish) and the
 //! *publisher* (the queue's oldest event, JetStream publish with its id as `Nats-Msg-Id` and
 //! wait for the server's acknowledgement, or a core publish and flush; on failure it retries
 //! the same event after a pause). During an outage requests cannot arrive, deliveries are
-//! still applied and their events wait in the queue.
+//! still applied and their events wait in the journal, across a restart of the sidecar too.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 
 use super::fields::BadRequest;
-use super::queue::{Pending, Queue};
+use super::journal::Journal;
+use super::queue::Pending;
 use super::request::parse_request;
 use super::service::{outcome_event, Event, Service};
 use super::subjects::{Inbound, Subjects};
@@ -32,7 +33,6 @@ pub struct Config {
     pub url: String,
     pub subjects: Subjects,
     pub jetstream: bool,
-    pub queue_capacity: usize,
     /// Client name shown by the server.
     pub name: String,
 }
@@ -57,8 +57,10 @@ pub struct Stats {
     pub published: u64,
     /// Events waiting in the queue.
     pub pending: usize,
-    /// Events dropped because the queue was full.
+    /// Events dropped because the queue was full (since start).
     pub dropped: u64,
+    /// Events that could not be written to the journal (storage failure).
+    pub unrecorded: u64,
     /// Failed publish attempts (each retried).
     pub publish_failures: u64,
     pub connected: bool,
@@ -70,6 +72,7 @@ struct Shared {
     bad_requests: AtomicU64,
     published: AtomicU64,
     publish_failures: AtomicU64,
+    unrecorded: AtomicU64,
     connected: AtomicBool,
 }
 
@@ -77,8 +80,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct Handle {
     shared: Arc<Shared>,
-    queue: Arc<Mutex<Queue>>,
-    tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
+    queue: Arc<Mutex<Journal>>,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Handle {
@@ -93,23 +96,31 @@ impl Handle {
             bad_requests: s.bad_requests.load(Ordering::Relaxed),
             published: s.published.load(Ordering::Relaxed),
             publish_failures: s.publish_failures.load(Ordering::Relaxed),
+            unrecorded: s.unrecorded.load(Ordering::Relaxed),
             pending,
             dropped,
             connected: s.connected.load(Ordering::Relaxed),
         }
     }
 
-    /// Stops both tasks (queued events are lost: they are memory only).
-    pub fn stop(&self) {
-        for t in self.tasks.iter() {
+    /// Stops both tasks and waits until they are gone (the database they hold is released;
+    /// queued events stay in the journal for the next start).
+    pub async fn stop(&self) {
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in &tasks {
             t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
         }
     }
 }
 
 /// Stamps events with an id and time and queues them.
 struct Stamper {
-    queue: Arc<Mutex<Queue>>,
+    queue: Arc<Mutex<Journal>>,
+    shared: Arc<Shared>,
     notify: Arc<Notify>,
     subjects: Subjects,
     clock: Clock,
@@ -126,22 +137,32 @@ impl Stamper {
             o.insert("at_ms".into(), self.clock.now().as_millis().into());
         }
         let p = Pending {
+            seq: 0,
             subject: self.subjects.outbound(kind),
             id,
             body: serde_json::to_vec(&body).unwrap_or_default(),
         };
-        let gone = self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(p);
-        if let Some(g) = gone {
-            tracing::warn!(subject = %g.subject, event = %g.id, "events queue full: oldest event dropped");
+        let r = self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        match r {
+            Ok(Some(g)) => {
+                tracing::warn!(subject = %g.subject, event = %g.id, "events queue full: oldest event dropped")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.shared.unrecorded.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "event not recorded");
+            }
         }
         self.notify.notify_one();
     }
 }
 
-/// Connects (in the background) and spawns the bridge and the publisher.
+/// Connects (in the background) and spawns the bridge and the publisher, which starts with
+/// what `journal` holds from an earlier run.
 pub async fn spawn(
     cfg: Config,
     service: Service,
+    journal: Journal,
     clock: Clock,
     mut delivered: mpsc::Receiver<Delivered>,
     mut outcomes: mpsc::Receiver<Outcome>,
@@ -177,10 +198,11 @@ pub async fn spawn(
     let s = &cfg.subjects;
     let mut resources = client.subscribe(s.resource_requests()).await?;
     let mut bookings = client.subscribe(s.inbound(Inbound::Book)).await?;
-    let queue = Arc::new(Mutex::new(Queue::new(cfg.queue_capacity)));
+    let queue = Arc::new(Mutex::new(journal));
     let notify = Arc::new(Notify::new());
     let mut stamper = Stamper {
         queue: queue.clone(),
+        shared: shared.clone(),
         notify: notify.clone(),
         subjects: cfg.subjects.clone(),
         clock,
@@ -224,7 +246,7 @@ pub async fn spawn(
     Ok(Handle {
         shared,
         queue,
-        tasks: Arc::new(vec![bridge, publisher]),
+        tasks: Arc::new(Mutex::new(vec![bridge, publisher])),
     })
 }
 
@@ -271,7 +293,7 @@ async fn answer(
 async fn publish_loop(
     client: async_nats::Client,
     cfg: Config,
-    queue: Arc<Mutex<Queue>>,
+    queue: Arc<Mutex<Journal>>,
     notify: Arc<Notify>,
     shared: Arc<Shared>,
 ) {
@@ -296,10 +318,15 @@ async fn publish_loop(
         };
         match result {
             Ok(()) => {
-                queue
+                let r = queue
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .confirm(&p.id);
+                if let Err(e) = r {
+                    // Published but still journalled: republished after a restart, and
+                    // deduplicated by the stream within its window.
+                    tracing::warn!(error = %e, event = %p.id, "confirmed event not removed");
+                }
                 shared.published.fetch_add(1, Ordering::Relaxed);
                 pause = Duration::from_millis(100);
             }

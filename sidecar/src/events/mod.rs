@@ -10,19 +10,21 @@
 //! | [`request`] | inbound payloads → typed, validated requests (pure) |
 //! | [`view`] | JSON of resources, bookings and error replies (pure) |
 //! | [`queue`] | the bounded queue of events waiting for NATS, with its drop count (pure) |
+//! | [`journal`] | that queue made durable in redb (`events.pending`) |
 //! | [`service`] | the operations over the catalogue, bookings and outbox; delivered entries applied |
 //! | [`bridge`] | the NATS glue: connection, subscriptions, publisher |
 //!
 //! **What a NATS outage costs.** A request that got an `ok` reply is in redb and its entries
 //! in the durable outbox before the reply is sent: losing the reply loses nothing. Events
 //! (what peers delivered, bookings, delivery outcomes) are derived from changes already
-//! stored, and wait in a bounded memory queue until the server confirmed them (JetStream:
-//! a publish acknowledgement, with the event id as `Nats-Msg-Id` so a retry is stored once);
-//! a full queue drops its oldest event and counts it (`bridge::Stats::dropped`). Events still
-//! queued when the sidecar stops are lost (the state they describe is not).
+//! stored, journalled in redb, and wait there until the server confirmed them (JetStream:
+//! a publish acknowledgement, with the event id as `Nats-Msg-Id` so a retry is stored once),
+//! across sidecar restarts too; a full journal drops its oldest event and counts it
+//! (`bridge::Stats::dropped`).
 
 pub mod bridge;
 pub mod fields;
+pub mod journal;
 pub mod queue;
 pub mod request;
 pub mod service;

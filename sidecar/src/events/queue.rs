@@ -8,11 +8,13 @@
 use std::collections::VecDeque;
 
 /// An event to publish: its subject, an id (JetStream's `Nats-Msg-Id`, so a retried publish
-/// is stored once) and its JSON body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// is stored once) and its JSON body; `seq` orders it in the journal.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
+    pub seq: u64,
     pub subject: String,
     pub id: String,
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
 }
 
@@ -43,6 +45,18 @@ impl Queue {
         };
         self.items.push_back(p);
         gone
+    }
+
+    /// The event [`Queue::push`] would drop now (the oldest, when full).
+    pub fn would_drop(&self) -> Option<&Pending> {
+        (self.items.len() >= self.capacity)
+            .then(|| self.items.front())
+            .flatten()
+    }
+
+    /// The newest event.
+    pub fn back(&self) -> Option<&Pending> {
+        self.items.back()
     }
 
     /// The oldest event, left in place until [`Queue::confirm`].
@@ -78,6 +92,7 @@ mod tests {
 
     fn p(i: u32) -> Pending {
         Pending {
+            seq: u64::from(i),
             subject: "s".into(),
             id: i.to_string(),
             body: vec![],
