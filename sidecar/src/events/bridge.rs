@@ -27,6 +27,9 @@ use super::view;
 use crate::dtn::{Delivered, Outcome};
 use crate::time::Clock;
 
+/// Bound of one server round trip (a publish acknowledgement, a JetStream API request).
+const ATTEMPT: Duration = Duration::from_secs(2);
+
 /// Settings of the bridge (mapped from `[events]` by `app.rs`).
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -174,6 +177,8 @@ pub async fn spawn(
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
+        // Bounds the JetStream API requests (stream creation) as set_timeout bounds acks.
+        .request_timeout(Some(ATTEMPT))
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((attempts as u64 * 100).clamp(100, 2_000))
         })
@@ -298,7 +303,7 @@ async fn publish_loop(
     shared: Arc<Shared>,
 ) {
     let mut js = jetstream::new(client.clone());
-    js.set_timeout(Duration::from_secs(2));
+    js.set_timeout(ATTEMPT);
     let mut stream_ready = false;
     let mut pause = Duration::from_millis(100);
     loop {
@@ -311,11 +316,17 @@ async fn publish_loop(
             let _ = tokio::time::timeout(Duration::from_millis(500), notify.notified()).await;
             continue;
         };
-        let result = if cfg.jetstream {
-            publish_js(&js, &cfg.subjects, &mut stream_ready, &p).await
-        } else {
-            publish_core(&client, &p).await
+        let attempt = async {
+            if cfg.jetstream {
+                publish_js(&js, &cfg.subjects, &mut stream_ready, &p).await
+            } else {
+                publish_core(&client, &p).await
+            }
         };
+        // Each step is bounded by ATTEMPT already; this bounds the whole attempt.
+        let result = tokio::time::timeout(3 * ATTEMPT, attempt)
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()));
         match result {
             Ok(()) => {
                 let r = queue
