@@ -32,7 +32,7 @@ use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
 use crate::resources::mutation::{to_partners, Mutation, Op, SignedMutation};
 use crate::resources::store::{BookError, BookingStore};
 use crate::resources::{BookingId, Did, Resource, ResourceId, ResourceRef};
-use crate::time::Clock;
+use crate::time::{Clock, Timestamp};
 
 /// Protocol of resource mutations carried by the outbox.
 pub const MUTATION_PROTOCOL: &str = "/garden/resource/1.0.0";
@@ -298,7 +298,8 @@ impl Service {
 
     fn received_booking(&self, d: &Delivered) -> Value {
         let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
-        match self.accept_booking(d) {
+        let now = self.clock.now();
+        match accept_booking(&self.catalogue, &self.bookings, &self.me, d, now) {
             Ok((outcome, b)) => json!({
                 "side": "provider", "from": from, "outcome": outcome, "booking": view::booking(&b),
             }),
@@ -307,46 +308,64 @@ impl Service {
             }
         }
     }
+}
 
-    fn accept_booking(&self, d: &Delivered) -> Result<(&'static str, Booking), String> {
-        if d.payload.len() > MAX_BOOKING_BYTES {
-            return Err(format!(
-                "{} bytes (at most {MAX_BOOKING_BYTES})",
-                d.payload.len()
-            ));
-        }
-        let sent: Booking =
-            cbor4ii::serde::from_slice(&d.payload).map_err(|e| format!("malformed: {e}"))?;
-        if sent.consumer.peer_id() != Some(d.from) || sent.id.consumer != sent.consumer {
-            return Err("not sent by the booking's consumer".into());
-        }
-        if sent.provider != self.me || sent.resource.owner != self.me {
-            return Err("not a booking of our resource".into());
-        }
-        let resource: Resource = self
-            .catalogue
-            .get(&sent.resource)
-            .map_err(|e| e.to_string())?
-            .ok_or("no such resource")?;
-        if sent.unit_price != resource.price_per_unit {
-            return Err("unit_price is not the resource's price".into());
-        }
-        // Our own derivation of the request: nothing of the sender's copy but its terms.
-        let b = Booking::request(
-            sent.id.clone(),
-            &resource,
-            sent.window,
-            sent.units,
-            resource.price_per_unit,
-            self.clock.now(),
-        )
-        .map_err(|e| e.to_string())?;
-        match self.bookings.request(&resource, &b) {
-            Ok(()) => Ok(("requested", b)),
-            Err(BookError::Exists(_)) => Ok(("duplicate", b)),
-            Err(e) => Err(e.to_string()),
-        }
+/// A booking request a peer delivered, checked and stored (the provider's side): it must
+/// come from the booking's consumer's own peer, be for one of our resources at its price, and
+/// pass [`Booking::request`] re-derived here (only the sender's terms are used: id, window,
+/// units) and the planner in [`BookingStore::request`]. A redelivery of a stored booking is a
+/// duplicate; another booking under a stored id is refused.
+pub(crate) fn accept_booking(
+    catalogue: &Catalogue,
+    bookings: &BookingStore,
+    me: &Did,
+    d: &Delivered,
+    now: Timestamp,
+) -> Result<(&'static str, Booking), String> {
+    if d.payload.len() > MAX_BOOKING_BYTES {
+        return Err(format!(
+            "{} bytes (at most {MAX_BOOKING_BYTES})",
+            d.payload.len()
+        ));
     }
+    let sent: Booking =
+        cbor4ii::serde::from_slice(&d.payload).map_err(|e| format!("malformed: {e}"))?;
+    if sent.consumer.peer_id() != Some(d.from) || sent.id.consumer != sent.consumer {
+        return Err("not sent by the booking's consumer".into());
+    }
+    if sent.provider != *me || sent.resource.owner != *me {
+        return Err("not a booking of our resource".into());
+    }
+    let resource: Resource = catalogue
+        .get(&sent.resource)
+        .map_err(|e| e.to_string())?
+        .ok_or("no such resource")?;
+    if sent.unit_price != resource.price_per_unit {
+        return Err("unit_price is not the resource's price".into());
+    }
+    let same_terms = |b: &Booking| {
+        b.resource == sent.resource && b.window == sent.window && b.units == sent.units
+    };
+    if let Some(stored) = bookings.get(&sent.id).map_err(|e| e.to_string())? {
+        return if same_terms(&stored) {
+            Ok(("duplicate", stored))
+        } else {
+            Err("the booking id is taken by another booking".into())
+        };
+    }
+    let b = Booking::request(
+        sent.id.clone(),
+        &resource,
+        sent.window,
+        sent.units,
+        resource.price_per_unit,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    bookings
+        .request(&resource, &b)
+        .map(|()| ("requested", b))
+        .map_err(|e| e.to_string())
 }
 
 fn refusal_field(r: &Refusal) -> &'static str {
@@ -385,5 +404,114 @@ pub fn outcome_event(o: &dtn::Outcome) -> Event {
         ),
         dtn::Outcome::Expired(g) => (Outbound::Expired, gone(g)),
         dtn::Outcome::Dropped(g) => (Outbound::Dropped, gone(g)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::db;
+    use crate::resources::resource::tests::{sample, w};
+    use crate::resources::Visibility;
+
+    struct Provider {
+        catalogue: Catalogue,
+        bookings: BookingStore,
+        me: Did,
+        resource: Resource,
+    }
+
+    fn provider() -> Provider {
+        let id = NodeIdentity::generate();
+        let me = Did::of(&id);
+        let database = db::temp();
+        let catalogue = Catalogue::new(database.clone(), me.clone()).unwrap();
+        let bookings = BookingStore::new(database).unwrap();
+        let mut resource = sample(&me, "gpu");
+        resource.visibility = Visibility::Partners(Vec::new());
+        let m = Mutation {
+            owner: me.clone(),
+            id: resource.id.clone(),
+            version: 1,
+            issued_at_ms: 0,
+            op: Op::Create(resource.clone()),
+        };
+        assert_eq!(
+            catalogue.apply(&m.sign(&id), Timestamp::ZERO).unwrap(),
+            Outcome::Applied
+        );
+        Provider {
+            catalogue,
+            bookings,
+            me,
+            resource,
+        }
+    }
+
+    fn delivered(from: PeerId, b: &Booking) -> Delivered {
+        Delivered {
+            from,
+            id: dtn::Id::new(1, 1),
+            protocol: BOOKING_PROTOCOL.into(),
+            op: dtn::Op::Message,
+            resource: b.id.to_string(),
+            payload: cbor4ii::serde::to_vec(Vec::new(), b).unwrap(),
+        }
+    }
+
+    fn accept(p: &Provider, d: &Delivered) -> Result<(&'static str, Booking), String> {
+        accept_booking(
+            &p.catalogue,
+            &p.bookings,
+            &p.me,
+            d,
+            Timestamp::from_millis(500),
+        )
+    }
+
+    #[test]
+    fn a_booking_is_accepted_once_and_only_from_its_consumer() {
+        let p = provider();
+        let consumer = NodeIdentity::generate();
+        let id = BookingId {
+            consumer: Did::of(&consumer),
+            nonce: 1,
+        };
+        let now = Timestamp::from_millis(500);
+        let b =
+            Booking::request(id.clone(), &p.resource, w(2_000, 3_000), 2, 1_500_000, now).unwrap();
+        // Relayed or forged by another peer: refused, nothing stored.
+        let thief = NodeIdentity::generate().peer_id();
+        let r = accept(&p, &delivered(thief, &b));
+        assert_eq!(r.unwrap_err(), "not sent by the booking's consumer");
+        assert_eq!(p.bookings.get(&id).unwrap(), None);
+        // From the consumer: stored; its redelivery is a duplicate.
+        let d = delivered(consumer.peer_id(), &b);
+        assert_eq!(accept(&p, &d).unwrap().0, "requested");
+        assert_eq!(accept(&p, &d).unwrap().0, "duplicate");
+        // Another booking under the same id, another price, an unknown resource: refused.
+        let mut other = b.clone();
+        other.window = w(4_000, 5_000);
+        let r = accept(&p, &delivered(consumer.peer_id(), &other));
+        assert_eq!(r.unwrap_err(), "the booking id is taken by another booking");
+        let mut cheap = b.clone();
+        cheap.id.nonce = 2;
+        cheap.unit_price = 1;
+        assert!(accept(&p, &delivered(consumer.peer_id(), &cheap)).is_err());
+        let mut elsewhere = b.clone();
+        elsewhere.id.nonce = 3;
+        elsewhere.resource.id = ResourceId::parse("nope").unwrap();
+        assert!(accept(&p, &delivered(consumer.peer_id(), &elsewhere)).is_err());
+        // Outside availability (re-derived here, whatever the sender claims): refused.
+        let mut late = b.clone();
+        late.id.nonce = 4;
+        late.window = w(10_500, 11_000);
+        assert!(accept(&p, &delivered(consumer.peer_id(), &late)).is_err());
+        // Garbage and oversized payloads.
+        let mut junk = delivered(consumer.peer_id(), &b);
+        junk.payload = vec![0xff; 10];
+        assert!(accept(&p, &junk).unwrap_err().starts_with("malformed"));
+        junk.payload = vec![0; MAX_BOOKING_BYTES + 1];
+        assert!(accept(&p, &junk).is_err());
     }
 }
