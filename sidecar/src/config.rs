@@ -513,6 +513,12 @@ impl Config {
                 reason: "must be dot-separated tokens of [A-Za-z0-9_-], at most 64 bytes".into(),
             });
         }
+        if !ev.nats_url.is_empty() && !self.data_plane.enabled {
+            return Err(Error::Invalid {
+                key: "events.nats_url",
+                reason: "the NATS bridge needs the data plane ([data_plane] enabled = true)".into(),
+            });
+        }
         if ev.queue_capacity == 0 {
             return Err(Error::Invalid {
                 key: "events.queue_capacity",
@@ -763,6 +769,7 @@ mod tests {
             "[events]\nprefix = \"\"\n",
             "[events]\nqueue_capacity = 0\n",
             "[events]\ndelivery_ttl_secs = 604800\n",
+            "[events]\nnats_url = \"nats://127.0.0.1:4222\"\n[data_plane]\nenabled = false\n",
         ] {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
         }
