@@ -48,6 +48,7 @@ pub struct Config {
     pub profile: ProfileConfig,
     pub delegation: DelegationConfig,
     pub data_plane: DataPlaneConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
 }
 
@@ -320,6 +321,27 @@ impl Default for DataPlaneConfig {
     }
 }
 
+/// The NATS bridge (`events/`, subjects in docs/EVENTS.md); needs the data plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// NATS server URL (`nats://127.0.0.1:4222`); empty: no bridge, the sidecar runs
+    /// without NATS. [Default: ""]
+    pub nats_url: String,
+    /// First tokens of every subject; sites sharing a NATS server use distinct prefixes.
+    /// [Default: "garden"]
+    pub prefix: String,
+    /// Outbound events go to a JetStream stream (kept by the server, published with an id
+    /// so a retry is not stored twice); false: core NATS, at most once. [Default: true]
+    pub jetstream: bool,
+    /// Outbound events waiting for NATS (journalled in redb, kept across restarts; beyond
+    /// this the oldest is dropped and counted). [Default: 10000]
+    pub queue_capacity: usize,
+    /// How long a mutation or booking made through NATS is retried towards a partner before
+    /// it is reported expired. [Default: 259200]
+    pub delivery_ttl_secs: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -418,6 +440,18 @@ impl Default for GaterConfig {
             strikes_malformed: l.weights.malformed,
             strikes_forged: l.weights.forged,
             blacklist: Vec::new(),
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            prefix: "garden".into(),
+            jetstream: true,
+            queue_capacity: 10_000,
+            delivery_ttl_secs: 3 * 24 * 3600,
         }
     }
 }
@@ -535,6 +569,31 @@ impl Config {
                 reason: "must be >= 1".into(),
             });
         }
+        let ev = &self.events;
+        if !crate::events::subjects::valid_prefix(&ev.prefix) {
+            return Err(Error::Invalid {
+                key: "events.prefix",
+                reason: "must be dot-separated tokens of [A-Za-z0-9_-], at most 64 bytes".into(),
+            });
+        }
+        if !ev.nats_url.is_empty() && !self.data_plane.enabled {
+            return Err(Error::Invalid {
+                key: "events.nats_url",
+                reason: "the NATS bridge needs the data plane ([data_plane] enabled = true)".into(),
+            });
+        }
+        if ev.queue_capacity == 0 {
+            return Err(Error::Invalid {
+                key: "events.queue_capacity",
+                reason: "must be >= 1".into(),
+            });
+        }
+        if ev.delivery_ttl_secs == 0 || ev.delivery_ttl_secs >= 7 * 24 * 3600 {
+            return Err(Error::Invalid {
+                key: "events.delivery_ttl_secs",
+                reason: "must be > 0 and < 604800 (the outbox remembers a key 7 days)".into(),
+            });
+        }
         if self.gater.strikes_before_ban == 0 {
             return Err(Error::Invalid {
                 key: "gater.strikes_before_ban",
@@ -555,6 +614,7 @@ const SECTIONS: &[&str] = &[
     "profile",
     "delegation",
     "data_plane",
+    "events",
     "log",
 ];
 
@@ -613,6 +673,7 @@ const TOOL_VARS: &[&str] = &[
     "GARDEN_BIN",
     "GARDEN_START_TIMEOUT",
     "GARDEN_WASM_TARGET_DIR",
+    "GARDEN_NATS_SERVER",
 ];
 
 fn is_tool_var(var: &str) -> bool {
@@ -733,9 +794,24 @@ mod tests {
                 "GARDEN_MEMBERSHIP_EVICTION_THRESHOLD_START".to_string(),
                 "30".to_string(),
             ),
+            (
+                "GARDEN_EVENTS_NATS_URL".to_string(),
+                "nats://127.0.0.1:4222".to_string(),
+            ),
+            (
+                "GARDEN_EVENTS_PREFIX".to_string(),
+                "garden.site-a".to_string(),
+            ),
+            // The tests' nats-server path is not a config override.
+            (
+                "GARDEN_NATS_SERVER".to_string(),
+                "/x/nats-server".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.events.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(cfg.events.prefix, "garden.site-a");
         assert_eq!(cfg.gater.rate_window_secs, 5);
         assert_eq!(cfg.membership.eviction_threshold_start, 30.0);
         let file = Config::from_toml(
@@ -753,6 +829,20 @@ mod tests {
         assert_eq!(cfg.discovery.max_indexers, 7);
         assert_eq!(cfg.network.seeds.len(), 2);
         assert!(cfg.log.json);
+    }
+
+    #[test]
+    fn events_settings_are_checked() {
+        for bad in [
+            "[events]\nprefix = \"a.*\"\n",
+            "[events]\nprefix = \"\"\n",
+            "[events]\nqueue_capacity = 0\n",
+            "[events]\ndelivery_ttl_secs = 604800\n",
+            "[events]\nnats_url = \"nats://127.0.0.1:4222\"\n[data_plane]\nenabled = false\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+        assert!(Config::from_toml("[events]\nprefix = \"garden.site-a\"\n").is_ok());
     }
 
     #[test]
