@@ -358,6 +358,32 @@ impl App {
     }
 }
 
+/// This site's place in a nano/master pair, from `[delegation]` (checked by the config).
+fn standing(cfg: &Config) -> Result<crate::delegation::Standing, Error> {
+    use crate::delegation::Standing;
+    let links = cfg.delegation.links()?;
+    let peer = |field: &'static str, s: &String| {
+        s.parse::<PeerId>().map_err(|e| Error::Config {
+            field,
+            value: s.clone(),
+            reason: e.to_string(),
+        })
+    };
+    Ok(match (&links.master, links.nanos.is_empty()) {
+        (Some(m), _) => Standing::Nano {
+            master: peer("delegation.master", m)?,
+        },
+        (None, false) => Standing::Master {
+            nanos: links
+                .nanos
+                .iter()
+                .map(|n| peer("delegation.nanos", n))
+                .collect::<Result<_, _>>()?,
+        },
+        (None, true) => Standing::Standalone,
+    })
+}
+
 /// Opens the resources database (`<dir>/resources.redb`) and starts the NATS bridge over it,
 /// the data plane's deliveries and its outcomes.
 async fn start_events(
@@ -391,7 +417,8 @@ async fn start_events(
         plane.clone(),
         clock.clone(),
         Duration::from_secs(e.delivery_ttl_secs),
-    );
+    )
+    .with_standing(standing(cfg)?);
     let bcfg = events::bridge::Config {
         url: e.nats_url.clone(),
         subjects,

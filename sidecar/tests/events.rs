@@ -24,7 +24,10 @@ use serde_json::{json, Value};
 const SPEED: u32 = 20;
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats.sh")
+    // At run time: a binary reused from another checkout would carry that checkout's path.
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    Path::new(&dir).join("../scripts/nats.sh")
 }
 
 fn run(args: &[&str]) -> String {
@@ -306,6 +309,76 @@ async fn a_resource_created_through_nats_reaches_the_partner_and_can_be_booked()
     assert_eq!(ops, vec![json!("create"), json!("update"), json!("delete")]);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// Delegation: a nano applies resource changes from its master only, and a master does not
+/// push its own resources to its nano even when they are visible to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nano_takes_changes_only_from_its_master() {
+    let Some(nats) = Nats::start("gate") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("gate");
+    let (idm, idn, ids) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let (dn, ds) = (Did::of(&idn), Did::of(&ids));
+    let mut cm = site(&dir, &nats.url, "garden.m");
+    cm.delegation.nanos = vec![idn.peer_id().to_string()];
+    let mut cn = site(&dir, &nats.url, "garden.n");
+    cn.delegation.master = Some(idm.peer_id().to_string());
+    let m = launch(&clock, &idm, &cm).await;
+    let n = launch(&clock, &idn, &cn).await;
+    let st = launch(&clock, &ids, &site(&dir, &nats.url, "garden.s")).await;
+    let n_addr = mem_addr(&n).await;
+    m.client.dial(n_addr.clone()).await.expect("M dials N");
+    st.client.dial(n_addr).await.expect("S dials N");
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let js = async_nats::jetstream::new(nc.clone());
+    let now = clock.now().as_millis();
+
+    // A stranger's change reaches the nano and is refused there, naming its master.
+    let r = request(&nc, "garden.s.resource.create", &gpu("s-gpu", &dn, now)).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let got = wait_event(
+        &js,
+        "GARDEN_N_EVENTS",
+        "garden.n.out.resource.received",
+        |e| e["from"]["peer"] == ids.peer_id().to_string(),
+    )
+    .await;
+    assert_eq!(got["outcome"], "refused", "{got}");
+    let reason = got["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("nano of") && reason.contains(&idm.peer_id().to_string()),
+        "{got}"
+    );
+    let found = request(
+        &nc,
+        "garden.n.resource.search",
+        json!({"owner": ds.as_str()}).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(found["resources"], json!([]), "nothing applied: {found}");
+
+    // The master's own resource, visible to its nano and to S: only S is sent it.
+    let mut res: Value = serde_json::from_slice(&gpu("m-gpu", &dn, now)).unwrap();
+    res["visibility"] = json!({"partners": [dn.as_str(), ds.as_str()]});
+    let r = request(&nc, "garden.m.resource.create", res.to_string().as_bytes()).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let sent = r["sent"].as_array().expect("sent list");
+    let to = |did: &Did| sent.iter().find(|x| x["did"] == did.as_str()).cloned();
+    assert!(
+        to(&dn).is_some_and(|x| x["withheld"].is_string() && x["entry"].is_null()),
+        "{r}"
+    );
+    assert!(to(&ds).is_some_and(|x| x["entry"].is_string()), "{r}");
+    m.shutdown().await;
+    n.shutdown().await;
+    st.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

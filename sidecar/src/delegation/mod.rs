@@ -47,12 +47,14 @@
 //! | `base.rs` | [`Side`], [`Value`], [`State`], [`Versions`], the [`Base`] |
 //! | `journal.rs` | [`Change`], the bounded [`Journal`] with typed errors |
 //! | `reconcile.rs` | [`reconcile`]: the rules, the [`Outcome`], the convergence [`Step`]s |
+//! | `gate.rs` | [`Standing`]: a nano takes resource changes from its master only; a master sends a nano only the nano's own resources |
 //! | `bookings.rs` | [`reconcile_bookings`]: bookings of the same slot under different ids (the master's stand, the nano-only ones are cancelled and their requesters notified), the [`Notified`] log |
 
 mod base;
 #[cfg(test)]
 mod booking_proptests;
 mod bookings;
+mod gate;
 mod journal;
 #[cfg(test)]
 mod proptests;
@@ -65,6 +67,7 @@ pub use bookings::{
     Exchange, Held, List, Notification, Notified, Slot, MAX_BASE_BOOKINGS, MAX_BOOKING_ID,
     MAX_NEW_BOOKINGS, MAX_REQUESTER,
 };
+pub use gate::{Refused as GateRefused, Standing};
 pub use journal::{
     Change, Journal, JournalError, Kind, Limits, MAX_BODY, MAX_BYTES, MAX_ENTRIES, MAX_ID,
 };

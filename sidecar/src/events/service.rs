@@ -8,6 +8,8 @@
 //! * booking request: [`Booking::request`] on a partner's resource from our catalogue,
 //!   [`BookingStore::request`] (planner check), then a critical entry to the provider on
 //!   [`BOOKING_PROTOCOL`];
+//! * delegation ([`Standing`]): a nano applies resource changes delivered by its master only;
+//!   a master pushes a change to one of its nanos only if the nano owns the resource;
 //! * delivered entries: mutations go through [`Catalogue::apply`]; a booking is accepted
 //!   only from its consumer's own peer, re-derived against our resource and stored by
 //!   [`BookingStore::request`]. Each yields an outbound event.
@@ -25,6 +27,7 @@ use super::fields::BadRequest;
 use super::request::{BookRequest, Request};
 use super::subjects::Outbound;
 use super::view;
+use crate::delegation::Standing;
 use crate::dtn::{self, Delivered, Entry, Level};
 use crate::keys::NodeIdentity;
 use crate::resources::booking::{Booking, RequestError};
@@ -69,6 +72,7 @@ pub struct Service {
     plane: dtn::Handle,
     clock: Clock,
     ttl: Duration,
+    standing: Standing,
 }
 
 fn store_failure(e: impl std::fmt::Display) -> BadRequest {
@@ -93,7 +97,14 @@ impl Service {
             plane,
             clock,
             ttl,
+            standing: Standing::Standalone,
         }
+    }
+
+    /// This site's place in a nano/master pair (`[delegation]`); standalone by default.
+    pub fn with_standing(mut self, standing: Standing) -> Service {
+        self.standing = standing;
+        self
     }
 
     pub fn me(&self) -> &Did {
@@ -177,8 +188,17 @@ impl Service {
             Op::Delete => dtn::Op::Delete,
         };
         let payload = m.encode();
+        let owner = mu.owner.peer_id();
         let mut out = Vec::with_capacity(to.len());
         for did in to {
+            let withheld = match (&owner, did.peer_id()) {
+                (Some(owner), Some(to)) => !self.standing.sends(owner, &to),
+                _ => false,
+            };
+            if withheld {
+                out.push(json!({"did": did.as_str(), "withheld": "a nano receives only the resources it owns"}));
+                continue;
+            }
             let r = self
                 .push(did, MUTATION_PROTOCOL, op, mu.id.as_str(), payload.clone())
                 .await;
@@ -273,6 +293,10 @@ impl Service {
 
     fn received_mutation(&self, d: &Delivered) -> Value {
         let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
+        if let Err(e) = self.standing.admit_change(&d.from) {
+            tracing::warn!(from = %d.from, entry = %d.id, "{e}");
+            return json!({"from": from, "outcome": "refused", "reason": e.to_string()});
+        }
         let m = match SignedMutation::decode(&d.payload) {
             Ok(m) => m,
             Err(e) => return json!({"from": from, "outcome": "refused", "reason": e.to_string()}),
