@@ -42,6 +42,8 @@ step "module import cycles" python3 "$GARDEN_ROOT/scripts/check-module-cycles.py
 GARDEN_NATS_SERVER="$(nats_server_bin)"
 export GARDEN_NATS_SERVER
 [[ -x "$GARDEN_NATS_SERVER" ]] || warn "nats-server missing ($GARDEN_NATS_SERVER): the NATS tests will skip"
+# The DTN kill -9 chaos runner: 1 000 cycles here (about 2.5 min), 10 000 on demand.
+export GARDEN_DTN_CHAOS_CYCLES="${GARDEN_DTN_CHAOS_CYCLES:-1000}"
 step "unit + multi-test suites" cargo test --locked --workspace --exclude garden-e2e
 step "contracts to wasm" "$GARDEN_ROOT/scripts/build-contracts.sh"
 # A short libFuzzer pass over every decoder and validator of network input (corpora kept in

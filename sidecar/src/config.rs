@@ -674,6 +674,9 @@ const TOOL_VARS: &[&str] = &[
     "GARDEN_START_TIMEOUT",
     "GARDEN_WASM_TARGET_DIR",
     "GARDEN_NATS_SERVER",
+    "GARDEN_SIGNER_BIN",
+    "GARDEN_DTN_CHAOS_CYCLES",
+    "GARDEN_FUZZ_SECONDS",
 ];
 
 fn is_tool_var(var: &str) -> bool {
