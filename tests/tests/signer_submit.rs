@@ -1,0 +1,226 @@
+//! The signer's submitter against the real zone (issue 17, item 3): usage signed with a
+//! founder's attestation key through the signer's queue, submitted as settlement batches by
+//! the `Submitter` with the chain account key loaded from its own 0600 file, and checked on
+//! chain: the provider is paid exactly once, across a stop between broadcast and
+//! confirmation and when the provider already settled a copy.
+//!
+//! `GARDEN_SUBMIT_ITEMS` (default 200) sets the size of the throughput run, which prints
+//! items/s and gas per item (docs/PERFORMANCE.md, "Signer").
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use garden_e2e::settlement::{settle_msg, unix_now, Market};
+use garden_e2e::{founder, localnet::test_mnemonic, Chain, ChainConfig};
+use garden_signer::chain::Wallet;
+use garden_signer::{ItemState, SettlementKey, Signer, SubmitConfig, Submitter, UsageInput};
+use garden_wire::Domain;
+use serde_json::{json, Value};
+
+const PRICE: u128 = 3;
+const QTY: u64 = 5;
+
+fn write_0600(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// The consumer's signer: its founder attestation key and the `signer` test account's
+/// chain key, each in its own owner-only file under `dir`.
+struct Site {
+    dir: tempfile::TempDir,
+    wallet: Wallet,
+    chain_id: String,
+    contract: String,
+}
+
+impl Site {
+    fn new(chain: &Chain, m: &Market) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let seed = founder("consumer")?.attestation_key()?.to_bytes();
+        SettlementKey::import(&dir.path().join("settlement.key"), &seed)?;
+        let account = dir.path().join("account.key");
+        write_0600(&account, test_mnemonic("signer")?.as_bytes())?;
+        let wallet = Wallet::load(&account)?;
+        assert_eq!(wallet.address, m.submitter.address);
+        Ok(Site {
+            dir,
+            wallet,
+            chain_id: chain.config.chain_id.clone(),
+            contract: m.deployment.settlement.to_string(),
+        })
+    }
+
+    /// Opens the queue (as a restarted process would: the key loaded from its file).
+    fn open(&self) -> anyhow::Result<Signer> {
+        let key = SettlementKey::load(&self.dir.path().join("settlement.key"))?;
+        let domain = Domain {
+            chain_id: &self.chain_id,
+            contract: &self.contract,
+        };
+        Ok(Signer::open(
+            &self.dir.path().join("queue.redb"),
+            key,
+            &domain,
+        )?)
+    }
+}
+
+fn usage(m: &Market, now: u64, i: u64) -> UsageInput {
+    UsageInput {
+        provider: m.provider.address.to_string(),
+        consumer: m.consumer.address.to_string(),
+        resource_id: format!("vm-{i}"),
+        quantity: QTY,
+        unit: Market::UNIT.into(),
+        price_ref: Market::KIND.into(),
+        max_unit_price: PRICE,
+        period_start: now - 60,
+        period_end: now - 1,
+    }
+}
+
+async fn paid(chain: &Chain, m: &Market) -> anyhow::Result<u128> {
+    let v: Value = chain
+        .query(
+            &m.deployment.settlement,
+            &json!({"paid": {"consumer": m.consumer.address.to_string(), "provider": m.provider.address.to_string()}}),
+        )
+        .await?;
+    Ok(v.as_str().unwrap_or("0").parse()?)
+}
+
+async fn open_market(chain: &Chain, label: &str, items: u64) -> anyhow::Result<Market> {
+    let m = Market::open(chain, label, PRICE, items as u128 * QTY as u128 * PRICE * 2).await?;
+    // Attestations are judged at signed_at: sign after the founders' admission block.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(m)
+}
+
+fn config(m: &Market) -> SubmitConfig {
+    SubmitConfig::new(m.deployment.settlement.clone())
+}
+
+#[tokio::test]
+async fn signed_usage_is_paid_exactly_once() -> anyhow::Result<()> {
+    let n: u64 = std::env::var("GARDEN_SUBMIT_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    let signer = site.open()?;
+    let now = unix_now();
+    signer.sign_many((0..n).map(|i| usage(&m, now, i)).collect(), now)?;
+    let provider = m.provider.address.to_string();
+    let before = chain.balance(&provider, &chain.config.denom).await?;
+
+    let t = Instant::now();
+    let rep = Submitter::new(&signer, &chain, &site.wallet, config(&m))
+        .pass(unix_now(), true)
+        .await?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "submitted {n} items in {} batches in {secs:.1} s: {:.0} items/s; gas used {} ({:.0} per item), wanted {}",
+        rep.included,
+        n as f64 / secs,
+        rep.gas_used,
+        rep.gas_used as f64 / n as f64,
+        rep.gas_wanted
+    );
+    assert_eq!((rep.items_final, rep.items_refused, rep.pending), (n, 0, 0));
+    let st = signer.stats(unix_now())?;
+    assert_eq!((st.final_, st.signed, st.submitted), (n, 0, 0));
+    let due = n as u128 * QTY as u128 * PRICE;
+    assert_eq!(paid(&chain, &m).await?, due);
+    assert_eq!(
+        chain.balance(&provider, &chain.config.denom).await? - before,
+        due
+    );
+
+    // A second pass has nothing to send and pays nothing more.
+    let rep = Submitter::new(&signer, &chain, &site.wallet, config(&m))
+        .pass(unix_now(), true)
+        .await?;
+    assert_eq!(rep.broadcast, 0);
+    assert_eq!(paid(&chain, &m).await?, due);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_broadcast_before_a_stop_is_confirmed_on_reopen_not_resent() -> anyhow::Result<()> {
+    let n = 20;
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-restart-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    let now = unix_now();
+    let (id, hash) = {
+        let signer = site.open()?;
+        signer.sign_many((0..n).map(|i| usage(&m, now, i)).collect(), now)?;
+        let mut sub = Submitter::new(&signer, &chain, &site.wallet, config(&m));
+        let sent = sub.broadcast_next(unix_now()).await?.expect("a batch");
+        // The process stops here: the batch is `submitted` with its hash, unconfirmed.
+        assert!(matches!(
+            signer.batch(sent.0)?.unwrap().state,
+            garden_signer::BatchState::Submitted { .. }
+        ));
+        sent
+    };
+    let signer = site.open()?;
+    let rep = Submitter::new(&signer, &chain, &site.wallet, config(&m))
+        .pass(unix_now(), true)
+        .await?;
+    assert_eq!(rep.broadcast, 0, "confirmed by its hash {hash}, not resent");
+    assert_eq!((rep.included, rep.items_final), (1, n));
+    for item in signer.items()? {
+        assert_eq!(item.state, ItemState::Final { batch: id });
+    }
+    assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_copy_settled_first_makes_the_resubmission_a_harmless_duplicate() -> anyhow::Result<()> {
+    let n = 10;
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-dup-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    let signer = site.open()?;
+    let now = unix_now();
+    signer.sign_many((0..n).map(|i| usage(&m, now, i)).collect(), now)?;
+    // The provider got a copy of the attestations and settles them first.
+    let copy: Vec<_> = signer.items()?.into_iter().map(|i| i.attestation).collect();
+    let out = chain
+        .execute(
+            &m.provider,
+            &m.deployment.settlement,
+            &settle_msg(&copy)?,
+            vec![],
+        )
+        .await?;
+    assert_eq!(out.attribute("wasm", "settled"), Some("10"));
+    let due = n as u128 * QTY as u128 * PRICE;
+    assert_eq!(paid(&chain, &m).await?, due);
+
+    // The signer's own submission is refused item by item (nonce already settled) and
+    // recorded as settled: nothing is paid twice, nothing is counted twice.
+    let rep = Submitter::new(&signer, &chain, &site.wallet, config(&m))
+        .pass(unix_now(), true)
+        .await?;
+    assert_eq!(
+        (rep.broadcast, rep.items_final, rep.items_refused),
+        (1, n, 0)
+    );
+    let st = signer.stats(unix_now())?;
+    assert_eq!((st.final_, st.refused, st.signed), (n, 0, 0));
+    assert_eq!(paid(&chain, &m).await?, due);
+    Ok(())
+}
