@@ -149,11 +149,10 @@ pub fn item_codes(batch_len: usize, attrs: &[(String, String)]) -> Result<Vec<u3
 /// Items per batch: the configured size, under the contract's `max_batch`, the queue's
 /// ceiling and what can be simulated over RPC; at least 1.
 pub fn batch_limit(configured: usize, contract_max: Option<usize>) -> usize {
-    configured
-        .min(contract_max.unwrap_or(usize::MAX))
-        .min(MAX_BATCH_ITEMS)
+    let ceiling = MAX_BATCH_ITEMS
         .min(MAX_SIMULATED_ITEMS)
-        .max(1)
+        .min(contract_max.unwrap_or(usize::MAX));
+    configured.clamp(1, ceiling.max(1))
 }
 
 /// The next limit after a batch of `len` items was too large to simulate or broadcast.
