@@ -8,7 +8,7 @@ use cosmrs::proto::cosmos::auth::v1beta1::{
 use cosmrs::proto::prost::Message;
 use cosmrs::AccountId;
 
-use super::Chain;
+use super::client::Chain;
 
 /// What signing needs from the account: its number and the next sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

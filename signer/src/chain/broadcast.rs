@@ -7,7 +7,7 @@ use cosmrs::rpc::Client;
 use cosmrs::tendermint::Hash;
 use sha2::{Digest, Sha256};
 
-use super::{Chain, CODE_TX_IN_MEMPOOL};
+use super::client::{Chain, CODE_TX_IN_MEMPOOL};
 
 /// How long [`Chain::send`] waits for a broadcast transaction to be committed.
 pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,10 +1,9 @@
 //! Transaction drafts and gas: simulation over RPC, and the bounded adjustment applied to it.
 
+use super::client::Chain;
+use super::wallet::{TxDraft, Wallet};
 use anyhow::{bail, Context, Result};
 use cosmrs::proto::cosmos::tx::v1beta1::{SimulateRequest, SimulateResponse};
-use cosmrs::Any;
-
-use super::{Chain, Wallet};
 
 /// CometBFT's default `rpc.max_body_bytes`. Simulation sends the tx hex-encoded in an
 /// `abci_query` JSON body, broadcast sends it base64-encoded: both must fit (see
@@ -12,15 +11,6 @@ use super::{Chain, Wallet};
 pub const MAX_RPC_BODY: usize = 1_000_000;
 /// JSON-RPC envelope around the hex of a simulated transaction.
 const SIMULATE_ENVELOPE: usize = 512;
-
-/// What a transaction carries, before gas, fee and signature.
-pub struct TxDraft<'a> {
-    pub msgs: &'a [Any],
-    pub memo: &'a str,
-    /// Last height at which the transaction may be included (0 = none). Past it, a
-    /// transaction not found by hash can never be included.
-    pub timeout_height: u64,
-}
 
 /// Gas limit from a simulation: `used × adjustment + margin`, capped at `max`.
 /// The adjustment is clamped to `1.0..=MAX_ADJUSTMENT` (simulation under-counts signature

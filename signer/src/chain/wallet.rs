@@ -10,13 +10,21 @@ use anyhow::{anyhow, Result};
 use cosmrs::bip32::{DerivationPath, Language, Mnemonic};
 use cosmrs::crypto::secp256k1::SigningKey;
 use cosmrs::tx::{self, Fee, SignDoc, SignerInfo};
-use cosmrs::{AccountId, Coin};
+use cosmrs::{AccountId, Any, Coin};
 
-use super::gas::TxDraft;
 use crate::key::{read_private_file, KeyError};
 
 /// Address prefix of wasmd chains.
 pub const ACCOUNT_PREFIX: &str = "wasm";
+
+/// What a transaction carries, before gas, fee and signature.
+pub struct TxDraft<'a> {
+    pub msgs: &'a [Any],
+    pub memo: &'a str,
+    /// Last height at which the transaction may be included (0 = none). Past it, a
+    /// transaction not found by hash can never be included.
+    pub timeout_height: u64,
+}
 
 /// A secp256k1 account key and its address.
 pub struct Wallet {

@@ -18,7 +18,7 @@ use anyhow::{anyhow, Context, Result};
 use cosmrs::AccountId;
 use serde_json::json;
 
-use crate::chain::{gas::TxDraft, Account, Broadcast, Chain, GasPolicy, Lookup, Wallet};
+use crate::chain::{Account, Broadcast, Chain, GasPolicy, Lookup, TxDraft, Wallet};
 use crate::queue::{BatchState, RetryCause, Signer};
 use decide::{BroadcastSeen, LookupSeen, Step};
 
