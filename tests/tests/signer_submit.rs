@@ -224,3 +224,78 @@ async fn a_copy_settled_first_makes_the_resubmission_a_harmless_duplicate() -> a
     assert_eq!(paid(&chain, &m).await?, due);
     Ok(())
 }
+
+/// The `garden-signer` binary the unit step built (`GARDEN_SIGNER_BIN` overrides).
+fn signer_bin() -> anyhow::Result<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("GARDEN_SIGNER_BIN") {
+        return Ok(p.into());
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| garden_e2e::localnet::repo_root().join("target"));
+    let p = target.join("debug/garden-signer");
+    anyhow::ensure!(
+        p.exists(),
+        "{} missing: build it with cargo build -p garden-signer (or set GARDEN_SIGNER_BIN)",
+        p.display()
+    );
+    Ok(p)
+}
+
+fn run_cli(site: &Site, args: &[&str], stdin: &str) -> anyhow::Result<Value> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(signer_bin()?)
+        .arg("--json")
+        .args(args)
+        .env("GARDEN_SIGNER_CONFIG", site.dir.path().join("signer.toml"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "garden-signer {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::test]
+async fn the_cli_signs_reports_and_submits_them() -> anyhow::Result<()> {
+    let n = 5u64;
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-cli-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    let cfg = format!(
+        "rpc_url = \"{}\"\nchain_id = \"{}\"\ndenom = \"{}\"\ncontract = \"{}\"\nsettlement_key = \"{}\"\naccount_key = \"{}\"\nqueue = \"{}\"\n",
+        chain.config.rpc_url,
+        chain.config.chain_id,
+        chain.config.denom,
+        site.contract,
+        site.dir.path().join("settlement.key").display(),
+        site.dir.path().join("account.key").display(),
+        site.dir.path().join("queue.redb").display(),
+    );
+    std::fs::write(site.dir.path().join("signer.toml"), cfg)?;
+    let now = unix_now();
+    let reports: Vec<Value> = (0..n)
+        .map(|i| {
+            let u = usage(&m, now, i);
+            json!({"provider": u.provider, "consumer": u.consumer, "resource_id": u.resource_id,
+                "quantity": u.quantity, "unit": u.unit, "price_ref": u.price_ref,
+                "max_unit_price": u.max_unit_price.to_string(),
+                "period_start": u.period_start, "period_end": u.period_end})
+        })
+        .collect();
+    let signed = run_cli(&site, &["sign"], &Value::Array(reports).to_string())?;
+    assert_eq!(signed["signed"], n);
+    let st = run_cli(&site, &["status"], "")?;
+    assert_eq!(st["signed"], n);
+    let out = run_cli(&site, &["submit", "--flush"], "")?;
+    assert_eq!(out["pass"]["items_final"], n, "{out}");
+    assert_eq!(out["queue"]["final"], n, "{out}");
+    assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
