@@ -267,11 +267,16 @@ async fn submit(
                 "{}",
                 json!({"pass": serde_json::to_value(&rep)?, "queue": stats_json(&stats)})
             ),
-            Ok(rep) => println!(
+            Ok(rep) => {
+                println!(
                 "broadcast {} batches, {} included ({} items final, {} refused), {} requeued, {} pending; queue: {} signed, {} submitted, {} final, {} refused",
                 rep.broadcast, rep.included, rep.items_final, rep.items_refused, rep.requeued,
                 rep.pending, stats.signed, stats.submitted, stats.final_, stats.refused
-            ),
+            );
+                if let Some(r) = &rep.last_refusal {
+                    eprintln!("garden-signer: last refusal: {r}");
+                }
+            }
             Err(e) if watch => eprintln!("garden-signer: pass failed: {e:#}"),
             Err(e) => return Err(e),
         }

@@ -299,3 +299,66 @@ async fn the_cli_signs_reports_and_submits_them() -> anyhow::Result<()> {
     assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_sequence_moved_behind_the_submitters_back_is_resynced() -> anyhow::Result<()> {
+    let n = 6u64;
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-seq-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    let signer = site.open()?;
+    let mut sub = Submitter::new(&signer, &chain, &site.wallet, config(&m));
+    let now = unix_now();
+    signer.sign_many((0..n / 2).map(|i| usage(&m, now, i)).collect(), now)?;
+    let rep = sub.pass(unix_now(), true).await?;
+    assert_eq!(rep.items_final, n / 2);
+    // Another transaction from the same account: the submitter's local sequence is stale.
+    chain
+        .execute(
+            &site.wallet,
+            &m.deployment.settlement,
+            &json!({"deposit": {}}),
+            vec![chain.coin(1)?],
+        )
+        .await?;
+    let now = unix_now();
+    signer.sign_many((n / 2..n).map(|i| usage(&m, now, i)).collect(), now)?;
+    let rep = sub.pass(unix_now(), true).await?;
+    // The stale sequence is caught by the simulation (re-read, simulated again) or, failing
+    // that, by CheckTx (requeued, re-read, sent again in the same pass).
+    println!("pass after a foreign transaction: {rep:?}");
+    assert_eq!((rep.included, rep.items_final), (1, n / 2), "{rep:?}");
+    assert!(rep.requeued <= 1, "{rep:?}");
+    assert_eq!(signer.stats(unix_now())?.final_, n);
+    assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_transaction_never_seen_past_its_timeout_height_is_requeued_and_sent_again(
+) -> anyhow::Result<()> {
+    let n = 4u64;
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-expiry-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    let signer = site.open()?;
+    let now = unix_now();
+    signer.sign_many((0..n).map(|i| usage(&m, now, i)).collect(), now)?;
+    // A batch recorded as submitted whose transaction never reached the chain (the process
+    // died between recording the hash and broadcasting), with a timeout height now past.
+    let b = signer.next_batch(100, 0, now)?.expect("a batch");
+    let h = chain.height().await?;
+    signer.mark_submitted_until(b.id, &"AB".repeat(32), Some(h))?;
+    let rep = Submitter::new(&signer, &chain, &site.wallet, config(&m))
+        .pass(unix_now(), true)
+        .await?;
+    assert_eq!(
+        signer.batch(b.id)?.unwrap().state,
+        garden_signer::BatchState::Requeued {
+            cause: garden_signer::RetryCause::TxExpired
+        }
+    );
+    assert_eq!((rep.requeued, rep.broadcast, rep.items_final), (1, 1, n));
+    assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}

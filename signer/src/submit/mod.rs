@@ -71,15 +71,26 @@ pub struct PassReport {
     pub pending: u64,
     pub gas_used: u64,
     pub gas_wanted: u64,
+    /// The last refusal by CheckTx in this pass (code, codespace, log).
+    pub last_refusal: Option<String>,
 }
 
 /// What happened to one batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolved {
-    Included { final_: u64, refused: u64 },
+    Included {
+        final_: u64,
+        refused: u64,
+    },
     Requeued(RetryCause),
+    /// Too large to simulate: requeued, the batch limit halved.
+    Resized,
     Pending,
 }
+
+/// A pass stops after this many batches in a row were refused (a fee or account problem
+/// would otherwise be retried forever); the next pass tries again.
+const MAX_REFUSALS_IN_A_ROW: u32 = 3;
 
 pub struct Submitter<'a> {
     signer: &'a Signer,
@@ -157,6 +168,7 @@ impl<'a> Submitter<'a> {
         if rep.pending > 0 {
             return Ok(rep);
         }
+        let mut refusals = 0;
         loop {
             let limit = self.limit().await?;
             let age = if flush { 0 } else { self.cfg.max_age };
@@ -167,8 +179,16 @@ impl<'a> Submitter<'a> {
                 .submit_built(b.id, b.nonces.len(), b.payload, &mut rep)
                 .await?;
             count(&mut rep, &r);
-            if r == Resolved::Pending {
-                break;
+            match r {
+                Resolved::Pending => break,
+                Resolved::Requeued(_) => {
+                    refusals += 1;
+                    if refusals >= MAX_REFUSALS_IN_A_ROW {
+                        break;
+                    }
+                }
+                Resolved::Resized => {}
+                Resolved::Included { .. } => refusals = 0,
             }
         }
         Ok(rep)
@@ -183,7 +203,10 @@ impl<'a> Submitter<'a> {
         let Some(b) = self.signer.next_batch(limit, 0, now)? else {
             return Ok(None);
         };
-        match self.sign_and_broadcast(b.id, b.payload).await? {
+        match self
+            .sign_and_broadcast(b.id, b.payload, &mut PassReport::default())
+            .await?
+        {
             Some((hash, BroadcastSeen::Accepted)) => Ok(Some((b.id, hash))),
             other => Err(anyhow!("batch {} was not accepted: {other:?}", b.id)),
         }
@@ -195,6 +218,7 @@ impl<'a> Submitter<'a> {
         &mut self,
         id: u64,
         payload: Vec<u8>,
+        rep: &mut PassReport,
     ) -> Result<Option<(String, BroadcastSeen)>> {
         use base64::Engine;
         let msg = json!({"settle_batch": {
@@ -204,7 +228,7 @@ impl<'a> Submitter<'a> {
         let any =
             crate::chain::execute_any(&self.wallet.address, &self.cfg.contract, &msg, vec![])?;
         let msgs = [any];
-        let account = match self.account {
+        let mut account = match self.account {
             Some(a) => a,
             None => self.chain.account_info(&self.wallet.address).await?,
         };
@@ -215,11 +239,20 @@ impl<'a> Submitter<'a> {
             memo: "garden settle",
             timeout_height,
         };
-        let simulated = match self
+        let mut sim = self
             .chain
             .simulate(self.wallet, &draft, account.into())
-            .await
-        {
+            .await;
+        if sim.is_err() && self.account.is_some() {
+            // The simulation checks the sequence too: a locally tracked one may be stale
+            // (another transaction from this account). Re-read it and simulate once more.
+            account = self.chain.account_info(&self.wallet.address).await?;
+            sim = self
+                .chain
+                .simulate(self.wallet, &draft, account.into())
+                .await;
+        }
+        let simulated = match sim {
             Ok(g) => g,
             Err(e) if e.to_string().contains("too large to simulate") => {
                 let n = self.signer.batch(id)?.map_or(1, |b| b.nonces.len());
@@ -257,7 +290,10 @@ impl<'a> Submitter<'a> {
             .mark_submitted_until(id, &hash, Some(timeout_height))?;
         let seen = match self.chain.broadcast(tx).await {
             Ok(Broadcast::Accepted) => BroadcastSeen::Accepted,
-            Ok(Broadcast::Refused(e)) => BroadcastSeen::Refused { code: e.code },
+            Ok(Broadcast::Refused(e)) => {
+                rep.last_refusal = Some(e.to_string());
+                BroadcastSeen::Refused { code: e.code }
+            }
             Err(_) => BroadcastSeen::Unknown,
         };
         self.account = if decide::resync_after(seen) {
@@ -278,8 +314,8 @@ impl<'a> Submitter<'a> {
         payload: Vec<u8>,
         rep: &mut PassReport,
     ) -> Result<Resolved> {
-        let Some((hash, seen)) = self.sign_and_broadcast(id, payload).await? else {
-            return Ok(Resolved::Requeued(RetryCause::BroadcastRefused));
+        let Some((hash, seen)) = self.sign_and_broadcast(id, payload, rep).await? else {
+            return Ok(Resolved::Resized);
         };
         rep.broadcast += 1;
         match decide::on_broadcast(seen) {
@@ -369,7 +405,7 @@ fn count(rep: &mut PassReport, r: &Resolved) {
             rep.items_final += final_;
             rep.items_refused += refused;
         }
-        Resolved::Requeued(_) => rep.requeued += 1,
+        Resolved::Requeued(_) | Resolved::Resized => rep.requeued += 1,
         Resolved::Pending => rep.pending += 1,
     }
 }
