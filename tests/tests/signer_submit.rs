@@ -268,17 +268,7 @@ async fn the_cli_signs_reports_and_submits_them() -> anyhow::Result<()> {
     let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
     let m = open_market(&chain, "submit-cli-e2e", n).await?;
     let site = Site::new(&chain, &m)?;
-    let cfg = format!(
-        "rpc_url = \"{}\"\nchain_id = \"{}\"\ndenom = \"{}\"\ncontract = \"{}\"\nsettlement_key = \"{}\"\naccount_key = \"{}\"\nqueue = \"{}\"\n",
-        chain.config.rpc_url,
-        chain.config.chain_id,
-        chain.config.denom,
-        site.contract,
-        site.dir.path().join("settlement.key").display(),
-        site.dir.path().join("account.key").display(),
-        site.dir.path().join("queue.redb").display(),
-    );
-    std::fs::write(site.dir.path().join("signer.toml"), cfg)?;
+    write_config(&chain, &site)?;
     let now = unix_now();
     let reports: Vec<Value> = (0..n)
         .map(|i| {
@@ -360,5 +350,62 @@ async fn a_transaction_never_seen_past_its_timeout_height_is_requeued_and_sent_a
     );
     assert_eq!((rep.requeued, rep.broadcast, rep.items_final), (1, 1, n));
     assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
+
+#[tokio::test]
+async fn kill_9_of_the_submitting_process_loses_nothing_and_pays_nothing_twice(
+) -> anyhow::Result<()> {
+    let n = 40u64;
+    let chain = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let m = open_market(&chain, "submit-kill-e2e", n).await?;
+    let site = Site::new(&chain, &m)?;
+    write_config(&chain, &site)?;
+    {
+        let signer = site.open()?;
+        let now = unix_now();
+        signer.sign_many((0..n).map(|i| usage(&m, now, i)).collect(), now)?;
+    }
+    // Batches of 4: ten transactions, about one per block; the process is killed at
+    // pseudo-random instants (before, during and after broadcasts and confirmations).
+    let mut kills = 0;
+    for cycle in 0..5u64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos() as u64;
+        let delay = Duration::from_millis(300 + (nanos + cycle * 977) % 1_700);
+        let mut child = std::process::Command::new(signer_bin()?)
+            .args(["--json", "--max-items", "4", "submit", "--flush"])
+            .env("GARDEN_SIGNER_CONFIG", site.dir.path().join("signer.toml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        tokio::time::sleep(delay).await;
+        if child.try_wait()?.is_none() {
+            child.kill()?; // SIGKILL
+            kills += 1;
+        }
+        child.wait()?;
+    }
+    let out = run_cli(&site, &["submit", "--flush"], "")?;
+    println!("{kills} kills; last pass: {out}");
+    assert_eq!(out["queue"]["final"], n, "{out}");
+    assert_eq!(out["queue"]["refused"], 0, "{out}");
+    assert_eq!(paid(&chain, &m).await?, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
+
+fn write_config(chain: &Chain, site: &Site) -> anyhow::Result<()> {
+    let cfg = format!(
+        "rpc_url = \"{}\"\nchain_id = \"{}\"\ndenom = \"{}\"\ncontract = \"{}\"\nsettlement_key = \"{}\"\naccount_key = \"{}\"\nqueue = \"{}\"\n",
+        chain.config.rpc_url,
+        chain.config.chain_id,
+        chain.config.denom,
+        site.contract,
+        site.dir.path().join("settlement.key").display(),
+        site.dir.path().join("account.key").display(),
+        site.dir.path().join("queue.redb").display(),
+    );
+    std::fs::write(site.dir.path().join("signer.toml"), cfg)?;
     Ok(())
 }
