@@ -9,7 +9,7 @@
 //! Settings come from flags, else `GARDEN_*` environment variables, else the TOML config
 //! file (`--config`, `GARDEN_SIGNER_CONFIG`), whose keys are the flag names with `_`:
 //! `rpc_url`, `chain_id`, `denom`, `contract`, `settlement_key`, `account_key`, `queue`,
-//! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`. `--json` prints one
+//! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`, `pipeline`. `--json` prints one
 //! JSON object per command (per pass with `--watch`).
 
 use std::path::{Path, PathBuf};
@@ -66,6 +66,9 @@ struct Cli {
     /// Seconds before a smaller batch leaves (default 30).
     #[arg(long, env = "GARDEN_MAX_AGE", global = true)]
     max_age: Option<u64>,
+    /// Batches broadcast before confirming them (default 4; 1 = one at a time).
+    #[arg(long, env = "GARDEN_PIPELINE", global = true)]
+    pipeline: Option<usize>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -113,6 +116,7 @@ struct FileConfig {
     gas_adjustment: Option<f64>,
     max_items: Option<usize>,
     max_age: Option<u64>,
+    pipeline: Option<usize>,
 }
 
 /// Flags and environment over the file.
@@ -137,6 +141,7 @@ fn merge(cli: &Cli) -> Result<FileConfig> {
         gas_adjustment: cli.gas_adjustment.or(f.gas_adjustment),
         max_items: cli.max_items.or(f.max_items),
         max_age: cli.max_age.or(f.max_age),
+        pipeline: cli.pipeline.or(f.pipeline),
     })
 }
 
@@ -250,6 +255,9 @@ async fn submit(
     }
     if let Some(v) = c.max_age {
         cfg.max_age = v;
+    }
+    if let Some(v) = c.pipeline {
+        cfg.pipeline = v;
     }
     if let Some(v) = c.gas_adjustment {
         cfg.gas.adjustment = v;

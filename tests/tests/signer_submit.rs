@@ -4,8 +4,9 @@
 //! chain: the provider is paid exactly once, across a stop between broadcast and
 //! confirmation and when the provider already settled a copy.
 //!
-//! `GARDEN_SUBMIT_ITEMS` (default 200) sets the size of the throughput run, which prints
-//! items/s and gas per item (docs/PERFORMANCE.md, "Signer").
+//! `GARDEN_SUBMIT_ITEMS` (default 200), `GARDEN_SUBMIT_BATCH` and `GARDEN_SUBMIT_PIPELINE` set
+//! the throughput run, which prints items/s, tx/s and gas per item (docs/PERFORMANCE.md,
+//! "Signer").
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -123,15 +124,26 @@ async fn signed_usage_is_paid_exactly_once() -> anyhow::Result<()> {
     let provider = m.provider.address.to_string();
     let before = chain.balance(&provider, &chain.config.denom).await?;
 
+    let mut cfg = config(&m);
+    let knob = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+    if let Some(v) = knob("GARDEN_SUBMIT_BATCH") {
+        cfg.max_items = v;
+    }
+    if let Some(v) = knob("GARDEN_SUBMIT_PIPELINE") {
+        cfg.pipeline = v;
+    }
+    let pipeline = cfg.pipeline;
     let t = Instant::now();
-    let rep = Submitter::new(&signer, &chain, &site.wallet, config(&m))
+    let rep = Submitter::new(&signer, &chain, &site.wallet, cfg)
         .pass(unix_now(), true)
         .await?;
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "submitted {n} items in {} batches in {secs:.1} s: {:.0} items/s; gas used {} ({:.0} per item), wanted {}",
+        "submitted {n} items in {} batches (pipeline {pipeline}) in {secs:.1} s: {:.0} items/s, {:.1} tx/s, {} batches requeued (refused or deferred); gas used {} ({:.0} per item), wanted {}",
         rep.included,
         n as f64 / secs,
+        rep.broadcast as f64 / secs,
+        rep.requeued,
         rep.gas_used,
         rep.gas_used as f64 / n as f64,
         rep.gas_wanted
@@ -366,16 +378,17 @@ async fn kill_9_of_the_submitting_process_loses_nothing_and_pays_nothing_twice(
         let now = unix_now();
         signer.sign_many((0..n).map(|i| usage(&m, now, i)).collect(), now)?;
     }
-    // Batches of 4: ten transactions, about one per block; the process is killed at
-    // pseudo-random instants (before, during and after broadcasts and confirmations).
+    // Batches of 2: twenty transactions, up to 4 in flight (the default pipeline); the
+    // process is killed at pseudo-random instants (before, during and after broadcasts and
+    // confirmations).
     let mut kills = 0;
     for cycle in 0..5u64 {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .subsec_nanos() as u64;
-        let delay = Duration::from_millis(300 + (nanos + cycle * 977) % 1_700);
+        let delay = Duration::from_millis(200 + (nanos + cycle * 977) % 1_300);
         let mut child = std::process::Command::new(signer_bin()?)
-            .args(["--json", "--max-items", "4", "submit", "--flush"])
+            .args(["--json", "--max-items", "2", "submit", "--flush"])
             .env("GARDEN_SIGNER_CONFIG", site.dir.path().join("signer.toml"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

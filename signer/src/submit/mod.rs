@@ -1,9 +1,12 @@
 //! Submission of signed attestation batches to the settlement contract.
 //!
-//! One batch at a time: `next_batch` → simulate gas → sign the transaction with a
+//! Per batch: `next_batch` → simulate gas → sign the transaction with a
 //! `timeout_height` → `mark_submitted_until(hash, timeout)` (durable, *before* the
 //! broadcast) → broadcast (sync) → confirm by hash → `mark_included(codes)` or `requeue`.
 //! What to do with each observed outcome is decided in [`decide`] (pure, unit-tested).
+//! Up to [`SubmitConfig::pipeline`] batches are broadcast with consecutive sequences before
+//! they are confirmed; a refusal or an unknown broadcast ends the round (later sequences
+//! would be refused), and new transactions are signed only once every earlier one is known.
 //!
 //! Restart: [`Submitter::recover`] first settles every batch left `submitted` by looking its
 //! stored hash up (never resubmitting it blindly), and submits batches left `built` (they
@@ -39,6 +42,8 @@ pub struct SubmitConfig {
     pub timeout_blocks: u64,
     /// How long one confirmation waits before leaving the batch `submitted` for a later pass.
     pub confirm_timeout: Duration,
+    /// Batches broadcast (consecutive sequences) before confirming them; 1 = one at a time.
+    pub pipeline: usize,
 }
 
 impl SubmitConfig {
@@ -52,6 +57,7 @@ impl SubmitConfig {
             fee_denom: None,
             timeout_blocks: 40,
             confirm_timeout: Duration::from_secs(120),
+            pipeline: 4,
         }
     }
 }
@@ -86,6 +92,16 @@ pub enum Resolved {
     /// Too large to simulate: requeued, the batch limit halved.
     Resized,
     Pending,
+}
+
+/// What [`Submitter::sign_and_broadcast`] did with a batch.
+#[derive(Debug)]
+enum Sent {
+    Broadcast(String, BroadcastSeen),
+    /// Too large to simulate: requeued, the limit halved.
+    Resized,
+    /// Not simulated while earlier transactions of the round are pending: requeued.
+    Deferred,
 }
 
 /// A pass stops after this many batches in a row were refused (a fee or account problem
@@ -170,25 +186,72 @@ impl<'a> Submitter<'a> {
         }
         let mut refusals = 0;
         loop {
+            // One round: up to `pipeline` batches broadcast with consecutive sequences (the
+            // mempool's check state accepts them in order), then all confirmed.
             let limit = self.limit().await?;
             let age = if flush { 0 } else { self.cfg.max_age };
-            let Some(b) = self.signer.next_batch(limit, age, now)? else {
-                break;
-            };
-            let r = self
-                .submit_built(b.id, b.nonces.len(), b.payload, &mut rep)
-                .await?;
-            count(&mut rep, &r);
-            match r {
-                Resolved::Pending => break,
-                Resolved::Requeued(_) => {
-                    refusals += 1;
-                    if refusals >= MAX_REFUSALS_IN_A_ROW {
+            let mut inflight = Vec::new();
+            let mut refused = false;
+            while inflight.len() < self.cfg.pipeline.max(1) {
+                let Some(b) = self
+                    .signer
+                    .next_batch(self.limit.unwrap_or(limit), age, now)?
+                else {
+                    break;
+                };
+                let len = b.nonces.len();
+                let in_round = !inflight.is_empty();
+                let (hash, seen) = match self
+                    .sign_and_broadcast(b.id, b.payload, in_round, &mut rep)
+                    .await?
+                {
+                    Sent::Broadcast(hash, seen) => (hash, seen),
+                    Sent::Resized => {
+                        count(&mut rep, &Resolved::Resized);
+                        continue;
+                    }
+                    Sent::Deferred => {
+                        count(&mut rep, &Resolved::Resized);
                         break;
                     }
+                };
+                rep.broadcast += 1;
+                match decide::on_broadcast(seen) {
+                    Step::Requeue(cause) => {
+                        self.signer.requeue(b.id, cause)?;
+                        count(&mut rep, &Resolved::Requeued(cause));
+                        refused = true;
+                        break;
+                    }
+                    _ => inflight.push((b.id, hash, len)),
                 }
-                Resolved::Resized => {}
-                Resolved::Included { .. } => refusals = 0,
+                if seen != BroadcastSeen::Accepted {
+                    // Unknown: the sequence cannot be trusted until this one is resolved.
+                    break;
+                }
+            }
+            if inflight.is_empty() && !refused {
+                break;
+            }
+            let mut pending = false;
+            for (id, hash, len) in inflight {
+                let r = self.confirm(id, &hash, len, &mut rep).await?;
+                count(&mut rep, &r);
+                match r {
+                    Resolved::Pending => pending = true,
+                    Resolved::Included { .. } => refusals = 0,
+                    Resolved::Requeued(_) => refused = true,
+                    Resolved::Resized => {}
+                }
+            }
+            if pending {
+                break;
+            }
+            if refused {
+                refusals += 1;
+                if refusals >= MAX_REFUSALS_IN_A_ROW {
+                    break;
+                }
             }
         }
         Ok(rep)
@@ -204,10 +267,10 @@ impl<'a> Submitter<'a> {
             return Ok(None);
         };
         match self
-            .sign_and_broadcast(b.id, b.payload, &mut PassReport::default())
+            .sign_and_broadcast(b.id, b.payload, false, &mut PassReport::default())
             .await?
         {
-            Some((hash, BroadcastSeen::Accepted)) => Ok(Some((b.id, hash))),
+            Sent::Broadcast(hash, BroadcastSeen::Accepted) => Ok(Some((b.id, hash))),
             other => Err(anyhow!("batch {} was not accepted: {other:?}", b.id)),
         }
     }
@@ -218,8 +281,9 @@ impl<'a> Submitter<'a> {
         &mut self,
         id: u64,
         payload: Vec<u8>,
+        in_round: bool,
         rep: &mut PassReport,
-    ) -> Result<Option<(String, BroadcastSeen)>> {
+    ) -> Result<Sent> {
         use base64::Engine;
         let msg = json!({"settle_batch": {
             "batch": base64::engine::general_purpose::STANDARD.encode(&payload),
@@ -243,6 +307,13 @@ impl<'a> Submitter<'a> {
             .chain
             .simulate(self.wallet, &draft, account.into())
             .await;
+        if sim.is_err() && in_round {
+            // Earlier transactions of this round wait in the mempool: the simulation's
+            // sequence moves under us while a block commits and the mempool is rechecked.
+            // Never broadcast, so nothing settled: requeue and end the round.
+            self.signer.requeue(id, RetryCause::BroadcastRefused)?;
+            return Ok(Sent::Deferred);
+        }
         if sim.is_err() && self.account.is_some() {
             // The simulation checks the sequence too: a locally tracked one may be stale
             // (another transaction from this account). Re-read it and simulate once more.
@@ -258,7 +329,7 @@ impl<'a> Submitter<'a> {
                 let n = self.signer.batch(id)?.map_or(1, |b| b.nonces.len());
                 self.limit = Some(decide::shrink(n));
                 self.signer.requeue(id, RetryCause::BroadcastRefused)?;
-                return Ok(None);
+                return Ok(Sent::Resized);
             }
             Err(e) => {
                 // Never broadcast: nothing can have settled.
@@ -304,7 +375,7 @@ impl<'a> Submitter<'a> {
                 sequence: account.sequence + 1,
             })
         };
-        Ok(Some((hash, seen)))
+        Ok(Sent::Broadcast(hash, seen))
     }
 
     async fn submit_built(
@@ -314,8 +385,9 @@ impl<'a> Submitter<'a> {
         payload: Vec<u8>,
         rep: &mut PassReport,
     ) -> Result<Resolved> {
-        let Some((hash, seen)) = self.sign_and_broadcast(id, payload, rep).await? else {
-            return Ok(Resolved::Resized);
+        let (hash, seen) = match self.sign_and_broadcast(id, payload, false, rep).await? {
+            Sent::Broadcast(hash, seen) => (hash, seen),
+            Sent::Resized | Sent::Deferred => return Ok(Resolved::Resized),
         };
         rep.broadcast += 1;
         match decide::on_broadcast(seen) {
