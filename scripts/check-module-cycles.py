@@ -2,7 +2,7 @@
 """Fails when the modules of a Rust crate import each other in a cycle.
 
 Usage: scripts/check-module-cycles.py [CRATE_SRC_DIR ...]
-       (default: every crate of the workspace: sidecar/src, signer/src, contracts/*/src, tests/src)
+       (default: the src/ of every member of the workspace's Cargo.toml)
 
 Each file is a module (lib.rs/main.rs = the crate root, a.rs and a/mod.rs = `a`, a/b.rs =
 `a::b`). An edge A -> B is a path in A's code — a `use` or an inline `crate::…`,
@@ -179,13 +179,19 @@ def check(src):
     return len(sccs)
 
 
+def workspace_members():
+    """The member directories listed in the workspace's Cargo.toml."""
+    import tomllib
+
+    with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
+        return tomllib.load(f)["workspace"]["members"]
+
+
 def main():
     dirs = sys.argv[1:] or [
-        os.path.join(ROOT, d)
-        for d in ["sidecar/src", "signer/src", "tests/src"] + sorted(
-            os.path.join("contracts", c, "src") for c in os.listdir(os.path.join(ROOT, "contracts"))
-        )
-        if os.path.isdir(os.path.join(ROOT, d))
+        os.path.join(ROOT, m, "src")
+        for m in workspace_members()
+        if os.path.isdir(os.path.join(ROOT, m, "src"))
     ]
     cycles = sum(check(d) for d in dirs)
     if cycles:

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything Garden's tests need, from package registries only:
-#   - Debian packages: nats-server, Debian's Rust (wasm contracts via build-std), lld,
+#   - Debian packages: Debian's Rust (wasm contracts via build-std), lld,
 #     binaryen (wasm-opt), libclang + protoc (Hermes' build);
-#   - wasmd, built from the Go module proxy at a pinned release;
+#   - wasmd and nats-server, built from the Go module proxy at pinned releases;
 #   - Hermes (ibc-relayer-cli), cosmwasm-check and cargo-fuzz, from crates.io.
 # Idempotent: built tools are cached by version under $GARDEN_TOOLS and skipped when present.
 #
 # Usage: scripts/install-deps.sh [--no-apt] [--only NAME] [--skip NAME]
-#        NAME: apt | wasmd | cosmwasm-check | hermes | cargo-fuzz
+#        NAME: apt | wasmd | nats-server | cosmwasm-check | hermes | cargo-fuzz
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(nats-server rustc-web cargo-web rust-web-src lld-22 binaryen
+APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-22 binaryen
               libclang-dev protobuf-compiler clang pkg-config libssl-dev jq curl ca-certificates)
 DO_APT=1
 ONLY=""
@@ -39,7 +39,6 @@ install_apt() {
   apt-get update -qq || die "apt-get update failed: check network access to Debian mirrors"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install failed for: ${missing[*]}"
-  # Debian ships nats-server enabled as a system service on some setups; tests start their own.
   [[ -x /usr/bin/cargo && -x /usr/bin/rustc ]] || die "Debian's cargo/rustc missing after apt install (cargo-web/rustc-web)"
 }
 
@@ -79,6 +78,20 @@ install_wasmd() {
   log "wasmd: $(wasmd version 2>&1) installed in $WASMD_DIR"
 }
 
+# nats-server at a pinned release (Debian's is older and has no recent JetStream fixes); the
+# tests start it themselves through scripts/nats.sh.
+install_nats_server() {
+  local bin; bin="$NATS_SERVER_DIR/bin/nats-server"
+  if [[ -x "$bin" ]]; then log "nats-server $NATS_SERVER_VERSION: cached in $NATS_SERVER_DIR"; return; fi
+  need go "Go is needed to build nats-server"
+  log "nats-server $NATS_SERVER_VERSION: building from the Go module proxy (about 1 min)"
+  mkdir -p "$NATS_SERVER_DIR/bin"
+  GOBIN="$NATS_SERVER_DIR/bin" CGO_ENABLED=0 go install -trimpath \
+    "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION" \
+    || die "go install of nats-server $NATS_SERVER_VERSION failed (is the Go module proxy reachable?)"
+  log "nats-server: $("$bin" --version) installed in $NATS_SERVER_DIR"
+}
+
 # cargo install into a versioned root with a persistent target dir (rebuilds are incremental).
 cargo_install_cached() {
   local crate="$1" version="$2" root="$3" bin="$4"; shift 4
@@ -105,6 +118,7 @@ mkdir -p "$GARDEN_TOOLS"
 garden_tool_env
 if want apt && [[ $DO_APT -eq 1 ]]; then timed "apt" install_apt; fi
 want wasmd && timed "wasmd" install_wasmd
+want nats-server && timed "nats-server" install_nats_server
 want cosmwasm-check && timed "cosmwasm-check" install_cosmwasm_check
 want hermes && timed "hermes" install_hermes
 want cargo-fuzz && timed "cargo-fuzz" install_cargo_fuzz

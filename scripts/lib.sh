@@ -15,6 +15,7 @@ SONIC_VERSION="${SONIC_VERSION:-v1.15.5}"
 HERMES_VERSION="${HERMES_VERSION:-1.10.5}"
 COSMWASM_CHECK_VERSION="${COSMWASM_CHECK_VERSION:-3.0.10}"
 CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
+NATS_SERVER_VERSION="${NATS_SERVER_VERSION:-v2.15.3}"
 
 # Built tools are cached by version outside the clone so a second run (and CI on the same
 # machine) does not rebuild them.
@@ -24,6 +25,7 @@ WASMD_DIR="$GARDEN_TOOLS/wasmd-$WASMD_VERSION"
 HERMES_DIR="$GARDEN_TOOLS/hermes-$HERMES_VERSION"
 COSMWASM_CHECK_DIR="$GARDEN_TOOLS/cosmwasm-check-$COSMWASM_CHECK_VERSION"
 CARGO_FUZZ_DIR="$GARDEN_TOOLS/cargo-fuzz-$CARGO_FUZZ_VERSION"
+NATS_SERVER_DIR="$GARDEN_TOOLS/nats-server-$NATS_SERVER_VERSION"
 
 # Local network state lives outside the clone too (it is large and disposable).
 GARDEN_NET="${GARDEN_NET:-$GARDEN_CACHE/localnet}"
@@ -34,8 +36,13 @@ die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Puts the cached tools on PATH (and wasmd's shared library on the loader path).
 garden_tool_env() {
-  export PATH="$WASMD_DIR/bin:$HERMES_DIR/bin:$COSMWASM_CHECK_DIR/bin:$CARGO_FUZZ_DIR/bin:$PATH"
+  export PATH="$WASMD_DIR/bin:$HERMES_DIR/bin:$COSMWASM_CHECK_DIR/bin:$CARGO_FUZZ_DIR/bin:$NATS_SERVER_DIR/bin:$PATH"
   export LD_LIBRARY_PATH="$WASMD_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+
+# The pinned nats-server the tests use (GARDEN_NATS_SERVER overrides it).
+nats_server_bin() {
+  printf '%s\n' "${GARDEN_NATS_SERVER:-$NATS_SERVER_DIR/bin/nats-server}"
 }
 
 need() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Local sidecars on 127.0.0.1: one indexer and two nodes (site-a, site-b) in one private
-# network (a fresh PSK), the nodes seeded with the indexer. Each keeps its keys, log and pid in
+# Local sidecars on 127.0.0.1: one indexer and three nodes in one private network (a fresh
+# PSK), the nodes seeded with the indexer. site-c is an intermittent nano of site-a (its
+# master), which lists it: `peers` shows the link and the profile. Each keeps its keys, log and pid in
 # $GARDEN_NET/sidecars/<name>/.
 #
 # Usage:
@@ -8,6 +9,7 @@
 #   scripts/sidecars.sh stop
 #   scripts/sidecars.sh status
 #   scripts/sidecars.sh search NEEDLE [--json]   search the local network (name, DID or peer id)
+#   scripts/sidecars.sh peers NEEDLE [--json]    the same with profiles and nano→master links
 source "$(dirname "$0")/lib.sh"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GARDEN_CACHE/target}"
@@ -15,7 +17,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GARDEN_CACHE/target}"
 GARDEN="${GARDEN_BIN:-$CARGO_TARGET_DIR/release/garden}"
 DIR="$GARDEN_NET/sidecars"
 # name:port:role
-SIDECARS=(indexer:4101:indexer site-a:4102:node site-b:4103:node)
+SIDECARS=(indexer:4101:indexer site-a:4102:node site-b:4103:node site-c:4104:node)
 
 running() { [[ -f $DIR/$1/garden.pid ]] && kill -0 "$(cat "$DIR/$1/garden.pid")" 2>/dev/null; }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -31,18 +33,30 @@ seed_addr() {
   echo "/ip4/127.0.0.1/tcp/4101/p2p/$id"
 }
 
+identity() {  # name: its key and peer id, made once
+  local d="$DIR/$1"
+  mkdir -p "$d"
+  if [[ ! -f $d/garden-identity.key ]]; then
+    "$GARDEN" keygen --identity "$d/garden-identity.key" --json | jq -r .peer_id > "$d/peer_id" \
+      || die "$1: keygen failed"
+  fi
+}
+
 start_one() {  # name port role
   local name="$1" port="$2" role="$3" d="$DIR/$1"
   if running "$name"; then log "$name already running (pid $(cat "$d/garden.pid"))"; return; fi
   port_in_use "$port" && die "$name: port 127.0.0.1:$port is already in use (ss -ltnp | grep :$port)"
-  mkdir -p "$d"
-  if [[ ! -f $d/garden-identity.key ]]; then
-    "$GARDEN" keygen --identity "$d/garden-identity.key" --json | jq -r .peer_id > "$d/peer_id" \
-      || die "$name: keygen failed"
-  fi
   local seeds=""; [[ $role == node ]] && seeds=$(seed_addr)
+  # The delegation pair: site-a answers for site-c, an intermittent site (away ≤ 10 min).
+  local -a extra=()
+  case "$name" in
+    site-a) extra=(GARDEN_DELEGATION_NANOS="$(cat "$DIR/site-c/peer_id")") ;;
+    site-c) extra=(GARDEN_DELEGATION_MASTER="$(cat "$DIR/site-a/peer_id")"
+                   GARDEN_PROFILE_KIND=intermittent GARDEN_PROFILE_MAX_ABSENCE_SECS=600) ;;
+  esac
   (
     cd "$d"
+    [[ ${#extra[@]} -eq 0 ]] || export "${extra[@]}"
     GARDEN_IDENTITY_KEY_FILE="$d/garden-identity.key" GARDEN_IDENTITY_PSK_FILE="$DIR/swarm.key" \
     GARDEN_NETWORK_LISTEN="/ip4/127.0.0.1/tcp/$port" GARDEN_NETWORK_SEEDS="$seeds" \
     GARDEN_DISCOVERY_NAME="$name" RUST_LOG="${RUST_LOG:-info}" \
@@ -66,6 +80,8 @@ case "$cmd" in
     mkdir -p "$DIR"
     [[ -f $DIR/swarm.key ]] || "$GARDEN" keygen --identity "$DIR/.psk-owner.key" --psk "$DIR/swarm.key" >/dev/null \
       || die "could not create the private-network PSK"
+    # Every identity first: a master and its nano name each other in their records.
+    for s in "${SIDECARS[@]}"; do IFS=: read -r n _ _ <<<"$s"; identity "$n"; done
     for s in "${SIDECARS[@]}"; do IFS=: read -r n p r <<<"$s"; start_one "$n" "$p" "$r"; done ;;
   stop)
     for s in "${SIDECARS[@]}"; do
@@ -78,11 +94,11 @@ case "$cmd" in
       IFS=: read -r n p r <<<"$s"
       if running "$n"; then echo -e "$n\t$r\trunning\t127.0.0.1:$p\t$(cat "$DIR/$n/peer_id")"; else echo -e "$n\t$r\tstopped"; fi
     done ;;
-  search)
-    [[ $# -ge 1 ]] || die "usage: scripts/sidecars.sh search NEEDLE [--json]"
+  search|peers)
+    [[ $# -ge 1 ]] || die "usage: scripts/sidecars.sh $cmd NEEDLE [--json]"
     [[ -f $DIR/swarm.key ]] || die "no local sidecar network: scripts/sidecars.sh start"
     GARDEN_IDENTITY_PSK_FILE="$DIR/swarm.key" GARDEN_NETWORK_SEEDS="$(seed_addr)" \
-      "$GARDEN" search "$@" ;;
+      "$GARDEN" "$cmd" "$@" ;;
   -h|--help|"") sed -n '2,10p' "$0" ;;
-  *) die "unknown command '$cmd' (start|stop|status|search)" ;;
+  *) die "unknown command '$cmd' (start|stop|status|search|peers)" ;;
 esac

@@ -19,6 +19,8 @@ done
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$GARDEN_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One build per run: incremental state would only double the target directory on disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cd "$GARDEN_ROOT"
 T0=$(date +%s)
 declare -a SUMMARY=()
@@ -35,6 +37,11 @@ garden_tool_env
 
 # Every crate of the workspace: the sidecar, the e2e harness and each contract.
 step "module import cycles" python3 "$GARDEN_ROOT/scripts/check-module-cycles.py"
+# The NATS bridge tests start the pinned nats-server through scripts/nats.sh (they skip,
+# loudly, only when it is missing: install-deps.sh builds it).
+GARDEN_NATS_SERVER="$(nats_server_bin)"
+export GARDEN_NATS_SERVER
+[[ -x "$GARDEN_NATS_SERVER" ]] || warn "nats-server missing ($GARDEN_NATS_SERVER): the NATS tests will skip"
 step "unit + multi-test suites" cargo test --locked --workspace --exclude garden-e2e
 step "contracts to wasm" "$GARDEN_ROOT/scripts/build-contracts.sh"
 # A short libFuzzer pass over every decoder and validator of network input (corpora kept in

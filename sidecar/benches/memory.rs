@@ -102,7 +102,11 @@ fn garden_bin() -> Option<PathBuf> {
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|_| {
+            let dir = std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+            Path::new(&dir).join("../target")
+        });
     let p = target.join("release/garden");
     p.exists().then_some(p)
 }

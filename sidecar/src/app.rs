@@ -11,6 +11,7 @@ use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr, PeerId};
 use crate::config::Config;
 use crate::discovery::{location, publish::Presence, record, search};
 use crate::dtn;
+use crate::events;
 use crate::keys::{self, NodeIdentity};
 use crate::membership::{heartbeat::Signer, indexer, node, profile::Profile, swim, PeerInfo};
 use crate::net::{
@@ -39,6 +40,10 @@ pub enum Error {
     Net(#[from] net::Error),
     #[error("data plane: {0}")]
     DataPlane(#[from] dtn::plane::Error),
+    #[error(transparent)]
+    Settings(#[from] crate::config::Error),
+    #[error("events bridge: {0}")]
+    Events(String),
 }
 
 fn parse_addrs(field: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, Error> {
@@ -131,7 +136,7 @@ pub fn node_config(
                 born_at,
                 links: record::Links {
                     profile: (profile != Profile::Continuous).then_some(profile),
-                    ..Default::default()
+                    ..cfg.delegation.links()?
                 },
             },
             publish: true,
@@ -214,8 +219,11 @@ pub struct App {
     pub streams: libp2p_stream::Control,
     /// The DTN data plane (`[data_plane] enabled`).
     pub data_plane: Option<dtn::Handle>,
-    /// Entries peers delivered to us, each once (taken by the application).
+    /// Entries peers delivered to us, each once (taken by the application; by the NATS
+    /// bridge when `[events] nats_url` is set, and then `None` here).
     pub delivered: Option<tokio::sync::mpsc::Receiver<dtn::Delivered>>,
+    /// The NATS bridge (`[events] nats_url`).
+    pub events: Option<events::Handle>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -274,6 +282,7 @@ impl App {
         tracing::info!(peer_id = %identity.peer_id(), did = %identity.did(), role = ?nc.settings.presence.role, "starting garden sidecar");
         let mut launch = launch;
         let clock = launch.clock.clone();
+        let clock_for_events = launch.clock.clone();
         // The event loop's wake-ups go to the data plane (and to the caller's channel, if any).
         let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(64);
         let outer_wake = if cfg.data_plane.enabled {
@@ -283,12 +292,13 @@ impl App {
         };
         let key = identity.derive_key(dtn::KEY_LABEL);
         let dir = cfg.data_plane.dir.join(identity.peer_id().to_string());
+        let me = identity.clone();
         let started = net::start(identity, psk, nc, membership, launch).await?;
         let (data_plane, delivered) = if cfg.data_plane.enabled {
             let (pending_tx, mut pending_rx) = tokio::sync::mpsc::channel(4);
             let (dtn_wake_tx, dtn_wake_rx) = tokio::sync::mpsc::channel(64);
             let (handle, delivered) = dtn::plane::spawn(
-                dtn::plane::Config::new(dir),
+                dtn::plane::Config::new(dir.clone()),
                 &key,
                 started.streams.clone(),
                 clock,
@@ -313,17 +323,28 @@ impl App {
         } else {
             (None, None)
         };
+        let (delivered, events) = match (&data_plane, delivered) {
+            (Some(plane), Some(delivered)) if !cfg.events.nats_url.is_empty() => {
+                let h = start_events(cfg, me, plane, &dir, clock_for_events, delivered).await?;
+                (None, Some(h))
+            }
+            (_, delivered) => (delivered, None),
+        };
         Ok(App {
             client: started.client,
             streams: started.streams,
             data_plane,
             delivered,
+            events,
             task: started.task,
         })
     }
 
     /// Stops the event loop and waits for it.
     pub async fn shutdown(self) {
+        if let Some(e) = &self.events {
+            e.stop().await;
+        }
         if let Some(d) = &self.data_plane {
             d.stop().await;
         }
@@ -336,6 +357,54 @@ impl App {
         let _ = self.task.await;
     }
 }
+
+/// Opens the resources database (`<dir>/resources.redb`) and starts the NATS bridge over it,
+/// the data plane's deliveries and its outcomes.
+async fn start_events(
+    cfg: &Config,
+    identity: Arc<NodeIdentity>,
+    plane: &dtn::Handle,
+    dir: &std::path::Path,
+    clock: Clock,
+    delivered: tokio::sync::mpsc::Receiver<dtn::Delivered>,
+) -> Result<events::Handle, Error> {
+    use crate::resources::{catalogue::Catalogue, db, store::BookingStore, Did};
+    let e = &cfg.events;
+    let fail = |what: &str, err: &dyn std::fmt::Display| Error::Events(format!("{what}: {err}"));
+    let subjects = events::subjects::Subjects::new(&e.prefix).ok_or_else(|| Error::Config {
+        field: "events.prefix",
+        value: e.prefix.clone(),
+        reason: "not a subject prefix".into(),
+    })?;
+    let db = db::open(&dir.join(RESOURCES_FILE)).map_err(|err| fail("resources database", &err))?;
+    let catalogue =
+        Catalogue::new(db.clone(), Did::of(&identity)).map_err(|err| fail("catalogue", &err))?;
+    let bookings = BookingStore::new(db.clone()).map_err(|err| fail("bookings", &err))?;
+    let journal = events::journal::Journal::open(db, e.queue_capacity)
+        .map_err(|err| fail("events journal", &err))?;
+    let outcomes = plane.watch(4096).await?;
+    let name = format!("garden-{}", identity.peer_id());
+    let service = events::Service::new(
+        identity,
+        catalogue,
+        bookings,
+        plane.clone(),
+        clock.clone(),
+        Duration::from_secs(e.delivery_ttl_secs),
+    );
+    let bcfg = events::bridge::Config {
+        url: e.nats_url.clone(),
+        subjects,
+        jetstream: e.jetstream,
+        name,
+    };
+    events::bridge::spawn(bcfg, service, journal, clock, delivered, outcomes)
+        .await
+        .map_err(|err| fail("start", &err))
+}
+
+/// The resources database inside the data plane's directory.
+pub const RESOURCES_FILE: &str = "resources.redb";
 
 /// Copies the event loop's wake-ups to the data plane and to the caller's channel. A woken
 /// peer we are not connected to is looked up in the DHT (its `/node/` record, by the DID its

@@ -46,7 +46,9 @@ pub struct Config {
     pub location: LocationConfig,
     pub membership: MembershipConfig,
     pub profile: ProfileConfig,
+    pub delegation: DelegationConfig,
     pub data_plane: DataPlaneConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
 }
 
@@ -238,6 +240,67 @@ pub struct LocationConfig {
     pub longitude: Option<f64>,
 }
 
+/// Nano/master delegation: who answers for whom, declared in our signed record. A nano is
+/// never a direct partner: third parties deal with its master, the authority on a split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DelegationConfig {
+    /// For a nano: the peer id of its master. [Default: unset]
+    pub master: Option<String>,
+    /// For a master: the peer ids of its nanos (at most 16). [Default: []]
+    pub nanos: Vec<String>,
+}
+
+impl DelegationConfig {
+    /// The links these keys declare (profile left to the caller).
+    pub fn links(&self) -> Result<crate::discovery::record::Links, Error> {
+        use crate::discovery::record::{Links, MAX_NANOS};
+        let peer = |key: &'static str, v: &str| {
+            v.parse::<libp2p::PeerId>()
+                .map(|p| p.to_string())
+                .map_err(|e| Error::Invalid {
+                    key,
+                    reason: format!("{v:?} is not a peer id: {e}"),
+                })
+        };
+        let master = self
+            .master
+            .as_deref()
+            .map(|m| peer("delegation.master", m))
+            .transpose()?;
+        let mut nanos = Vec::with_capacity(self.nanos.len());
+        for n in &self.nanos {
+            let n = peer("delegation.nanos", n)?;
+            if nanos.contains(&n) {
+                return Err(Error::Invalid {
+                    key: "delegation.nanos",
+                    reason: format!("{n} is listed twice"),
+                });
+            }
+            nanos.push(n);
+        }
+        if nanos.len() > MAX_NANOS {
+            return Err(Error::Invalid {
+                key: "delegation.nanos",
+                reason: format!("{} nanos, at most {MAX_NANOS}", nanos.len()),
+            });
+        }
+        if master.is_some() && !nanos.is_empty() {
+            // One level only: a nano's own nanos would have no master to vouch for them.
+            return Err(Error::Invalid {
+                key: "delegation.master",
+                reason: "a nano cannot list nanos of its own (set master or nanos, not both)"
+                    .into(),
+            });
+        }
+        Ok(Links {
+            profile: None,
+            master,
+            nanos,
+        })
+    }
+}
+
 /// The DTN data plane (outbox and inbox carried over `/garden/dtn/1.0.0`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -256,6 +319,27 @@ impl Default for DataPlaneConfig {
             dir: "data".into(),
         }
     }
+}
+
+/// The NATS bridge (`events/`, subjects in docs/EVENTS.md); needs the data plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// NATS server URL (`nats://127.0.0.1:4222`); empty: no bridge, the sidecar runs
+    /// without NATS. [Default: ""]
+    pub nats_url: String,
+    /// First tokens of every subject; sites sharing a NATS server use distinct prefixes.
+    /// [Default: "garden"]
+    pub prefix: String,
+    /// Outbound events go to a JetStream stream (kept by the server, published with an id
+    /// so a retry is not stored twice); false: core NATS, at most once. [Default: true]
+    pub jetstream: bool,
+    /// Outbound events waiting for NATS (journalled in redb, kept across restarts; beyond
+    /// this the oldest is dropped and counted). [Default: 10000]
+    pub queue_capacity: usize,
+    /// How long a mutation or booking made through NATS is retried towards a partner before
+    /// it is reported expired. [Default: 259200]
+    pub delivery_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,6 +440,18 @@ impl Default for GaterConfig {
             strikes_malformed: l.weights.malformed,
             strikes_forged: l.weights.forged,
             blacklist: Vec::new(),
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            prefix: "garden".into(),
+            jetstream: true,
+            queue_capacity: 10_000,
+            delivery_ttl_secs: 3 * 24 * 3600,
         }
     }
 }
@@ -466,10 +562,36 @@ impl Config {
                 reason: e.to_string(),
             });
         }
+        self.delegation.links()?;
         if self.gater.rate_window_secs == 0 {
             return Err(Error::Invalid {
                 key: "gater.rate_window_secs",
                 reason: "must be >= 1".into(),
+            });
+        }
+        let ev = &self.events;
+        if !crate::events::subjects::valid_prefix(&ev.prefix) {
+            return Err(Error::Invalid {
+                key: "events.prefix",
+                reason: "must be dot-separated tokens of [A-Za-z0-9_-], at most 64 bytes".into(),
+            });
+        }
+        if !ev.nats_url.is_empty() && !self.data_plane.enabled {
+            return Err(Error::Invalid {
+                key: "events.nats_url",
+                reason: "the NATS bridge needs the data plane ([data_plane] enabled = true)".into(),
+            });
+        }
+        if ev.queue_capacity == 0 {
+            return Err(Error::Invalid {
+                key: "events.queue_capacity",
+                reason: "must be >= 1".into(),
+            });
+        }
+        if ev.delivery_ttl_secs == 0 || ev.delivery_ttl_secs >= 7 * 24 * 3600 {
+            return Err(Error::Invalid {
+                key: "events.delivery_ttl_secs",
+                reason: "must be > 0 and < 604800 (the outbox remembers a key 7 days)".into(),
             });
         }
         if self.gater.strikes_before_ban == 0 {
@@ -490,6 +612,9 @@ const SECTIONS: &[&str] = &[
     "location",
     "membership",
     "profile",
+    "delegation",
+    "data_plane",
+    "events",
     "log",
 ];
 
@@ -506,17 +631,21 @@ fn apply_env(
             continue;
         };
         let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = rest.split_once('_') else {
-            continue;
-        };
-        if !SECTIONS.contains(&section) {
+        // Section names may hold an underscore themselves (`data_plane`): the longest one
+        // that prefixes the variable wins.
+        let section = SECTIONS
+            .iter()
+            .filter(|s| rest.len() > s.len() + 1 && rest.starts_with(*s))
+            .filter(|s| rest.as_bytes()[s.len()] == b'_')
+            .max_by_key(|s| s.len());
+        let Some((section, key)) = section.map(|s| (*s, &rest[s.len() + 1..])) else {
             // The CLI and Garden's scripts and benches have GARDEN_* variables of their own;
             // anything else is most likely a misspelt section, which must not pass silently.
-            if is_tool_var(&var) {
-                continue;
+            if rest.contains('_') && !is_tool_var(&var) {
+                return Err(Error::UnknownEnvSection { var });
             }
-            return Err(Error::UnknownEnvSection { var });
-        }
+            continue;
+        };
         let is_list = defaults
             .get(section)
             .and_then(|s| s.get(key))
@@ -544,6 +673,7 @@ const TOOL_VARS: &[&str] = &[
     "GARDEN_BIN",
     "GARDEN_START_TIMEOUT",
     "GARDEN_WASM_TARGET_DIR",
+    "GARDEN_NATS_SERVER",
 ];
 
 fn is_tool_var(var: &str) -> bool {
@@ -664,9 +794,24 @@ mod tests {
                 "GARDEN_MEMBERSHIP_EVICTION_THRESHOLD_START".to_string(),
                 "30".to_string(),
             ),
+            (
+                "GARDEN_EVENTS_NATS_URL".to_string(),
+                "nats://127.0.0.1:4222".to_string(),
+            ),
+            (
+                "GARDEN_EVENTS_PREFIX".to_string(),
+                "garden.site-a".to_string(),
+            ),
+            // The tests' nats-server path is not a config override.
+            (
+                "GARDEN_NATS_SERVER".to_string(),
+                "/x/nats-server".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.events.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(cfg.events.prefix, "garden.site-a");
         assert_eq!(cfg.gater.rate_window_secs, 5);
         assert_eq!(cfg.membership.eviction_threshold_start, 30.0);
         let file = Config::from_toml(
@@ -684,6 +829,20 @@ mod tests {
         assert_eq!(cfg.discovery.max_indexers, 7);
         assert_eq!(cfg.network.seeds.len(), 2);
         assert!(cfg.log.json);
+    }
+
+    #[test]
+    fn events_settings_are_checked() {
+        for bad in [
+            "[events]\nprefix = \"a.*\"\n",
+            "[events]\nprefix = \"\"\n",
+            "[events]\nqueue_capacity = 0\n",
+            "[events]\ndelivery_ttl_secs = 604800\n",
+            "[events]\nnats_url = \"nats://127.0.0.1:4222\"\n[data_plane]\nenabled = false\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+        assert!(Config::from_toml("[events]\nprefix = \"garden.site-a\"\n").is_ok());
     }
 
     #[test]
@@ -708,6 +867,51 @@ mod tests {
         );
         let env = vec![("GARDEN_GATER_NOPE".to_string(), "1".to_string())];
         assert!(Config::load(None, env).is_err());
+    }
+
+    /// `data_plane` holds an underscore: its variables once read as section `data`.
+    #[test]
+    fn sections_with_an_underscore_take_env_overrides() {
+        let env = [
+            ("GARDEN_DATA_PLANE_ENABLED", "false"),
+            ("GARDEN_DATA_PLANE_DIR", "/var/lib/garden"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let cfg = Config::load(None, env).unwrap();
+        assert!(!cfg.data_plane.enabled);
+        assert_eq!(cfg.data_plane.dir, PathBuf::from("/var/lib/garden"));
+        let env = vec![("GARDEN_DATA_NOPE".to_string(), "1".to_string())];
+        assert!(matches!(
+            Config::load(None, env),
+            Err(Error::UnknownEnvSection { .. })
+        ));
+    }
+
+    #[test]
+    fn delegation_links_are_checked_and_named() {
+        let m = libp2p::PeerId::random().to_string();
+        let env = vec![("GARDEN_DELEGATION_MASTER".to_string(), m.clone())];
+        let cfg = Config::load(None, env).unwrap();
+        assert_eq!(cfg.delegation.links().unwrap().master, Some(m.clone()));
+        let bad = |toml: &str| match Config::from_toml(toml) {
+            Err(Error::Invalid { key, reason }) => format!("{key}: {reason}"),
+            other => panic!("{toml}: {other:?}"),
+        };
+        assert!(
+            bad("[delegation]\nmaster = \"sat-1\"\n").starts_with("delegation.master: \"sat-1\"")
+        );
+        let twice = format!("[delegation]\nnanos = [\"{m}\", \"{m}\"]\n");
+        assert!(bad(&twice).contains("listed twice"));
+        let many: Vec<String> = (0..17)
+            .map(|_| format!("\"{}\"", libp2p::PeerId::random()))
+            .collect();
+        let many = format!("[delegation]\nnanos = [{}]\n", many.join(", "));
+        assert!(bad(&many).contains("17 nanos, at most 16"));
+        let both = format!(
+            "[delegation]\nmaster = \"{m}\"\nnanos = [\"{}\"]\n",
+            libp2p::PeerId::random()
+        );
+        assert!(bad(&both).contains("not both"));
     }
 
     #[test]

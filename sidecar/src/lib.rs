@@ -23,6 +23,7 @@ pub mod config;
 pub mod delegation;
 pub mod discovery;
 pub mod dtn;
+pub mod events;
 pub mod keys;
 pub mod membership;
 pub mod net;

@@ -340,7 +340,7 @@ impl Signer {
     /// settlement contract). The nonce counter belongs to the key: a database created for one
     /// key or domain refuses another.
     pub fn open(path: &Path, key: SettlementKey, domain: &Domain<'_>) -> Result<Self, Error> {
-        let db = Database::create(path).map_err(dbe)?;
+        let db = garden_store::open(path).map_err(dbe)?;
         let pk = key.public_key();
         let txn = db.begin_write().map_err(dbe)?;
         {

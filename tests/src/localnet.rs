@@ -10,7 +10,12 @@ use anyhow::{anyhow, Context, Result};
 
 /// Root of the repository (the parent of this crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time: cargo sets it for tests and benches. The compile-time value is where
+    // the binary was first built; with a shared CARGO_TARGET_DIR, cargo reuses a binary built
+    // from another checkout, which would then read that checkout's artifacts.
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    Path::new(&dir)
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()

@@ -9,10 +9,14 @@ use garden_wire::endorsement::EndorsementBody;
 use garden_wire::{batch, Batch};
 use serde_json::{json, Value};
 
-const PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../docs/vectors/attestation-v1.json"
-);
+/// The published vectors, from this checkout. `CARGO_MANIFEST_DIR` is read at run time:
+/// cargo reuses a test binary built from another checkout sharing the target directory, and
+/// the compile-time value would point there (or nowhere).
+fn vectors_path() -> std::path::PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    std::path::Path::new(&dir).join("../../docs/vectors/attestation-v1.json")
+}
 const CHAIN_ID: &str = "garden-zone";
 const SETTLEMENT: &str = "wasm14hj2tavq8fpesdwxxcu44rty3hh90vhujrvcmstl4zr3txmfvw9s0phg4d";
 const CONSORTIUM: &str = "wasm1nc5tatafv6eyq7llkr2gv50ff9e22mnf70qgjlv737ktmt4eswrqr5j2ht";
@@ -126,13 +130,14 @@ fn published_vectors_match() {
     let generated = generate();
     if std::env::var_os("GARDEN_REGEN_VECTORS").is_some() {
         std::fs::write(
-            PATH,
+            vectors_path(),
             serde_json::to_string_pretty(&generated).unwrap() + "\n",
         )
         .unwrap();
     }
     let published: Value =
-        serde_json::from_str(&std::fs::read_to_string(PATH).expect("vectors file")).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(vectors_path()).expect("vectors file"))
+            .unwrap();
     assert_eq!(
         published, generated,
         "docs/vectors/attestation-v1.json is out of date"
@@ -142,7 +147,7 @@ fn published_vectors_match() {
 #[test]
 fn published_vectors_verify_independently() {
     // Re-derive from the JSON alone, as another implementation would.
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
     let domain = Domain {
         chain_id: CHAIN_ID,
         contract: SETTLEMENT,

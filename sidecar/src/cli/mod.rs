@@ -1,6 +1,7 @@
 //! `garden` command line: one file per subcommand. `anyhow` is used here only (the edge).
 
 mod keygen;
+mod peers;
 mod run;
 mod search;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Search the network for a peer by name, DID or peer id.
     Search(search::Args),
+    /// Peers matching a name, DID or peer id, with connectivity profiles and nano→master links.
+    Peers(peers::Args),
 }
 
 /// Options shared by commands that read the configuration.
@@ -78,5 +81,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args).await,
         Command::Keygen(args) => keygen::run(args),
         Command::Search(args) => search::run(args).await,
+        Command::Peers(args) => peers::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (duplicate ids, groups, defaults) over every subcommand.
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use super::ConfigArgs;
 use crate::app::App;
+use crate::discovery::record::Verified;
 use crate::discovery::search::Needle;
 use crate::keys::{self, NodeIdentity};
 use crate::membership::PeerInfo;
@@ -29,6 +30,31 @@ pub struct Args {
 }
 
 pub(super) async fn run(args: Args) -> anyhow::Result<()> {
+    let (app, mut hits) = start(&args).await?;
+    let mut n = 0;
+    while let Some(v) = hits.recv().await {
+        n += 1;
+        if args.json {
+            println!("{}", to_json(&v));
+        } else {
+            println!("{}  {}  {}", v.body.name, v.peer_id, v.body.did);
+            for a in v.addrs() {
+                println!("    {a}");
+            }
+        }
+    }
+    if !args.json {
+        eprintln!("{n} result(s)");
+    }
+    app.shutdown().await;
+    Ok(())
+}
+
+/// Starts the ephemeral client and its search; the hits arrive on the receiver, which closes
+/// after `idle` without a new one. The caller shuts the app down.
+pub(super) async fn start(
+    args: &Args,
+) -> anyhow::Result<(App, tokio::sync::mpsc::Receiver<Verified>)> {
     let mut cfg = args.config.load()?;
     // A one-shot command: only warnings unless RUST_LOG asks for more.
     cfg.log.filter = "warn".into();
@@ -72,32 +98,23 @@ pub(super) async fn run(args: Args) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    let mut hits = app.client.search_at(needle, idle, indexers).await?;
-    let mut n = 0;
-    while let Some(v) = hits.recv().await {
-        n += 1;
-        if args.json {
-            let j = serde_json::json!({
-                "peer_id": v.peer_id.to_string(),
-                "did": v.body.did,
-                "name": v.body.name,
-                "addrs": v.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-                "expires_at_ms": v.body.expires_at_ms,
-                "location": v.body.location.map(|l| serde_json::json!({
-                    "granularity": l.granularity, "latitude": l.latitude, "longitude": l.longitude
-                })),
-            });
-            println!("{j}");
-        } else {
-            println!("{}  {}  {}", v.body.name, v.peer_id, v.body.did);
-            for a in v.addrs() {
-                println!("    {a}");
-            }
-        }
-    }
-    if !args.json {
-        eprintln!("{n} result(s)");
-    }
-    app.shutdown().await;
-    Ok(())
+    let hits = app.client.search_at(needle, idle, indexers).await?;
+    Ok((app, hits))
+}
+
+/// One hit as the JSON object both `search --json` and `peers --json` print.
+pub(super) fn to_json(v: &Verified) -> serde_json::Value {
+    serde_json::json!({
+        "peer_id": v.peer_id.to_string(),
+        "did": v.body.did,
+        "name": v.body.name,
+        "addrs": v.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "expires_at_ms": v.body.expires_at_ms,
+        "location": v.body.location.map(|l| serde_json::json!({
+            "granularity": l.granularity, "latitude": l.latitude, "longitude": l.longitude
+        })),
+        "profile": v.body.links.profile.unwrap_or_default(),
+        "master": v.body.links.master,
+        "nanos": v.body.links.nanos,
+    })
 }

@@ -57,7 +57,7 @@ fn key(sender: &PeerId, id: Id) -> Vec<u8> {
 impl Inbox {
     /// Opens (or creates) the table at `path`, remembering entries for `horizon`.
     pub fn open(path: impl AsRef<Path>, horizon: Duration) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        let db = garden_store::open(path.as_ref())?;
         let txn = db.begin_write()?;
         txn.open_table(APPLIED)?;
         txn.open_table(BY_TIME)?;

@@ -33,5 +33,5 @@ pub use entry::{Entry, Id, Key, Level};
 pub use inbox::{Accepted, Inbox};
 pub use lifecycle::{Op, Refused};
 pub use outbox::{Delivery, Item, Limits, Outbox, KEY_LABEL};
-pub use plane::{Delivered, Handle};
+pub use plane::{Delivered, Handle, Outcome};
 pub use store::StoreError;

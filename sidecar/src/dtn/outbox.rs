@@ -245,7 +245,7 @@ impl Outbox {
     /// do not open are moved to the quarantine table and reported by
     /// [`Outbox::take_corrupted`]; the others are due at once.
     pub fn open(path: impl AsRef<Path>, key: &[u8; 32], limits: Limits) -> Result<Self, Error> {
-        let db = Database::create(path)?;
+        let db = garden_store::open(path.as_ref())?;
         let sealer = Sealer::new(key);
         let mut slots = BTreeMap::new();
         let mut by_key = HashMap::new();

@@ -16,6 +16,9 @@
 //!   we are reachable and flushes to us (Go nudged the receiver only). The peers we hold
 //!   critical entries for are published on `pending` whenever that set changes (the app feeds
 //!   them to the heartbeats' `pending_contact`).
+//! * what becomes of the entries we sent (acknowledged, expired, dropped) goes to the
+//!   [`Outcome`] receiver a caller asked for with [`Handle::watch`] (the events bridge); an
+//!   outcome that receiver cannot take is counted (`Stats::outcomes_dropped`), never waited on.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -29,7 +32,7 @@ use super::entry::{Entry, Id};
 use super::inbox::{Accepted, Inbox};
 use super::lifecycle::Op;
 use super::link::{self, LinkError};
-use super::outbox::{self, Item, Limits, Outbox};
+use super::outbox::{self, Failed, Gone, Item, Limits, Outbox};
 use super::store::StoreError;
 use crate::time::Clock;
 
@@ -95,6 +98,17 @@ pub struct Delivered {
     pub payload: Vec<u8>,
 }
 
+/// What became of an entry we sent (see [`Handle::watch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `peer` acknowledged entry `id`: it left the outbox.
+    Delivered { peer: PeerId, id: Id },
+    /// The entry expired undelivered.
+    Expired(Gone),
+    /// A moderate entry out of tries.
+    Dropped(Gone),
+}
+
 /// Figures of the task.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -113,12 +127,15 @@ pub struct Stats {
     pub woken: u64,
     /// Zero-entry batches (hellos) received: a peer saying it is reachable.
     pub hellos: u64,
+    /// Outcomes the watcher's channel could not take.
+    pub outcomes_dropped: u64,
 }
 
 enum Cmd {
     Push(Box<Entry>, oneshot::Sender<Result<Id, outbox::Error>>),
     Stats(oneshot::Sender<Stats>),
     Wake(Vec<PeerId>),
+    Watch(mpsc::Sender<Outcome>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -154,6 +171,18 @@ impl Handle {
         if self.tx.send(Cmd::Stop(tx)).await.is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// From now on, what becomes of the entries we sent is sent to the returned receiver
+    /// (`capacity` outcomes at most wait in it; more are counted and dropped). A later call
+    /// replaces the earlier receiver.
+    pub async fn watch(&self, capacity: usize) -> Result<mpsc::Receiver<Outcome>, Error> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.tx
+            .send(Cmd::Watch(tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(rx)
     }
 
     /// `peers` are reachable (or wait for us): deliver to them now and say hello.
@@ -195,6 +224,7 @@ struct Plane {
     inbound_tx: mpsc::Sender<Inbound>,
     inbound_active: usize,
     stats: Stats,
+    watch: Option<mpsc::Sender<Outcome>>,
 }
 
 /// Opens the files in `cfg.dir` with the outbox `key` and spawns the task. `wake` brings the
@@ -237,6 +267,7 @@ pub fn spawn(
         inbound_tx,
         inbound_active: 0,
         stats: Stats::default(),
+        watch: None,
         cfg,
     };
     tokio::spawn(async move {
@@ -277,6 +308,7 @@ impl Plane {
             Ok(gone) => {
                 for g in gone {
                     tracing::warn!(id = %g.id, peer = %g.peer, "outbox entry expired undelivered");
+                    self.report(Outcome::Expired(g));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "outbox expiry"),
@@ -306,7 +338,24 @@ impl Plane {
                 let _ = reply.send(s);
             }
             Cmd::Wake(peers) => self.on_wake(peers),
+            Cmd::Watch(tx) => self.watch = Some(tx),
             Cmd::Stop(_) => {}
+        }
+    }
+
+    /// Hands an outcome to the watcher, if any, without waiting.
+    fn report(&mut self, o: Outcome) {
+        if let Some(w) = &self.watch {
+            if w.try_send(o).is_err() {
+                self.stats.outcomes_dropped += 1;
+            }
+        }
+    }
+
+    /// An attempt at `id` failed; a moderate entry out of tries is reported.
+    fn fail(&mut self, id: Id, now: crate::time::Timestamp) {
+        if let Failed::Dropped(g) = self.outbox.failed(id, now) {
+            self.report(Outcome::Dropped(g));
         }
     }
 
@@ -391,11 +440,19 @@ impl Plane {
         match d.result {
             Ok(acked) => {
                 match self.outbox.ack_all(&acked) {
-                    Ok(n) => self.stats.acked += n as u64,
+                    Ok(n) => {
+                        self.stats.acked += n as u64;
+                        for id in &acked {
+                            self.report(Outcome::Delivered {
+                                peer: d.peer,
+                                id: *id,
+                            });
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "outbox ack"),
                 }
                 for id in d.sent.iter().filter(|id| !acked.contains(id)) {
-                    self.outbox.failed(*id, now);
+                    self.fail(*id, now);
                 }
                 self.next_batch(d.peer);
             }
@@ -407,7 +464,7 @@ impl Plane {
                 // The rest queued for this peer would fail the same way.
                 let rest = self.queues.remove(&d.peer).unwrap_or_default();
                 for id in d.sent.iter().copied().chain(rest.iter().map(|i| i.id)) {
-                    self.outbox.failed(id, now);
+                    self.fail(id, now);
                 }
             }
         }

@@ -22,12 +22,9 @@ pub(crate) fn db<E: Into<redb::Error>>(e: E) -> StoreError {
     StoreError::Db(Box::new(e.into()))
 }
 
-/// Opens (or creates) the database file at `path`.
+/// Opens (or creates, atomically: see `garden_store`) the database file at `path`.
 pub fn open(path: &Path) -> Result<Arc<Database>, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| db(redb::StorageError::Io(e)))?;
-    }
-    Ok(Arc::new(Database::create(path).map_err(db)?))
+    Ok(Arc::new(garden_store::open(path).map_err(db)?))
 }
 
 /// A fresh in-memory database (tests; reopen tests use [`open`] on a [`tempdir::TempDir`]).

@@ -103,6 +103,13 @@ impl Did {
         VerifyingKey::from_bytes(&self.key).ok()
     }
 
+    /// The libp2p peer id of the node whose identity key this DID names (where its
+    /// mutations and bookings are delivered), if the key is a valid Ed25519 key.
+    pub fn peer_id(&self) -> Option<libp2p::PeerId> {
+        let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(&self.key).ok()?;
+        Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
+    }
+
     /// Whether `signature` by this DID's key covers `msg`.
     pub fn verifies(&self, msg: &[u8], signature: &[u8]) -> bool {
         use ed25519_dalek::Verifier as _;
@@ -142,6 +149,12 @@ impl fmt::Debug for Did {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_did_names_the_peer_id_of_its_identity() {
+        let id = NodeIdentity::generate();
+        assert_eq!(Did::of(&id).peer_id(), Some(id.peer_id()));
+    }
 
     #[test]
     fn a_did_round_trips_and_names_the_identity_key() {

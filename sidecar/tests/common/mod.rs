@@ -31,8 +31,32 @@ pub fn config(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
     c.discovery.name = name.into();
     c.log.filter = "warn".into();
     // Each identity gets its own subdirectory; keep them out of the source tree.
-    c.data_plane.dir = std::env::temp_dir().join("garden-test-data");
+    c.data_plane.dir = test_data_dir();
     c
+}
+
+/// This test process's data directory (`<tmp>/garden-test-data-<pid>`). The first call
+/// removes the directories of earlier test processes that are gone (a test that fails or is
+/// killed never cleans up after itself, and each run leaves one directory per node).
+pub fn test_data_dir() -> std::path::PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    const PREFIX: &str = "garden-test-data-";
+    let tmp = std::env::temp_dir();
+    SWEPT.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+    tmp.join(format!("{PREFIX}{}", std::process::id()))
 }
 
 /// The same, on libp2p's in-memory transport (no sockets), loopback addresses allowed.

@@ -1,0 +1,517 @@
+//! The local operations behind the inbound subjects, and what the bridge makes of what peers
+//! deliver: thin glue over [`Catalogue`], [`BookingStore`] and the DTN [`dtn::Handle`]; every
+//! decision is theirs (signature, versions, lifecycle, capacity, dedup).
+//!
+//! * create/update/delete: sign a [`Mutation`] with the next version, [`Catalogue::apply`] it
+//!   (one durable write), then push it as a critical entry to each partner the resource is
+//!   visible to ([`to_partners`]) on [`MUTATION_PROTOCOL`];
+//! * booking request: [`Booking::request`] on a partner's resource from our catalogue,
+//!   [`BookingStore::request`] (planner check), then a critical entry to the provider on
+//!   [`BOOKING_PROTOCOL`];
+//! * delivered entries: mutations go through [`Catalogue::apply`]; a booking is accepted
+//!   only from its consumer's own peer, re-derived against our resource and stored by
+//!   [`BookingStore::request`]. Each yields an outbound event.
+//!
+//! Once a reply says `ok`, the change is in redb and its entries in the durable outbox: a
+//! NATS outage can lose the reply, never the change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use serde_json::{json, Value};
+
+use super::fields::BadRequest;
+use super::request::{BookRequest, Request};
+use super::subjects::Outbound;
+use super::view;
+use crate::dtn::{self, Delivered, Entry, Level};
+use crate::keys::NodeIdentity;
+use crate::resources::booking::{Booking, RequestError};
+use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
+use crate::resources::mutation::{to_partners, Mutation, Op, SignedMutation};
+use crate::resources::store::{BookError, BookingStore};
+use crate::resources::{BookingId, Did, Resource, ResourceId, ResourceRef};
+use crate::time::{Clock, Timestamp};
+
+/// Protocol of resource mutations carried by the outbox.
+pub const MUTATION_PROTOCOL: &str = "/garden/resource/1.0.0";
+/// Protocol of booking requests carried by the outbox.
+pub const BOOKING_PROTOCOL: &str = "/garden/booking/1.0.0";
+/// Largest booking message accepted from a peer.
+pub const MAX_BOOKING_BYTES: usize = 8 * 1024;
+
+/// An outbound event before the bridge stamps it.
+pub type Event = (Outbound, Value);
+
+/// The result of a request: the reply, and the events it caused.
+pub struct Answer {
+    pub reply: Value,
+    pub events: Vec<Event>,
+}
+
+impl Answer {
+    fn bad(e: BadRequest) -> Answer {
+        Answer {
+            reply: view::error(&e.field, &e.reason),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct Service {
+    identity: Arc<NodeIdentity>,
+    me: Did,
+    catalogue: Catalogue,
+    bookings: BookingStore,
+    plane: dtn::Handle,
+    clock: Clock,
+    ttl: Duration,
+}
+
+fn store_failure(e: impl std::fmt::Display) -> BadRequest {
+    BadRequest::new("(store)", e.to_string())
+}
+
+impl Service {
+    /// `ttl`: how long an entry we push is retried before it is reported expired.
+    pub fn new(
+        identity: Arc<NodeIdentity>,
+        catalogue: Catalogue,
+        bookings: BookingStore,
+        plane: dtn::Handle,
+        clock: Clock,
+        ttl: Duration,
+    ) -> Service {
+        Service {
+            me: Did::of(&identity),
+            identity,
+            catalogue,
+            bookings,
+            plane,
+            clock,
+            ttl,
+        }
+    }
+
+    pub fn me(&self) -> &Did {
+        &self.me
+    }
+
+    pub async fn handle(&self, req: Request) -> Answer {
+        let r = match req {
+            Request::Create(r) => self.mutate(r.id.clone(), Some(Op::Create(r))).await,
+            Request::Update(r) => self.mutate(r.id.clone(), Some(Op::Update(r))).await,
+            Request::Delete(id) => self.mutate(id, None).await,
+            Request::Search { filter, limit } => self
+                .catalogue
+                .search(&filter)
+                .map(|found| Answer {
+                    reply: json!({
+                        "ok": true,
+                        "resources": found.iter().take(limit).map(view::resource).collect::<Vec<_>>(),
+                        "truncated": found.len() > limit,
+                    }),
+                    events: Vec::new(),
+                })
+                .map_err(store_failure),
+            Request::Book(b) => self.book(b).await,
+        };
+        r.unwrap_or_else(Answer::bad)
+    }
+
+    /// `op` None: delete.
+    async fn mutate(&self, id: ResourceId, op: Option<Op>) -> Result<Answer, BadRequest> {
+        let reference = ResourceRef {
+            owner: self.me.clone(),
+            id: id.clone(),
+        };
+        let now = self.clock.now();
+        let live = self.catalogue.get(&reference).map_err(store_failure)?;
+        let last = self.catalogue.version(&reference).map_err(store_failure)?;
+        // The audience: the resource's visibility (for a delete, the deleted value's).
+        let (op, shown) = match op {
+            Some(op) => {
+                let r = op.resource().cloned();
+                (op, r)
+            }
+            None => (Op::Delete, live.clone()),
+        };
+        let Some(audience) = shown.as_ref().map(|r| to_partners(r, &[])) else {
+            return Err(BadRequest::new("id", "no such resource of ours"));
+        };
+        let m = Mutation {
+            owner: self.me.clone(),
+            id: id.clone(),
+            version: last.unwrap_or(0) + 1,
+            issued_at_ms: now.as_millis(),
+            op,
+        };
+        let signed = m.sign(&self.identity);
+        match self.catalogue.apply(&signed, now).map_err(store_failure)? {
+            Outcome::Applied => {}
+            Outcome::Duplicate => return Err(BadRequest::new("id", "already applied")),
+            Outcome::Refused(r) => return Err(BadRequest::new(refusal_field(&r), r.to_string())),
+        }
+        let sent = self.send(&signed, &audience).await;
+        Ok(Answer {
+            reply: json!({
+                "ok": true,
+                "resource": view::reference(&reference),
+                "version": m.version,
+                "op": m.op.name(),
+                "sent": sent,
+            }),
+            events: Vec::new(),
+        })
+    }
+
+    /// Pushes a mutation to each partner; says what became of each push.
+    async fn send(&self, m: &SignedMutation, to: &[Did]) -> Vec<Value> {
+        let mu = m.mutation();
+        let op = match mu.op {
+            Op::Create(_) => dtn::Op::Create,
+            Op::Update(_) => dtn::Op::Update,
+            Op::Delete => dtn::Op::Delete,
+        };
+        let payload = m.encode();
+        let mut out = Vec::with_capacity(to.len());
+        for did in to {
+            let r = self
+                .push(did, MUTATION_PROTOCOL, op, mu.id.as_str(), payload.clone())
+                .await;
+            out.push(pushed(did, r));
+        }
+        out
+    }
+
+    async fn push(
+        &self,
+        did: &Did,
+        protocol: &str,
+        op: dtn::Op,
+        resource: &str,
+        payload: Vec<u8>,
+    ) -> Result<(PeerId, dtn::Id), String> {
+        let peer = did
+            .peer_id()
+            .ok_or_else(|| "not an Ed25519 key".to_string())?;
+        let entry = Entry {
+            peer,
+            protocol: protocol.to_string(),
+            op,
+            resource: resource.to_string(),
+            level: Level::Critical,
+            payload,
+            expires_at: self.clock.now().plus(self.ttl),
+        };
+        let id = self.plane.push(entry).await.map_err(|e| e.to_string())?;
+        Ok((peer, id))
+    }
+
+    async fn book(&self, req: BookRequest) -> Result<Answer, BadRequest> {
+        let now = self.clock.now();
+        let resource = self
+            .catalogue
+            .get(&req.resource)
+            .map_err(store_failure)?
+            .ok_or_else(|| BadRequest::new("resource", "not in our catalogue"))?;
+        let id = BookingId {
+            consumer: self.me.clone(),
+            nonce: req.nonce.unwrap_or_else(rand::random),
+        };
+        let price = resource.price_per_unit;
+        let b =
+            Booking::request(id, &resource, req.window, req.units, price, now).map_err(|e| {
+                let field = match e {
+                    RequestError::OwnResource => "resource",
+                    RequestError::Units { .. } => "units",
+                    RequestError::OutsideAvailability => "start_ms",
+                    RequestError::InThePast => "end_ms",
+                };
+                BadRequest::new(field, e.to_string())
+            })?;
+        self.bookings.request(&resource, &b).map_err(|e| {
+            let field = match e {
+                BookError::Exists(_) => "nonce",
+                BookError::Plan(_) => "units",
+                BookError::Store(_) => "(store)",
+                _ => "resource",
+            };
+            BadRequest::new(field, e.to_string())
+        })?;
+        let payload = cbor4ii::serde::to_vec(Vec::new(), &b).unwrap_or_default();
+        let r = self
+            .push(
+                &b.provider,
+                BOOKING_PROTOCOL,
+                dtn::Op::Message,
+                &b.id.to_string(),
+                payload,
+            )
+            .await;
+        let sent = pushed(&b.provider, r);
+        let event =
+            json!({"side": "consumer", "outcome": "requested", "booking": view::booking(&b)});
+        Ok(Answer {
+            reply: json!({"ok": true, "booking": view::booking(&b), "sent": sent}),
+            events: vec![(Outbound::Booking, event)],
+        })
+    }
+
+    /// What an entry a peer delivered becomes: applied here, and an event (None for
+    /// protocols the bridge does not handle).
+    pub fn on_delivered(&self, d: &Delivered) -> Option<Event> {
+        match d.protocol.as_str() {
+            MUTATION_PROTOCOL => Some((Outbound::ResourceReceived, self.received_mutation(d))),
+            BOOKING_PROTOCOL => Some((Outbound::Booking, self.received_booking(d))),
+            _ => None,
+        }
+    }
+
+    fn received_mutation(&self, d: &Delivered) -> Value {
+        let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
+        let m = match SignedMutation::decode(&d.payload) {
+            Ok(m) => m,
+            Err(e) => return json!({"from": from, "outcome": "refused", "reason": e.to_string()}),
+        };
+        let (outcome, reason) = match self.catalogue.apply(&m, self.clock.now()) {
+            Ok(Outcome::Applied) => ("applied", None),
+            Ok(Outcome::Duplicate) => ("duplicate", None),
+            Ok(Outcome::Refused(r)) => ("refused", Some(r.to_string())),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        let mu = m.mutation();
+        json!({
+            "from": from,
+            "outcome": outcome,
+            "reason": reason,
+            "op": mu.op.name(),
+            "resource": view::reference(&mu.reference()),
+            "version": mu.version,
+            "issued_at_ms": mu.issued_at_ms,
+            "value": mu.op.resource().map(view::resource),
+        })
+    }
+
+    fn received_booking(&self, d: &Delivered) -> Value {
+        let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
+        let now = self.clock.now();
+        match accept_booking(&self.catalogue, &self.bookings, &self.me, d, now) {
+            Ok((outcome, b)) => json!({
+                "side": "provider", "from": from, "outcome": outcome, "booking": view::booking(&b),
+            }),
+            Err(reason) => {
+                json!({"side": "provider", "from": from, "outcome": "refused", "reason": reason})
+            }
+        }
+    }
+}
+
+/// A booking request a peer delivered, checked and stored (the provider's side): it must
+/// come from the booking's consumer's own peer, be for one of our resources at its price, and
+/// pass [`Booking::request`] re-derived here (only the sender's terms are used: id, window,
+/// units) and the planner in [`BookingStore::request`]. A redelivery of a stored booking is a
+/// duplicate; another booking under a stored id is refused.
+pub(crate) fn accept_booking(
+    catalogue: &Catalogue,
+    bookings: &BookingStore,
+    me: &Did,
+    d: &Delivered,
+    now: Timestamp,
+) -> Result<(&'static str, Booking), String> {
+    if d.payload.len() > MAX_BOOKING_BYTES {
+        return Err(format!(
+            "{} bytes (at most {MAX_BOOKING_BYTES})",
+            d.payload.len()
+        ));
+    }
+    let sent: Booking =
+        cbor4ii::serde::from_slice(&d.payload).map_err(|e| format!("malformed: {e}"))?;
+    if sent.consumer.peer_id() != Some(d.from) || sent.id.consumer != sent.consumer {
+        return Err("not sent by the booking's consumer".into());
+    }
+    if sent.provider != *me || sent.resource.owner != *me {
+        return Err("not a booking of our resource".into());
+    }
+    let resource: Resource = catalogue
+        .get(&sent.resource)
+        .map_err(|e| e.to_string())?
+        .ok_or("no such resource")?;
+    if sent.unit_price != resource.price_per_unit {
+        return Err("unit_price is not the resource's price".into());
+    }
+    let same_terms = |b: &Booking| {
+        b.resource == sent.resource && b.window == sent.window && b.units == sent.units
+    };
+    if let Some(stored) = bookings.get(&sent.id).map_err(|e| e.to_string())? {
+        return if same_terms(&stored) {
+            Ok(("duplicate", stored))
+        } else {
+            Err("the booking id is taken by another booking".into())
+        };
+    }
+    let b = Booking::request(
+        sent.id.clone(),
+        &resource,
+        sent.window,
+        sent.units,
+        resource.price_per_unit,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    bookings
+        .request(&resource, &b)
+        .map(|()| ("requested", b))
+        .map_err(|e| e.to_string())
+}
+
+fn refusal_field(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::Invalid(_) => "(resource)",
+        _ => "id",
+    }
+}
+
+fn pushed(did: &Did, r: Result<(PeerId, dtn::Id), String>) -> Value {
+    match r {
+        Ok((peer, id)) => {
+            json!({"did": did.as_str(), "peer": peer.to_string(), "entry": id.to_string()})
+        }
+        Err(e) => json!({"did": did.as_str(), "error": e}),
+    }
+}
+
+/// The event of an outcome of an entry we sent.
+pub fn outcome_event(o: &dtn::Outcome) -> Event {
+    let gone = |g: &dtn::outbox::Gone| {
+        json!({
+            "peer": g.peer.to_string(),
+            "entry": g.id.to_string(),
+            "protocol": g.protocol,
+            "resource": g.resource,
+            "created_at_ms": g.created_at.as_millis(),
+            "expires_at_ms": g.expires_at.as_millis(),
+            "failures": g.failures,
+        })
+    };
+    match o {
+        dtn::Outcome::Delivered { peer, id } => (
+            Outbound::Delivered,
+            json!({"peer": peer.to_string(), "entry": id.to_string()}),
+        ),
+        dtn::Outcome::Expired(g) => (Outbound::Expired, gone(g)),
+        dtn::Outcome::Dropped(g) => (Outbound::Dropped, gone(g)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::db;
+    use crate::resources::resource::tests::{sample, w};
+    use crate::resources::Visibility;
+
+    struct Provider {
+        catalogue: Catalogue,
+        bookings: BookingStore,
+        me: Did,
+        resource: Resource,
+    }
+
+    fn provider() -> Provider {
+        let id = NodeIdentity::generate();
+        let me = Did::of(&id);
+        let database = db::temp();
+        let catalogue = Catalogue::new(database.clone(), me.clone()).unwrap();
+        let bookings = BookingStore::new(database).unwrap();
+        let mut resource = sample(&me, "gpu");
+        resource.visibility = Visibility::Partners(Vec::new());
+        let m = Mutation {
+            owner: me.clone(),
+            id: resource.id.clone(),
+            version: 1,
+            issued_at_ms: 0,
+            op: Op::Create(resource.clone()),
+        };
+        assert_eq!(
+            catalogue.apply(&m.sign(&id), Timestamp::ZERO).unwrap(),
+            Outcome::Applied
+        );
+        Provider {
+            catalogue,
+            bookings,
+            me,
+            resource,
+        }
+    }
+
+    fn delivered(from: PeerId, b: &Booking) -> Delivered {
+        Delivered {
+            from,
+            id: dtn::Id::new(1, 1),
+            protocol: BOOKING_PROTOCOL.into(),
+            op: dtn::Op::Message,
+            resource: b.id.to_string(),
+            payload: cbor4ii::serde::to_vec(Vec::new(), b).unwrap(),
+        }
+    }
+
+    fn accept(p: &Provider, d: &Delivered) -> Result<(&'static str, Booking), String> {
+        accept_booking(
+            &p.catalogue,
+            &p.bookings,
+            &p.me,
+            d,
+            Timestamp::from_millis(500),
+        )
+    }
+
+    #[test]
+    fn a_booking_is_accepted_once_and_only_from_its_consumer() {
+        let p = provider();
+        let consumer = NodeIdentity::generate();
+        let id = BookingId {
+            consumer: Did::of(&consumer),
+            nonce: 1,
+        };
+        let now = Timestamp::from_millis(500);
+        let b =
+            Booking::request(id.clone(), &p.resource, w(2_000, 3_000), 2, 1_500_000, now).unwrap();
+        // Relayed or forged by another peer: refused, nothing stored.
+        let thief = NodeIdentity::generate().peer_id();
+        let r = accept(&p, &delivered(thief, &b));
+        assert_eq!(r.unwrap_err(), "not sent by the booking's consumer");
+        assert_eq!(p.bookings.get(&id).unwrap(), None);
+        // From the consumer: stored; its redelivery is a duplicate.
+        let d = delivered(consumer.peer_id(), &b);
+        assert_eq!(accept(&p, &d).unwrap().0, "requested");
+        assert_eq!(accept(&p, &d).unwrap().0, "duplicate");
+        // Another booking under the same id, another price, an unknown resource: refused.
+        let mut other = b.clone();
+        other.window = w(4_000, 5_000);
+        let r = accept(&p, &delivered(consumer.peer_id(), &other));
+        assert_eq!(r.unwrap_err(), "the booking id is taken by another booking");
+        let mut cheap = b.clone();
+        cheap.id.nonce = 2;
+        cheap.unit_price = 1;
+        assert!(accept(&p, &delivered(consumer.peer_id(), &cheap)).is_err());
+        let mut elsewhere = b.clone();
+        elsewhere.id.nonce = 3;
+        elsewhere.resource.id = ResourceId::parse("nope").unwrap();
+        assert!(accept(&p, &delivered(consumer.peer_id(), &elsewhere)).is_err());
+        // Outside availability (re-derived here, whatever the sender claims): refused.
+        let mut late = b.clone();
+        late.id.nonce = 4;
+        late.window = w(10_500, 11_000);
+        assert!(accept(&p, &delivered(consumer.peer_id(), &late)).is_err());
+        // Garbage and oversized payloads.
+        let mut junk = delivered(consumer.peer_id(), &b);
+        junk.payload = vec![0xff; 10];
+        assert!(accept(&p, &junk).unwrap_err().starts_with("malformed"));
+        junk.payload = vec![0; MAX_BOOKING_BYTES + 1];
+        assert!(accept(&p, &junk).is_err());
+    }
+}

@@ -1,0 +1,538 @@
+//! The NATS bridge between real sidecars (memory transport, scaled protocol clock) and a real
+//! nats-server started by `scripts/nats.sh`: a resource created through NATS on one site
+//! shows on its partner's outbound subject; bad payloads get an error naming the field; the
+//! server killed and restarted loses nothing accepted.
+//!
+//! Skips (loudly) only when the nats-server binary is missing; `scripts/test.sh` exports
+//! `GARDEN_NATS_SERVER` after `install-deps.sh` built it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+use garden_sidecar::app::{App, Launch};
+use garden_sidecar::config::{Config, Role};
+use garden_sidecar::keys::NodeIdentity;
+use garden_sidecar::resources::Did;
+use garden_sidecar::time::Clock;
+use serde_json::{json, Value};
+
+/// Protocol seconds per real second.
+const SPEED: u32 = 20;
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats.sh")
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("bash runs scripts/nats.sh");
+    assert!(
+        out.status.success(),
+        "scripts/nats.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A nats-server of this test, stopped on drop.
+struct Nats {
+    dir: PathBuf,
+    url: String,
+    port: String,
+}
+
+impl Nats {
+    /// `None` (after a loud message) when the binary is missing.
+    fn start(test: &str) -> Option<Nats> {
+        let bin = run(&["path"]);
+        if !Path::new(&bin).is_file() {
+            // Written to stderr directly: the test harness does not capture it.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPED {test}: no nats-server at {bin}\n\
+                 !!!!!!!! run scripts/install-deps.sh --only nats-server (CI does)\n"
+            );
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "garden-nats-{test}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let url = run(&["start", "--dir", dir.to_str().unwrap()]);
+        let port = std::fs::read_to_string(dir.join("port")).unwrap();
+        Some(Nats {
+            dir,
+            url,
+            port: port.trim().to_string(),
+        })
+    }
+
+    fn kill(&self) {
+        run(&["stop", "--kill", "--dir", self.dir.to_str().unwrap()]);
+    }
+
+    /// Same port, same JetStream store.
+    fn restart(&self) {
+        run(&[
+            "start",
+            "--port",
+            &self.port,
+            "--dir",
+            self.dir.to_str().unwrap(),
+        ]);
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", "--kill", "--dir", self.dir.to_str().unwrap()])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn site(dir: &Path, url: &str, prefix: &str) -> Config {
+    let mut c = mem_config(Role::Node, "", &[]);
+    c.data_plane.dir = dir.to_path_buf();
+    c.events.nats_url = url.to_string();
+    c.events.prefix = prefix.to_string();
+    c
+}
+
+async fn launch(clock: &Clock, id: &Arc<NodeIdentity>, cfg: &Config) -> App {
+    init_tracing();
+    App::launch(
+        id.clone(),
+        psk(),
+        cfg,
+        Launch {
+            clock: clock.shared_origin(0),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await
+    .expect("node starts")
+}
+
+/// The sites' data directory, removed on drop (also when the test fails).
+struct DataDir(PathBuf);
+
+impl std::ops::Deref for DataDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn data_dir(test: &str) -> DataDir {
+    DataDir(std::env::temp_dir().join(format!(
+        "garden-events-{test}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    )))
+}
+
+/// A request with its reply, retried while the site has not subscribed yet.
+async fn request(nc: &async_nats::Client, subject: &str, body: &[u8]) -> Value {
+    let (subject, body) = (subject.to_string(), body.to_vec());
+    eventually(&format!("a reply on {subject}"), || {
+        let (s, b) = (subject.clone(), body.clone());
+        async move {
+            let m = nc.request(s, b.into()).await.ok()?;
+            Some(serde_json::from_slice(&m.payload).expect("replies are JSON"))
+        }
+    })
+    .await
+}
+
+/// Every event the stream holds on `subject`, in order.
+async fn stored(js: &async_nats::jetstream::Context, stream: &str, subject: &str) -> Vec<Value> {
+    let Ok(mut s) = js.get_stream(stream).await else {
+        return Vec::new();
+    };
+    let Ok(info) = s.info().await else {
+        return Vec::new();
+    };
+    let last = info.state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            if m.subject.as_str() == subject {
+                out.push(serde_json::from_slice(&m.payload).expect("events are JSON"));
+            }
+        }
+    }
+    out
+}
+
+/// Waits until the stream holds an event on `subject` matching `f`.
+async fn wait_event(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    subject: &str,
+    f: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(&format!("an event on {subject}"), || async {
+        stored(js, stream, subject).await.into_iter().find(|e| f(e))
+    })
+    .await
+}
+
+fn gpu(id: &str, partner: &Did, now_ms: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id, "kind": "compute", "name": "GPU box", "capacity": 4, "unit": "gpu",
+        "price_per_unit": "1500000",
+        "availability": [{"start_ms": now_ms, "end_ms": now_ms + 365 * 86_400_000u64}],
+        "visibility": {"partners": [partner.as_str()]},
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_created_through_nats_reaches_the_partner_and_can_be_booked() {
+    let Some(nats) = Nats::start("create") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("create");
+    let (ida, idb) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let (da, db) = (Did::of(&ida), Did::of(&idb));
+    let a = launch(&clock, &ida, &site(&dir, &nats.url, "garden.a")).await;
+    let b = launch(&clock, &idb, &site(&dir, &nats.url, "garden.b")).await;
+    b.client.dial(mem_addr(&a).await).await.expect("B dials A");
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let js = async_nats::jetstream::new(nc.clone());
+
+    let now = clock.now().as_millis();
+    let reply = request(&nc, "garden.a.resource.create", &gpu("gpu-1", &db, now)).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["version"], 1);
+    let sent = &reply["sent"][0];
+    assert_eq!(sent["peer"], idb.peer_id().to_string(), "{reply}");
+
+    // B applied it and says so on its outbound subject.
+    let got = wait_event(
+        &js,
+        "GARDEN_B_EVENTS",
+        "garden.b.out.resource.received",
+        |e| e["resource"]["id"] == "gpu-1",
+    )
+    .await;
+    assert_eq!(got["outcome"], "applied", "{got}");
+    assert_eq!(got["op"], "create");
+    assert_eq!(got["resource"]["owner"], da.as_str());
+    assert_eq!(got["from"]["peer"], ida.peer_id().to_string());
+    assert_eq!(got["value"]["name"], "GPU box");
+    assert_eq!(got["value"]["price_per_unit"], "1500000");
+    // A's outbox reports the delivery of that entry.
+    wait_event(
+        &js,
+        "GARDEN_A_EVENTS",
+        "garden.a.out.delivery.delivered",
+        |e| e["entry"] == sent["entry"],
+    )
+    .await;
+
+    // B finds it in its catalogue and books it; A, the provider, receives the booking.
+    let found = request(
+        &nc,
+        "garden.b.resource.search",
+        json!({"owner": da.as_str()}).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(found["resources"][0]["id"], "gpu-1", "{found}");
+    let book = json!({
+        "resource": {"owner": da.as_str(), "id": "gpu-1"},
+        "start_ms": now + 3_600_000, "end_ms": now + 7_200_000, "units": 2, "nonce": 7,
+    });
+    let booked = request(&nc, "garden.b.booking.request", book.to_string().as_bytes()).await;
+    assert_eq!(booked["ok"], true, "{booked}");
+    assert_eq!(booked["booking"]["state"], "requested");
+    let at_a = wait_event(&js, "GARDEN_A_EVENTS", "garden.a.out.booking", |e| {
+        e["side"] == "provider"
+    })
+    .await;
+    assert_eq!(at_a["outcome"], "requested", "{at_a}");
+    assert_eq!(at_a["booking"]["id"]["nonce"], 7);
+    assert_eq!(at_a["booking"]["consumer"], db.as_str());
+    // More units than the resource has: refused, naming the field.
+    let over = json!({
+        "resource": {"owner": da.as_str(), "id": "gpu-1"},
+        "start_ms": now + 3_600_000, "end_ms": now + 7_200_000, "units": 5, "nonce": 8,
+    });
+    let refused = request(&nc, "garden.b.booking.request", over.to_string().as_bytes()).await;
+    assert_eq!(refused["error"]["field"], "units", "{refused}");
+
+    // Update then delete reach B too, in order.
+    let mut upd: Value = serde_json::from_slice(&gpu("gpu-1", &db, now)).unwrap();
+    upd["name"] = json!("GPU box v2");
+    let r = request(&nc, "garden.a.resource.update", upd.to_string().as_bytes()).await;
+    assert_eq!(r["version"], 2, "{r}");
+    let r = request(&nc, "garden.a.resource.delete", br#"{"id":"gpu-1"}"#).await;
+    assert_eq!(r["version"], 3, "{r}");
+    wait_event(
+        &js,
+        "GARDEN_B_EVENTS",
+        "garden.b.out.resource.received",
+        |e| e["op"] == "delete" && e["outcome"] == "applied",
+    )
+    .await;
+    let ops: Vec<Value> = stored(&js, "GARDEN_B_EVENTS", "garden.b.out.resource.received")
+        .await
+        .iter()
+        .map(|e| e["op"].clone())
+        .collect();
+    assert_eq!(ops, vec![json!("create"), json!("update"), json!("delete")]);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_payload_gets_an_error_reply_naming_the_field() {
+    let Some(nats) = Nats::start("bad") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("bad");
+    let ida = Arc::new(NodeIdentity::generate());
+    let a = launch(&clock, &ida, &site(&dir, &nats.url, "garden.a")).await;
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let partner = Did::of(&NodeIdentity::generate());
+    let mut v: Value = serde_json::from_slice(&gpu("gpu-1", &partner, 0)).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garden.a.resource.create",
+            b"{not json".to_vec(),
+            "(payload)",
+        ),
+        ("garden.a.resource.create", vec![b' '; 70_000], "(payload)"),
+        (
+            "garden.a.resource.create",
+            {
+                v["capacity"] = json!("four");
+                v.to_string().into_bytes()
+            },
+            "capacity",
+        ),
+        (
+            "garden.a.resource.create",
+            {
+                v["capacity"] = json!(4);
+                v["colour"] = json!("red");
+                v.to_string().into_bytes()
+            },
+            "colour",
+        ),
+        (
+            "garden.a.resource.create",
+            {
+                v.as_object_mut().unwrap().remove("colour");
+                v["name"] = json!("x".repeat(65));
+                v.to_string().into_bytes()
+            },
+            "name",
+        ),
+        (
+            "garden.a.resource.update",
+            {
+                v["name"] = json!("GPU");
+                v.to_string().into_bytes()
+            },
+            "id",
+        ),
+        (
+            "garden.a.resource.delete",
+            br#"{"id":"Not Valid"}"#.to_vec(),
+            "id",
+        ),
+        (
+            "garden.a.resource.search",
+            br#"{"kind":"gpu"}"#.to_vec(),
+            "kind",
+        ),
+        (
+            "garden.a.booking.request",
+            br#"{"units":1}"#.to_vec(),
+            "resource",
+        ),
+    ];
+    for (subject, body, field) in cases {
+        let r = request(&nc, subject, &body).await;
+        assert_eq!(r["ok"], false, "{subject}: {r}");
+        assert_eq!(r["error"]["field"], field, "{subject}: {r}");
+        assert!(r["error"]["reason"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    let s = a.events.as_ref().unwrap().stats();
+    assert_eq!(s.bad_requests, 9, "{s:?}");
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_outage_loses_nothing_accepted() {
+    let Some(nats) = Nats::start("outage") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("outage");
+    let (ida, idb) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let db = Did::of(&idb);
+    let a = launch(&clock, &ida, &site(&dir, &nats.url, "garden.a")).await;
+    let b = launch(&clock, &idb, &site(&dir, &nats.url, "garden.b")).await;
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let js = async_nats::jetstream::new(nc.clone());
+    // Accepted while B is unreachable: three resources wait in A's outbox.
+    let now = clock.now().as_millis();
+    let mut entries = Vec::new();
+    for i in 0..3 {
+        let r = request(
+            &nc,
+            "garden.a.resource.create",
+            &gpu(&format!("r-{i}"), &db, now),
+        )
+        .await;
+        assert_eq!(r["ok"], true, "{r}");
+        entries.push(r["sent"][0]["entry"].clone());
+    }
+    // NATS dies; then A and B meet, and the deliveries happen during the outage.
+    nats.kill();
+    eventually("the sites see the outage", || async {
+        let (sa, sb) = (a.events.as_ref()?.stats(), b.events.as_ref()?.stats());
+        (!sa.connected && !sb.connected).then_some(())
+    })
+    .await;
+    b.client.dial(mem_addr(&a).await).await.expect("B dials A");
+    eventually("A's outbox drains during the outage", || async {
+        let s = a.data_plane.as_ref()?.stats().await.ok()?;
+        (s.outbox.depth == 0).then_some(())
+    })
+    .await;
+    // Long enough for publish attempts to time out (2 s) and be retried later: the retries
+    // carry the same message ids.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let sb = b.events.as_ref().unwrap().stats();
+    assert_eq!(sb.pending, 3, "B's events wait for NATS: {sb:?}");
+    assert!(sb.publish_failures > 0, "{sb:?}");
+    // The server comes back with its store: both sites reconnect and publish everything once.
+    nats.restart();
+    let t0 = std::time::Instant::now();
+    eventually("both sites published their queues", || async {
+        let (sa, sb) = (a.events.as_ref()?.stats(), b.events.as_ref()?.stats());
+        (sa.connected && sb.connected && sa.pending == 0 && sb.pending == 0).then_some((sa, sb))
+    })
+    .await;
+    eprintln!(
+        "both sites reconnected and published their queued events {} ms after the restart",
+        t0.elapsed().as_millis()
+    );
+    let nc = async_nats::connect(&nats.url)
+        .await
+        .expect("test client again");
+    let js2 = async_nats::jetstream::new(nc.clone());
+    drop(js);
+    let received = stored(&js2, "GARDEN_B_EVENTS", "garden.b.out.resource.received").await;
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec!["r-0", "r-1", "r-2"],
+        "each mutation once: {received:?}"
+    );
+    assert!(received.iter().all(|e| e["outcome"] == "applied"));
+    let delivered = stored(&js2, "GARDEN_A_EVENTS", "garden.a.out.delivery.delivered").await;
+    let mut got: Vec<Value> = delivered.iter().map(|e| e["entry"].clone()).collect();
+    got.sort_by_key(|v| v.to_string());
+    entries.sort_by_key(|v| v.to_string());
+    assert_eq!(got, entries, "each delivery once");
+    // Requests work again after the reconnection.
+    let r = request(&nc, "garden.b.resource.search", br#"{"name":"gpu"}"#).await;
+    assert_eq!(r["resources"].as_array().map(Vec::len), Some(3), "{r}");
+    let (sa, sb) = (
+        a.events.as_ref().unwrap().stats(),
+        b.events.as_ref().unwrap().stats(),
+    );
+    assert_eq!((sa.dropped, sb.dropped), (0, 0));
+    eprintln!("after the outage: A {sa:?}, B {sb:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_waiting_for_nats_survive_a_restart_of_the_sidecar() {
+    let Some(nats) = Nats::start("restart") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("restart");
+    let (ida, idb) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let cfg_b = site(&dir, &nats.url, "garden.b");
+    let a = launch(&clock, &ida, &site(&dir, &nats.url, "garden.a")).await;
+    let b = launch(&clock, &idb, &cfg_b).await;
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let now = clock.now().as_millis();
+    let r = request(
+        &nc,
+        "garden.a.resource.create",
+        &gpu("kept", &Did::of(&idb), now),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    nats.kill();
+    eventually("B sees the outage", || async {
+        (!b.events.as_ref()?.stats().connected).then_some(())
+    })
+    .await;
+    b.client.dial(mem_addr(&a).await).await.expect("B dials A");
+    eventually("B applied the mutation; its event waits", || async {
+        (b.events.as_ref()?.stats().pending == 1).then_some(())
+    })
+    .await;
+    // B stops with its event unpublished, and starts again over the same files.
+    b.shutdown().await;
+    nats.restart();
+    let b = launch(&clock, &idb, &cfg_b).await;
+    eventually("B publishes what it journalled", || async {
+        let s = b.events.as_ref()?.stats();
+        (s.connected && s.pending == 0 && s.published >= 1).then_some(())
+    })
+    .await;
+    let nc = async_nats::connect(&nats.url)
+        .await
+        .expect("test client again");
+    let js = async_nats::jetstream::new(nc);
+    let got = stored(&js, "GARDEN_B_EVENTS", "garden.b.out.resource.received").await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["resource"]["id"], "kept");
+    assert_eq!(got[0]["outcome"], "applied");
+    a.shutdown().await;
+    b.shutdown().await;
+}
