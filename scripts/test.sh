@@ -62,6 +62,8 @@ stop_all() {
 }
 # The sidecar e2e test runs the debug `garden` binary the unit step built.
 export GARDEN_BIN="$CARGO_TARGET_DIR/debug/garden"
+# The signer e2e tests run the debug `garden-signer` binary the unit step built.
+export GARDEN_SIGNER_BIN="$CARGO_TARGET_DIR/debug/garden-signer"
 if [[ $KEEP -eq 0 ]]; then trap stop_all EXIT; fi
 step "localnet start" "$GARDEN_ROOT/scripts/localnet.sh" start --two-chain --reset
 relayer_up() {

@@ -20,27 +20,90 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::Signer as _;
 use zeroize::Zeroizing;
 
-/// Errors loading or creating the key file.
+/// Errors loading or creating a key file (`kind` names which key: the settlement key or
+/// the chain account key).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read settlement key file {path}: {source}")]
+    #[error("cannot read {kind} file {path}: {source}")]
     Read {
+        kind: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write settlement key file {path}: {source}")]
+    #[error("cannot write key file {path}: {source}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("settlement key file {path} already exists; refusing to overwrite a key")]
+    #[error("key file {path} already exists; refusing to overwrite a key")]
     Exists { path: PathBuf },
-    #[error("settlement key file {path} must hold 32 raw bytes, it holds {len}")]
-    BadLength { path: PathBuf, len: usize },
+    #[error("{kind} file {path} must hold 32 raw bytes, it holds {len}")]
+    BadLength {
+        kind: &'static str,
+        path: PathBuf,
+        len: usize,
+    },
     #[error(
-        "settlement key file {path} is accessible by group or others (mode {mode:o}); run `chmod 600 {path}`"
+        "{kind} file {path} is accessible by group or others (mode {mode:o}); run `chmod 600 {path}`"
     )]
-    Exposed { path: PathBuf, mode: u32 },
+    Exposed {
+        kind: &'static str,
+        path: PathBuf,
+        mode: u32,
+    },
+}
+
+const SETTLEMENT: &str = "settlement key";
+
+/// Creates `path` (mode 0600, fsynced) holding `bytes`; refuses to overwrite a file.
+pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let werr = |source| KeyError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            werr(e)
+        }
+    })?;
+    f.write_all(bytes).map_err(werr)?;
+    f.sync_all().map_err(werr)
+}
+
+/// Reads a secret file, refusing one that group or others can access (mode & 0o077 != 0).
+pub(crate) fn read_private_file(
+    path: &Path,
+    kind: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let rerr = |source| KeyError::Read {
+        kind,
+        path: path.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(rerr)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Exposed {
+                kind,
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    Ok(Zeroizing::new(std::fs::read(path).map_err(rerr)?))
 }
 
 /// The member's Ed25519 attestation key. Not `Debug`, not `Clone`; zeroized on drop.
@@ -61,56 +124,27 @@ impl SettlementKey {
     /// overwrite an existing file.
     pub fn keygen(path: &Path) -> Result<Self, KeyError> {
         let key = Self::generate();
-        let werr = |source| KeyError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                KeyError::Exists {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                werr(e)
-            }
-        })?;
-        f.write_all(key.0.as_bytes()).map_err(werr)?;
-        f.sync_all().map_err(werr)?;
+        write_new_private(path, key.0.as_bytes())?;
         Ok(key)
     }
 
     /// Loads the key from `path`, refusing a file accessible by group or others.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let rerr = |source| KeyError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_err(rerr)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Exposed {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(rerr)?);
+        let bytes = read_private_file(path, SETTLEMENT)?;
         let seed: Zeroizing<[u8; 32]> = Zeroizing::new(bytes.as_slice().try_into().map_err(
             |_| KeyError::BadLength {
+                kind: SETTLEMENT,
                 path: path.to_path_buf(),
                 len: bytes.len(),
             },
         )?);
         Ok(Self(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// Writes a known seed to a new owner-only key file (test accounts and imports).
+    pub fn import(path: &Path, seed: &[u8; 32]) -> Result<Self, KeyError> {
+        write_new_private(path, seed)?;
+        Ok(Self(ed25519_dalek::SigningKey::from_bytes(seed)))
     }
 
     /// The public key, as registered in the consortium contract.

@@ -7,12 +7,16 @@
 //! * [`queue`]: the [`Signer`]: persistent nonce counter, deferred (offline) signing and the
 //!   durable attestation queue in redb, with checked state transitions.
 //!
-//! Not built yet: submission (cosmrs transactions over tendermint-rpc, account sequence, gas
-//! simulation, confirmation queries) and the IBC gateway. See docs/ARCHITECTURE.md.
+//! * [`chain`]: the chain client (cosmrs over tendermint-rpc), shared with the e2e tests.
+//! * [`submit`]: the [`Submitter`]: batches → settlement transactions → confirmed results.
+//!
+//! Not built yet: the IBC gateway. See docs/ARCHITECTURE.md.
 
+pub mod chain;
 pub mod input;
 pub mod key;
 pub mod queue;
+pub mod submit;
 
 pub use input::UsageInput;
 pub use key::{KeyError, SettlementKey};
@@ -20,3 +24,4 @@ pub use queue::{
     BatchInfo, BatchState, BuiltBatch, Error, ItemState, QueuedItem, RetryCause, Signer, Stats,
     MAX_BATCH_ITEMS,
 };
+pub use submit::{PassReport, SubmitConfig, Submitter};

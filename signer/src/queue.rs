@@ -55,6 +55,8 @@ const ITEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("items");
 const BY_STATE: TableDefinition<(u8, u64), ()> = TableDefinition::new("by_state");
 const COUNTS: TableDefinition<u8, u64> = TableDefinition::new("counts");
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
+/// batch id -> last block height at which its submitted transaction may be included.
+const TX_TIMEOUT: TableDefinition<u64, u64> = TableDefinition::new("tx_timeout");
 
 const K_EPOCH: &str = "counter_epoch";
 const K_SEQ: &str = "counter_next_seq";
@@ -149,6 +151,9 @@ pub enum RetryCause {
     IbcTimeout,
     /// The IBC packet came back with an error acknowledgement.
     IbcErrorAck,
+    /// The transaction was not found by hash after its timeout height had passed: it can
+    /// never be included (the chain refuses a transaction past its `timeout_height`).
+    TxExpired,
 }
 
 impl RetryCause {
@@ -158,6 +163,7 @@ impl RetryCause {
             RetryCause::TxFailed => 1,
             RetryCause::IbcTimeout => 2,
             RetryCause::IbcErrorAck => 3,
+            RetryCause::TxExpired => 4,
         }
     }
     fn from_tag(t: u8) -> Result<Self, Error> {
@@ -166,6 +172,7 @@ impl RetryCause {
             1 => RetryCause::TxFailed,
             2 => RetryCause::IbcTimeout,
             3 => RetryCause::IbcErrorAck,
+            4 => RetryCause::TxExpired,
             _ => return Err(Error::Corrupt(format!("retry cause {t}"))),
         })
     }
@@ -368,6 +375,7 @@ impl Signer {
             txn.open_table(BY_STATE).map_err(dbe)?;
             txn.open_table(COUNTS).map_err(dbe)?;
             txn.open_table(BATCHES).map_err(dbe)?;
+            txn.open_table(TX_TIMEOUT).map_err(dbe)?;
         }
         txn.commit().map_err(dbe)?;
         Ok(Signer {
@@ -542,7 +550,18 @@ impl Signer {
 
     /// `built → submitted(tx_hash)`; its items `batched → submitted`.
     pub fn mark_submitted(&self, batch: u64, tx_hash: &str) -> Result<(), Error> {
-        self.transition(
+        self.mark_submitted_until(batch, tx_hash, None)
+    }
+
+    /// [`Signer::mark_submitted`], also recording (same transaction) the transaction's
+    /// `timeout_height`: past it, a transaction not found by hash can never be included.
+    pub fn mark_submitted_until(
+        &self,
+        batch: u64,
+        tx_hash: &str,
+        timeout_height: Option<u64>,
+    ) -> Result<(), Error> {
+        self.transition_with(
             batch,
             "submit",
             |s| match s {
@@ -552,8 +571,24 @@ impl Signer {
                 _ => Err(()),
             },
             |_, b| Ok(ItemState::Submitted { batch: b }),
+            |txn| {
+                let mut t = txn.open_table(TX_TIMEOUT).map_err(dbe)?;
+                match timeout_height {
+                    Some(h) => t.insert(batch, h).map_err(dbe)?,
+                    None => t.remove(batch).map_err(dbe)?,
+                };
+                Ok(())
+            },
         )
         .map(|_| ())
+    }
+
+    /// The timeout height recorded with a submitted batch's transaction, if any.
+    pub fn tx_timeout(&self, batch: u64) -> Result<Option<u64>, Error> {
+        let txn = self.db.begin_read().map_err(dbe)?;
+        let t = txn.open_table(TX_TIMEOUT).map_err(dbe)?;
+        let v = t.get(batch).map_err(dbe)?.map(|v| v.value());
+        Ok(v)
     }
 
     /// `submitted → included`, with the contract's per-item result codes in payload order:
@@ -615,6 +650,18 @@ impl Signer {
         next: impl FnOnce(&BatchState) -> Result<BatchState, ()>,
         item_next: impl Fn(usize, u64) -> Result<ItemState, Error>,
     ) -> Result<usize, Error> {
+        self.transition_with(batch, action, next, item_next, |_| Ok(()))
+    }
+
+    /// [`Self::transition`] plus `extra` writes in the same transaction.
+    fn transition_with(
+        &self,
+        batch: u64,
+        action: &'static str,
+        next: impl FnOnce(&BatchState) -> Result<BatchState, ()>,
+        item_next: impl Fn(usize, u64) -> Result<ItemState, Error>,
+        extra: impl FnOnce(&redb::WriteTransaction) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
         let txn = self.db.begin_write().map_err(dbe)?;
         let mut moved: Vec<(u8, u8)> = Vec::new();
         let n = {
@@ -664,6 +711,7 @@ impl Signer {
             bump(&txn, from, -1)?;
             bump(&txn, to, 1)?;
         }
+        extra(&txn)?;
         txn.commit().map_err(dbe)?;
         Ok(n)
     }
@@ -1080,6 +1128,29 @@ mod tests {
         // a built (never broadcast) batch may be requeued too
         assert_eq!(s.requeue(b2.id, RetryCause::BroadcastRefused).unwrap(), 3);
         assert_eq!(s.stats(T0).unwrap().signed, 3);
+    }
+
+    #[test]
+    fn the_timeout_height_is_stored_with_the_hash_and_expiry_requeues() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(&dir);
+        s.sign(input(0, T0), T0).unwrap();
+        let b = s.next_batch(1, 0, T0).unwrap().unwrap();
+        assert_eq!(s.tx_timeout(b.id).unwrap(), None);
+        s.mark_submitted_until(b.id, "AB", Some(140)).unwrap();
+        drop(s);
+        let s = open(&dir);
+        assert_eq!(s.tx_timeout(b.id).unwrap(), Some(140));
+        s.requeue(b.id, RetryCause::TxExpired).unwrap();
+        assert_eq!(
+            s.batch(b.id).unwrap().unwrap().state,
+            BatchState::Requeued {
+                cause: RetryCause::TxExpired
+            }
+        );
+        // a refused transition writes no timeout
+        assert!(s.mark_submitted_until(b.id, "CD", Some(9)).is_err());
+        assert_eq!(s.tx_timeout(b.id).unwrap(), Some(140));
     }
 
     #[test]

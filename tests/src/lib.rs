@@ -8,6 +8,7 @@ pub mod founders;
 pub mod localnet;
 pub mod settlement;
 
-pub use chain::{Chain, TxError, TxOutcome, Wallet};
+pub use chain::TestAccount;
 pub use founders::{founder, founders, Founder};
+pub use garden_signer::chain::{Chain, TxError, TxOutcome, Wallet};
 pub use localnet::{artifact, ChainConfig};

@@ -8,7 +8,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use garden_wire::{nonce, Attestation, Domain};
 use serde_json::json;
 
-use crate::{artifact, founder, founders, Chain, Wallet};
+use crate::{artifact, founder, founders, Chain, TestAccount, Wallet};
 
 /// Addresses of one deployment of the consortium and settlement contracts.
 #[derive(Debug, Clone)]

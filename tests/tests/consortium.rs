@@ -5,7 +5,7 @@
 //! revocation, and the queries the sidecars use (is member, trust level, list, revocations
 //! since) reflect all of it.
 
-use garden_e2e::{artifact, founders, Chain, ChainConfig, Wallet};
+use garden_e2e::{artifact, founders, Chain, ChainConfig, TestAccount, Wallet};
 use serde_json::{json, Value};
 
 #[tokio::test]

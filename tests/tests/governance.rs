@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use garden_e2e::localnet::run_script as script;
-use garden_e2e::{Chain, ChainConfig, Wallet};
+use garden_e2e::{Chain, ChainConfig, TestAccount, Wallet};
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use cosmrs::Any;
-use garden_e2e::{Chain, ChainConfig, Wallet};
+use garden_e2e::{Chain, ChainConfig, TestAccount, Wallet};
 use ibc_proto::cosmos::base::v1beta1::Coin as ProtoCoin;
 use ibc_proto::ibc::apps::transfer::v1::MsgTransfer;
 use sha2::{Digest, Sha256};
 
 /// `(zone side, settlement side)` channel ids that scripts/relayer.sh recorded when it
 /// created the transfer channel.
-fn transfer_channels(zone: &Chain) -> anyhow::Result<(String, String)> {
-    let path = zone
-        .config
+fn transfer_channels(_zone: &Chain) -> anyhow::Result<(String, String)> {
+    let path = ChainConfig::load("garden-zone")?
         .home
         .parent()
         .context("GARDEN_NET")?

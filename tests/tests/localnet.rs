@@ -2,7 +2,7 @@
 //! limit, and permissioned code upload (only the consortium admin stores code directly).
 
 use cosmrs::rpc::Client;
-use garden_e2e::{Chain, ChainConfig, Wallet};
+use garden_e2e::{Chain, ChainConfig, TestAccount, Wallet};
 
 #[tokio::test]
 async fn zone_has_funded_accounts_and_block_gas_limit() -> anyhow::Result<()> {

@@ -8,7 +8,7 @@
 use anyhow::Context;
 use garden_e2e::localnet::repo_root;
 use garden_e2e::settlement::{settle_msg, unix_now, AttestationSpec, Market};
-use garden_e2e::{artifact, founder, founders, Chain, ChainConfig, Wallet};
+use garden_e2e::{artifact, founder, founders, Chain, ChainConfig, TestAccount, Wallet};
 use garden_wire::{Attestation, Domain};
 use serde_json::{json, Value};
 

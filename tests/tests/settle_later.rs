@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use garden_e2e::settlement::{settle_msg, unix_now, Market};
-use garden_e2e::{founder, Chain, ChainConfig, Wallet};
+use garden_e2e::{founder, Chain, ChainConfig, TestAccount, Wallet};
 use serde_json::{json, Value};
 
 const PRICE: u128 = 2;

@@ -1,0 +1,483 @@
+//! Submission of signed attestation batches to the settlement contract.
+//!
+//! Per batch: `next_batch` → simulate gas → sign the transaction with a
+//! `timeout_height` → `mark_submitted_until(hash, timeout)` (durable, *before* the
+//! broadcast) → broadcast (sync) → confirm by hash → `mark_included(codes)` or `requeue`.
+//! What to do with each observed outcome is decided in [`decide`] (pure, unit-tested).
+//! Up to [`SubmitConfig::pipeline`] batches are broadcast with consecutive sequences before
+//! they are confirmed; a refusal or an unknown broadcast ends the round (later sequences
+//! would be refused), and new transactions are signed only once every earlier one is known.
+//!
+//! Restart: [`Submitter::recover`] first settles every batch left `submitted` by looking its
+//! stored hash up (never resubmitting it blindly), and submits batches left `built` (they
+//! were never broadcast: the hash is recorded before the broadcast). Only then is the account
+//! sequence read again and new batches taken.
+
+pub mod decide;
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use cosmrs::AccountId;
+use serde_json::json;
+
+use crate::chain::{Account, Broadcast, Chain, GasPolicy, Lookup, TxDraft, Wallet};
+use crate::queue::{BatchState, RetryCause, Signer};
+use decide::{BroadcastSeen, LookupSeen, Step};
+
+/// How the submitter batches, pays and waits.
+#[derive(Clone, Debug)]
+pub struct SubmitConfig {
+    /// The settlement contract.
+    pub contract: AccountId,
+    /// Items per batch (bounded by [`decide::batch_limit`]).
+    pub max_items: usize,
+    /// A smaller batch leaves once its oldest item is this old (seconds).
+    pub max_age: u64,
+    pub gas: GasPolicy,
+    /// Fee = ceil(gas × gas_price) of `fee_denom` (the chain's denom if `None`).
+    pub gas_price: f64,
+    pub fee_denom: Option<String>,
+    /// The transaction may be included up to this many blocks after the current height.
+    pub timeout_blocks: u64,
+    /// How long one confirmation waits before leaving the batch `submitted` for a later pass.
+    pub confirm_timeout: Duration,
+    /// Batches broadcast (consecutive sequences) before confirming them; 1 = one at a time.
+    pub pipeline: usize,
+}
+
+impl SubmitConfig {
+    pub fn new(contract: AccountId) -> Self {
+        SubmitConfig {
+            contract,
+            max_items: 1_000,
+            max_age: 30,
+            gas: GasPolicy::default(),
+            gas_price: 0.0,
+            fee_denom: None,
+            timeout_blocks: 40,
+            confirm_timeout: Duration::from_secs(120),
+            pipeline: 4,
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PassReport {
+    /// Batches broadcast in this pass.
+    pub broadcast: u64,
+    /// Batches included, and their items settled (`final`) or refused.
+    pub included: u64,
+    pub items_final: u64,
+    pub items_refused: u64,
+    /// Batches whose items went back to `signed` (known "nothing settled").
+    pub requeued: u64,
+    /// Batches still `submitted` with an unknown outcome (looked up again next pass).
+    pub pending: u64,
+    pub gas_used: u64,
+    pub gas_wanted: u64,
+    /// The last refusal by CheckTx in this pass (code, codespace, log).
+    pub last_refusal: Option<String>,
+}
+
+/// What happened to one batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    Included {
+        final_: u64,
+        refused: u64,
+    },
+    Requeued(RetryCause),
+    /// Too large to simulate: requeued, the batch limit halved.
+    Resized,
+    Pending,
+}
+
+/// What [`Submitter::sign_and_broadcast`] did with a batch.
+#[derive(Debug)]
+enum Sent {
+    Broadcast(String, BroadcastSeen),
+    /// Too large to simulate: requeued, the limit halved.
+    Resized,
+    /// Not simulated while earlier transactions of the round are pending: requeued.
+    Deferred,
+}
+
+/// A pass stops after this many batches in a row were refused (a fee or account problem
+/// would otherwise be retried forever); the next pass tries again.
+const MAX_REFUSALS_IN_A_ROW: u32 = 3;
+
+pub struct Submitter<'a> {
+    signer: &'a Signer,
+    chain: &'a Chain,
+    wallet: &'a Wallet,
+    cfg: SubmitConfig,
+    account: Option<Account>,
+    limit: Option<usize>,
+}
+
+impl<'a> Submitter<'a> {
+    pub fn new(
+        signer: &'a Signer,
+        chain: &'a Chain,
+        wallet: &'a Wallet,
+        cfg: SubmitConfig,
+    ) -> Self {
+        Submitter {
+            signer,
+            chain,
+            wallet,
+            cfg,
+            account: None,
+            limit: None,
+        }
+    }
+
+    /// Items per batch now (the contract's `max_batch` is read once).
+    async fn limit(&mut self) -> Result<usize> {
+        if let Some(l) = self.limit {
+            return Ok(l);
+        }
+        let cfg: serde_json::Value = self
+            .chain
+            .query(&self.cfg.contract, &json!({"config": {}}))
+            .await
+            .context("settlement contract config")?;
+        let contract_max = cfg["params"]["max_batch"].as_u64().map(|v| v as usize);
+        let l = decide::batch_limit(self.cfg.max_items, contract_max);
+        self.limit = Some(l);
+        Ok(l)
+    }
+
+    /// Resolves every batch left `built` or `submitted` (after a restart, or a confirmation
+    /// that timed out). Returns what happened; `pending > 0` means some outcome is still
+    /// unknown.
+    pub async fn recover(&mut self) -> Result<PassReport> {
+        let mut rep = PassReport::default();
+        for b in self.signer.batches()? {
+            match b.state {
+                BatchState::Submitted { tx_hash } => {
+                    let r = self
+                        .confirm(b.id, &tx_hash, b.nonces.len(), &mut rep)
+                        .await?;
+                    count(&mut rep, &r);
+                }
+                BatchState::Built => {
+                    let payload = self.signer.batch_payload(b.id)?;
+                    let r = self
+                        .submit_built(b.id, b.nonces.len(), payload, &mut rep)
+                        .await?;
+                    count(&mut rep, &r);
+                }
+                _ => {}
+            }
+        }
+        Ok(rep)
+    }
+
+    /// One pass: [`Self::recover`], then batches of `signed` items until none is due (all of
+    /// them if `flush`, else by size and age at `now`). Stops early if an outcome stays
+    /// unknown (the account sequence cannot be trusted until it is known).
+    pub async fn pass(&mut self, now: u64, flush: bool) -> Result<PassReport> {
+        let mut rep = self.recover().await?;
+        if rep.pending > 0 {
+            return Ok(rep);
+        }
+        let mut refusals = 0;
+        loop {
+            // One round: up to `pipeline` batches broadcast with consecutive sequences (the
+            // mempool's check state accepts them in order), then all confirmed.
+            let limit = self.limit().await?;
+            let age = if flush { 0 } else { self.cfg.max_age };
+            let mut inflight = Vec::new();
+            let mut refused = false;
+            while inflight.len() < self.cfg.pipeline.max(1) {
+                let Some(b) = self
+                    .signer
+                    .next_batch(self.limit.unwrap_or(limit), age, now)?
+                else {
+                    break;
+                };
+                let len = b.nonces.len();
+                let in_round = !inflight.is_empty();
+                let (hash, seen) = match self
+                    .sign_and_broadcast(b.id, b.payload, in_round, &mut rep)
+                    .await?
+                {
+                    Sent::Broadcast(hash, seen) => (hash, seen),
+                    Sent::Resized => {
+                        count(&mut rep, &Resolved::Resized);
+                        continue;
+                    }
+                    Sent::Deferred => {
+                        count(&mut rep, &Resolved::Resized);
+                        break;
+                    }
+                };
+                rep.broadcast += 1;
+                match decide::on_broadcast(seen) {
+                    Step::Requeue(cause) => {
+                        self.signer.requeue(b.id, cause)?;
+                        count(&mut rep, &Resolved::Requeued(cause));
+                        refused = true;
+                        break;
+                    }
+                    _ => inflight.push((b.id, hash, len)),
+                }
+                if seen != BroadcastSeen::Accepted {
+                    // Unknown: the sequence cannot be trusted until this one is resolved.
+                    break;
+                }
+            }
+            if inflight.is_empty() && !refused {
+                break;
+            }
+            let mut pending = false;
+            for (id, hash, len) in inflight {
+                let r = self.confirm(id, &hash, len, &mut rep).await?;
+                count(&mut rep, &r);
+                match r {
+                    Resolved::Pending => pending = true,
+                    Resolved::Included { .. } => refusals = 0,
+                    Resolved::Requeued(_) => refused = true,
+                    Resolved::Resized => {}
+                }
+            }
+            if pending {
+                break;
+            }
+            if refused {
+                refusals += 1;
+                if refusals >= MAX_REFUSALS_IN_A_ROW {
+                    break;
+                }
+            }
+        }
+        Ok(rep)
+    }
+
+    /// The first half of a submission: takes the next batch (all signed items up to the
+    /// limit), records its hash and broadcasts it, without confirming. Returns the batch id
+    /// and hash. A later [`Self::recover`] confirms it. (Tests use this to stop "between
+    /// broadcast and confirmation".)
+    pub async fn broadcast_next(&mut self, now: u64) -> Result<Option<(u64, String)>> {
+        let limit = self.limit().await?;
+        let Some(b) = self.signer.next_batch(limit, 0, now)? else {
+            return Ok(None);
+        };
+        match self
+            .sign_and_broadcast(b.id, b.payload, false, &mut PassReport::default())
+            .await?
+        {
+            Sent::Broadcast(hash, BroadcastSeen::Accepted) => Ok(Some((b.id, hash))),
+            other => Err(anyhow!("batch {} was not accepted: {other:?}", b.id)),
+        }
+    }
+
+    /// Signs the batch's transaction, records the hash, broadcasts. `None`: the batch was
+    /// too large and was requeued (the limit is halved).
+    async fn sign_and_broadcast(
+        &mut self,
+        id: u64,
+        payload: Vec<u8>,
+        in_round: bool,
+        rep: &mut PassReport,
+    ) -> Result<Sent> {
+        use base64::Engine;
+        let msg = json!({"settle_batch": {
+            "batch": base64::engine::general_purpose::STANDARD.encode(&payload),
+            "strict": null,
+        }});
+        let any =
+            crate::chain::execute_any(&self.wallet.address, &self.cfg.contract, &msg, vec![])?;
+        let msgs = [any];
+        let mut account = match self.account {
+            Some(a) => a,
+            None => self.chain.account_info(&self.wallet.address).await?,
+        };
+        let height = self.chain.height().await?;
+        let timeout_height = height + self.cfg.timeout_blocks;
+        let draft = TxDraft {
+            msgs: &msgs,
+            memo: "garden settle",
+            timeout_height,
+        };
+        let mut sim = self
+            .chain
+            .simulate(self.wallet, &draft, account.into())
+            .await;
+        if sim.is_err() && in_round {
+            // Earlier transactions of this round wait in the mempool: the simulation's
+            // sequence moves under us while a block commits and the mempool is rechecked.
+            // Never broadcast, so nothing settled: requeue and end the round.
+            self.signer.requeue(id, RetryCause::BroadcastRefused)?;
+            return Ok(Sent::Deferred);
+        }
+        if sim.is_err() && self.account.is_some() {
+            // The simulation checks the sequence too: a locally tracked one may be stale
+            // (another transaction from this account). Re-read it and simulate once more.
+            account = self.chain.account_info(&self.wallet.address).await?;
+            sim = self
+                .chain
+                .simulate(self.wallet, &draft, account.into())
+                .await;
+        }
+        let simulated = match sim {
+            Ok(g) => g,
+            Err(e) if e.to_string().contains("too large to simulate") => {
+                let n = self.signer.batch(id)?.map_or(1, |b| b.nonces.len());
+                self.limit = Some(decide::shrink(n));
+                self.signer.requeue(id, RetryCause::BroadcastRefused)?;
+                return Ok(Sent::Resized);
+            }
+            Err(e) => {
+                // Never broadcast: nothing can have settled.
+                self.signer.requeue(id, RetryCause::BroadcastRefused)?;
+                return Err(e.context(format!("simulating batch {id}")));
+            }
+        };
+        let gas = self.cfg.gas.limit(simulated);
+        let denom = self
+            .cfg
+            .fee_denom
+            .clone()
+            .unwrap_or_else(|| self.chain.config.denom.clone());
+        let fee = cosmrs::Coin {
+            denom: denom.parse().map_err(|e| anyhow!("fee denom: {e}"))?,
+            amount: decide::fee_amount(gas, self.cfg.gas_price),
+        };
+        let tx = self.wallet.sign_tx(
+            &self.chain.config.chain_id,
+            &draft,
+            account.into(),
+            gas,
+            fee,
+        )?;
+        let hash = crate::chain::broadcast::tx_hash(&tx);
+        // Durable before the transaction leaves: a crash after this line is recovered by
+        // looking the hash up, never by sending the batch again.
+        self.signer
+            .mark_submitted_until(id, &hash, Some(timeout_height))?;
+        let seen = match self.chain.broadcast(tx).await {
+            Ok(Broadcast::Accepted) => BroadcastSeen::Accepted,
+            Ok(Broadcast::Refused(e)) => {
+                rep.last_refusal = Some(e.to_string());
+                BroadcastSeen::Refused { code: e.code }
+            }
+            Err(_) => BroadcastSeen::Unknown,
+        };
+        self.account = if decide::resync_after(seen) {
+            None
+        } else {
+            Some(Account {
+                number: account.number,
+                sequence: account.sequence + 1,
+            })
+        };
+        Ok(Sent::Broadcast(hash, seen))
+    }
+
+    async fn submit_built(
+        &mut self,
+        id: u64,
+        len: usize,
+        payload: Vec<u8>,
+        rep: &mut PassReport,
+    ) -> Result<Resolved> {
+        let (hash, seen) = match self.sign_and_broadcast(id, payload, false, rep).await? {
+            Sent::Broadcast(hash, seen) => (hash, seen),
+            Sent::Resized | Sent::Deferred => return Ok(Resolved::Resized),
+        };
+        rep.broadcast += 1;
+        match decide::on_broadcast(seen) {
+            Step::Requeue(cause) => {
+                self.signer.requeue(id, cause)?;
+                Ok(Resolved::Requeued(cause))
+            }
+            _ => self.confirm(id, &hash, len, rep).await,
+        }
+    }
+
+    /// Looks `hash` up until its outcome is known or the confirmation timeout passes.
+    async fn confirm(
+        &mut self,
+        id: u64,
+        hash: &str,
+        len: usize,
+        rep: &mut PassReport,
+    ) -> Result<Resolved> {
+        let timeout_height = self.signer.tx_timeout(id)?;
+        let deadline = tokio::time::Instant::now() + self.cfg.confirm_timeout;
+        loop {
+            let found = self.chain.find_tx(hash).await;
+            let step = match &found {
+                Ok(Lookup::Committed(out)) => {
+                    let contract = self.cfg.contract.to_string();
+                    let ev = out.grouped.iter().find(|(k, attrs)| {
+                        k == "wasm"
+                            && attrs
+                                .iter()
+                                .any(|(a, v)| a == "_contract_address" && *v == contract)
+                            && attrs
+                                .iter()
+                                .any(|(a, v)| a == "action" && v == "settle_batch")
+                    });
+                    rep.gas_used += out.gas_used;
+                    rep.gas_wanted += out.gas_wanted;
+                    decide::on_lookup(
+                        &LookupSeen::Committed {
+                            settle_event: ev.map(|(_, a)| a.as_slice()),
+                        },
+                        len,
+                    )
+                    .with_context(|| format!("batch {id}, tx {hash}"))?
+                }
+                Ok(Lookup::Failed { .. }) => decide::on_lookup(&LookupSeen::Failed, len)?,
+                Ok(Lookup::NotFound) => match self.chain.height().await {
+                    Ok(height) => decide::on_lookup(
+                        &LookupSeen::NotFound {
+                            height,
+                            timeout_height,
+                        },
+                        len,
+                    )?,
+                    Err(_) => Step::Wait,
+                },
+                Err(_) => Step::Wait,
+            };
+            match step {
+                Step::Include(codes) => {
+                    self.signer.mark_included(id, &codes)?;
+                    let final_ = codes.iter().filter(|c| **c == 0).count() as u64;
+                    return Ok(Resolved::Included {
+                        final_,
+                        refused: codes.len() as u64 - final_,
+                    });
+                }
+                Step::Requeue(cause) => {
+                    self.signer.requeue(id, cause)?;
+                    self.account = None;
+                    return Ok(Resolved::Requeued(cause));
+                }
+                Step::Wait if tokio::time::Instant::now() >= deadline => {
+                    self.account = None;
+                    return Ok(Resolved::Pending);
+                }
+                Step::Wait => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+}
+
+fn count(rep: &mut PassReport, r: &Resolved) {
+    match r {
+        Resolved::Included { final_, refused } => {
+            rep.included += 1;
+            rep.items_final += final_;
+            rep.items_refused += refused;
+        }
+        Resolved::Requeued(_) | Resolved::Resized => rep.requeued += 1,
+        Resolved::Pending => rep.pending += 1,
+    }
+}
