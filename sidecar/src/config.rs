@@ -674,13 +674,16 @@ const TOOL_VARS: &[&str] = &[
     "GARDEN_START_TIMEOUT",
     "GARDEN_WASM_TARGET_DIR",
     "GARDEN_NATS_SERVER",
-    "GARDEN_SIGNER_BIN",
     "GARDEN_DTN_CHAOS_CYCLES",
     "GARDEN_FUZZ_SECONDS",
 ];
 
+/// Namespaces of other Garden programs sharing an environment with the sidecar: the
+/// settlement signer's settings (`garden-signer`) and the benches' knobs.
+const TOOL_PREFIXES: &[&str] = &["GARDEN_SIGNER_", "GARDEN_BENCH_", "GARDEN_SUBMIT_"];
+
 fn is_tool_var(var: &str) -> bool {
-    TOOL_VARS.contains(&var) || var.starts_with("GARDEN_BENCH_")
+    TOOL_VARS.contains(&var) || TOOL_PREFIXES.iter().any(|p| var.starts_with(p))
 }
 
 fn parse_env_value(raw: &str, is_list: bool) -> toml::Value {
@@ -862,6 +865,7 @@ mod tests {
             "GARDEN_WASM_TARGET_DIR",
             "GARDEN_BIN",
             "GARDEN_BENCH_NODES",
+            "GARDEN_SIGNER_RPC_URL",
         ]
         .map(|v| (v.to_string(), "/tmp/x".to_string()));
         assert_eq!(

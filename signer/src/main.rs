@@ -6,7 +6,7 @@
 //! * `submit [--watch] [--flush]`: send due batches to the settlement contract and confirm them.
 //! * `status`: queue counts.
 //!
-//! Settings come from flags, else `GARDEN_*` environment variables, else the TOML config
+//! Settings come from flags, else `GARDEN_SIGNER_*` environment variables (a namespace the sidecar's `GARDEN_<SECTION>_<KEY>` overrides leave alone), else the TOML config
 //! file (`--config`, `GARDEN_SIGNER_CONFIG`), whose keys are the flag names with `_`:
 //! `rpc_url`, `chain_id`, `denom`, `contract`, `settlement_key`, `account_key`, `queue`,
 //! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`, `pipeline`. `--json` prints one
@@ -33,41 +33,41 @@ struct Cli {
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
-    #[arg(long, env = "GARDEN_RPC_URL", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_RPC_URL", global = true)]
     rpc_url: Option<String>,
-    #[arg(long, env = "GARDEN_CHAIN_ID", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_CHAIN_ID", global = true)]
     chain_id: Option<String>,
     /// Native denom of the settlement chain.
-    #[arg(long, env = "GARDEN_DENOM", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_DENOM", global = true)]
     denom: Option<String>,
     /// Settlement contract address.
-    #[arg(long, env = "GARDEN_CONTRACT", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_CONTRACT", global = true)]
     contract: Option<String>,
     /// Settlement (Ed25519 attestation) key file, mode 0600.
-    #[arg(long, env = "GARDEN_SETTLEMENT_KEY", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_SETTLEMENT_KEY", global = true)]
     settlement_key: Option<PathBuf>,
     /// Chain account (secp256k1) key file, mode 0600: 32 raw bytes or a BIP-39 mnemonic.
-    #[arg(long, env = "GARDEN_ACCOUNT_KEY", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_ACCOUNT_KEY", global = true)]
     account_key: Option<PathBuf>,
     /// Queue database (redb).
-    #[arg(long, env = "GARDEN_QUEUE", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_QUEUE", global = true)]
     queue: Option<PathBuf>,
     /// Fee per unit of gas, in `fee_denom` base units (default 0).
-    #[arg(long, env = "GARDEN_GAS_PRICE", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_GAS_PRICE", global = true)]
     gas_price: Option<f64>,
-    #[arg(long, env = "GARDEN_FEE_DENOM", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_FEE_DENOM", global = true)]
     fee_denom: Option<String>,
     /// Multiplier on simulated gas, clamped to 1.0..=3.0 (default 1.3).
-    #[arg(long, env = "GARDEN_GAS_ADJUSTMENT", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_GAS_ADJUSTMENT", global = true)]
     gas_adjustment: Option<f64>,
     /// Items per batch (default 1 000; bounded by the contract's max_batch).
-    #[arg(long, env = "GARDEN_MAX_ITEMS", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_MAX_ITEMS", global = true)]
     max_items: Option<usize>,
     /// Seconds before a smaller batch leaves (default 30).
-    #[arg(long, env = "GARDEN_MAX_AGE", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_MAX_AGE", global = true)]
     max_age: Option<u64>,
     /// Batches broadcast before confirming them (default 4; 1 = one at a time).
-    #[arg(long, env = "GARDEN_PIPELINE", global = true)]
+    #[arg(long, env = "GARDEN_SIGNER_PIPELINE", global = true)]
     pipeline: Option<usize>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -148,7 +148,7 @@ fn merge(cli: &Cli) -> Result<FileConfig> {
 fn need<'a, T>(v: &'a Option<T>, name: &str) -> Result<&'a T> {
     v.as_ref().ok_or_else(|| {
         anyhow!(
-            "missing setting {name}: pass --{} or set GARDEN_{} or put `{name}` in the config file",
+            "missing setting {name}: pass --{} or set GARDEN_SIGNER_{} or put `{name}` in the config file",
             name.replace('_', "-"),
             name.to_uppercase()
         )
@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(c.queue, Some(PathBuf::from("/q")));
         let e = need(&c.contract, "contract").unwrap_err().to_string();
         assert!(
-            e.contains("--contract") && e.contains("GARDEN_CONTRACT"),
+            e.contains("--contract") && e.contains("GARDEN_SIGNER_CONTRACT"),
             "{e}"
         );
     }
