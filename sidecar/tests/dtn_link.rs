@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use garden_sidecar::app::{App, Launch};
+use garden_sidecar::app::App;
 use garden_sidecar::config::{Config, Role};
 use garden_sidecar::dtn::{self, link, Delivered, Entry, Level, Op};
 use garden_sidecar::keys::NodeIdentity;
@@ -38,22 +38,6 @@ fn mem_as(dir: &std::path::Path, role: Role, seeds: &[Multiaddr]) -> Config {
     let mut c = mem_config(role, "", seeds);
     c.data_plane.dir = dir.to_path_buf();
     c
-}
-
-async fn launch(clock: &Clock, id: &Arc<NodeIdentity>, cfg: &Config) -> App {
-    init_tracing();
-    App::launch(
-        id.clone(),
-        psk(),
-        cfg,
-        Launch {
-            clock: clock.shared_origin(0),
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .expect("node starts")
 }
 
 fn mutation(to: PeerId, clock: &Clock) -> Entry {

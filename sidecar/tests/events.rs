@@ -13,7 +13,6 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
-use garden_sidecar::app::{App, Launch};
 use garden_sidecar::config::{Config, Role};
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::resources::Did;
@@ -111,22 +110,6 @@ fn site(dir: &Path, url: &str, prefix: &str) -> Config {
     c.events.nats_url = url.to_string();
     c.events.prefix = prefix.to_string();
     c
-}
-
-async fn launch(clock: &Clock, id: &Arc<NodeIdentity>, cfg: &Config) -> App {
-    init_tracing();
-    App::launch(
-        id.clone(),
-        psk(),
-        cfg,
-        Launch {
-            clock: clock.shared_origin(0),
-            ..Default::default()
-        },
-        |_| {},
-    )
-    .await
-    .expect("node starts")
 }
 
 /// The sites' data directory, removed on drop (also when the test fails).

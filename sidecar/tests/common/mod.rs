@@ -7,9 +7,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use garden_sidecar::app::App;
+use garden_sidecar::app::{App, Launch};
 use garden_sidecar::config::{Config, Role};
 use garden_sidecar::keys::NodeIdentity;
+use garden_sidecar::time::Clock;
 use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr};
 
 /// Deadline for anything a test waits for.
@@ -138,4 +139,22 @@ where
 /// Publishes `app`'s records, retrying until a DHT server stored them.
 pub async fn publish(app: &App) {
     eventually("publish", || async { app.client.publish().await.ok() }).await
+}
+
+/// Starts `id` with `cfg` on a protocol clock sharing `clock`'s origin (the data-plane and
+/// events tests run several sites on one scaled clock).
+pub async fn launch(clock: &Clock, id: &Arc<NodeIdentity>, cfg: &Config) -> App {
+    init_tracing();
+    App::launch(
+        id.clone(),
+        psk(),
+        cfg,
+        Launch {
+            clock: clock.shared_origin(0),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await
+    .expect("node starts")
 }
