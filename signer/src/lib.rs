@@ -21,7 +21,7 @@ pub mod submit;
 pub use input::UsageInput;
 pub use key::{KeyError, SettlementKey};
 pub use queue::{
-    BatchInfo, BatchState, BuiltBatch, Error, ItemState, QueuedItem, RetryCause, Signer, Stats,
-    MAX_BATCH_ITEMS,
+    BatchInfo, BatchState, BuiltBatch, Error, ItemState, QueuedItem, Relay, RetryCause, Signer,
+    Stats, MAX_BATCH_ITEMS,
 };
-pub use submit::{PassReport, SubmitConfig, Submitter};
+pub use submit::{PassReport, SubmitConfig, Submitter, Target};

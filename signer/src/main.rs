@@ -8,7 +8,7 @@
 //!
 //! Settings come from flags, else `GARDEN_SIGNER_*` environment variables (a namespace the sidecar's `GARDEN_<SECTION>_<KEY>` overrides leave alone), else the TOML config
 //! file (`--config`, `GARDEN_SIGNER_CONFIG`), whose keys are the flag names with `_`:
-//! `rpc_url`, `chain_id`, `denom`, `contract`, `settlement_key`, `account_key`, `queue`,
+//! `rpc_url`, `chain_id`, `denom`, `contract`, `target`, `settlement_key`, `account_key`, `queue`,
 //! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`, `pipeline`. `--json` prints one
 //! JSON object per command (per pass with `--watch`).
 
@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use garden_signer::chain::{Chain, Endpoint, Wallet};
-use garden_signer::{SettlementKey, Signer, Stats, SubmitConfig, Submitter, UsageInput};
+use garden_signer::{SettlementKey, Signer, Stats, SubmitConfig, Submitter, Target, UsageInput};
 use garden_wire::Domain;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,9 +40,14 @@ struct Cli {
     /// Native denom of the settlement chain.
     #[arg(long, env = "GARDEN_SIGNER_DENOM", global = true)]
     denom: Option<String>,
-    /// Settlement contract address.
+    /// Settlement contract address, or the zone's gateway with `--target gateway`. It is
+    /// also the attestations' signing domain: a queue stays bound to one contract.
     #[arg(long, env = "GARDEN_SIGNER_CONTRACT", global = true)]
     contract: Option<String>,
+    /// What `--contract` is: `settlement` (single-chain mode, default) or `gateway` (IBC
+    /// mode: the gateway forwards batches to the settlement chain).
+    #[arg(long, value_enum, env = "GARDEN_SIGNER_TARGET", global = true)]
+    target: Option<Target>,
     /// Settlement (Ed25519 attestation) key file, mode 0600.
     #[arg(long, env = "GARDEN_SIGNER_SETTLEMENT_KEY", global = true)]
     settlement_key: Option<PathBuf>,
@@ -108,6 +113,7 @@ struct FileConfig {
     chain_id: Option<String>,
     denom: Option<String>,
     contract: Option<String>,
+    target: Option<Target>,
     settlement_key: Option<PathBuf>,
     account_key: Option<PathBuf>,
     queue: Option<PathBuf>,
@@ -133,6 +139,7 @@ fn merge(cli: &Cli) -> Result<FileConfig> {
         chain_id: cli.chain_id.clone().or(f.chain_id),
         denom: cli.denom.clone().or(f.denom),
         contract: cli.contract.clone().or(f.contract),
+        target: cli.target.or(f.target),
         settlement_key: cli.settlement_key.clone().or(f.settlement_key),
         account_key: cli.account_key.clone().or(f.account_key),
         queue: cli.queue.clone().or(f.queue),
@@ -227,7 +234,7 @@ fn parse_reports(text: &str) -> Result<Vec<UsageInput>> {
 
 fn stats_json(s: &Stats) -> serde_json::Value {
     json!({"signed": s.signed, "batched": s.batched, "submitted": s.submitted,
-        "final": s.final_, "refused": s.refused,
+        "relayed": s.relayed, "final": s.final_, "refused": s.refused,
         "oldest_signed_age": s.oldest_signed_age, "oldest_pending_age": s.oldest_pending_age})
 }
 
@@ -250,6 +257,7 @@ async fn submit(
         .parse()
         .map_err(|e| anyhow!("contract address: {e}"))?;
     let mut cfg = SubmitConfig::new(contract);
+    cfg.target = c.target.unwrap_or_default();
     if let Some(v) = c.max_items {
         cfg.max_items = v;
     }
@@ -277,9 +285,10 @@ async fn submit(
             ),
             Ok(rep) => {
                 println!(
-                "broadcast {} batches, {} included ({} items final, {} refused), {} requeued, {} pending; queue: {} signed, {} submitted, {} final, {} refused",
-                rep.broadcast, rep.included, rep.items_final, rep.items_refused, rep.requeued,
-                rep.pending, stats.signed, stats.submitted, stats.final_, stats.refused
+                "broadcast {} batches, {} included ({} items final, {} relayed, {} released, {} refused), {} requeued, {} pending; queue: {} signed, {} submitted, {} relayed, {} final, {} refused",
+                rep.broadcast, rep.included, rep.items_final, rep.items_relayed, rep.items_released,
+                rep.items_refused, rep.requeued, rep.pending, stats.signed, stats.submitted,
+                stats.relayed, stats.final_, stats.refused
             );
                 if let Some(r) = &rep.last_refusal {
                     eprintln!("garden-signer: last refusal: {r}");

@@ -8,6 +8,16 @@
 //!                                                                               │ mark_included(codes)
 //!                                                         final (code 0) ◀──────┴──▶ refused(code ≠ 0)
 //! ```
+//! In IBC mode the transaction goes to the zone's gateway contract, whose code 0 means
+//! "verified, forwarded to the settlement chain, nonce held pending": the item becomes
+//! `relayed` ([`Signer::mark_relayed`]) until the gateway learns the packet's fate, which
+//! [`Signer::resolve_relayed`] applies per item: settled → `final`, refused by the settlement
+//! chain → `refused(code)`, packet timed out or error-acknowledged → back to `signed`.
+//! ```text
+//!   submitted ──mark_relayed(codes)──▶ relayed ──settled──▶ final
+//!                                        │ └──refused(code)──▶ refused
+//!                                        └──released (timeout / error ack)──▶ signed
+//! ```
 //! `final` and `refused` are terminal. A batch goes `built → submitted(tx) → included`, or
 //! `built | submitted → requeued` (its items return to `signed`, keeping nonce and signature:
 //! the contract accepts each nonce once, so resending the same attestation cannot pay twice).
@@ -94,6 +104,8 @@ pub enum Error {
     },
     #[error("batch encoding: {0}")]
     Encode(#[from] garden_wire::EncodeError),
+    #[error("item {nonce}: only a relayed item can be resolved, it is {from}")]
+    IllegalItemTransition { nonce: u64, from: String },
     #[error("corrupt queue record: {0}")]
     Corrupt(String),
 }
@@ -121,6 +133,10 @@ pub enum ItemState {
         batch: u64,
         code: u32,
     },
+    /// IBC mode: accepted by the gateway, its packet not yet acknowledged.
+    Relayed {
+        batch: u64,
+    },
 }
 
 impl ItemState {
@@ -131,6 +147,7 @@ impl ItemState {
             ItemState::Submitted { .. } => 2,
             ItemState::Final { .. } => 3,
             ItemState::Refused { .. } => 4,
+            ItemState::Relayed { .. } => 5,
         }
     }
 
@@ -176,6 +193,18 @@ impl RetryCause {
             _ => return Err(Error::Corrupt(format!("retry cause {t}"))),
         })
     }
+}
+
+/// The fate of a `relayed` item, as the gateway reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// The settlement chain paid it.
+    Settled,
+    /// The settlement chain refused it with this item code.
+    Refused(u32),
+    /// Its packet timed out or came back with an error acknowledgement: nothing settled, the
+    /// nonce is free again; the item goes back to `signed` (same nonce and signature).
+    Released,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,6 +258,8 @@ pub struct Stats {
     pub submitted: u64,
     pub final_: u64,
     pub refused: u64,
+    /// IBC mode: accepted by the gateway, awaiting the settlement chain's acknowledgement.
+    pub relayed: u64,
     /// Age (seconds at `now`) of the oldest `signed` item.
     pub oldest_signed_age: Option<u64>,
     /// Age of the oldest item not yet final or refused (signed, batched or submitted).
@@ -243,7 +274,8 @@ fn encode_item(state: ItemState, att: &Attestation) -> Result<Vec<u8>, Error> {
         ItemState::Signed => (0, 0),
         ItemState::Batched { batch }
         | ItemState::Submitted { batch }
-        | ItemState::Final { batch } => (batch, 0),
+        | ItemState::Final { batch }
+        | ItemState::Relayed { batch } => (batch, 0),
         ItemState::Refused { batch, code } => (batch, code),
     };
     let mut out = vec![state.tag()];
@@ -265,6 +297,7 @@ fn decode_item(b: &[u8]) -> Result<(ItemState, Attestation), Error> {
         2 => ItemState::Submitted { batch },
         3 => ItemState::Final { batch },
         4 => ItemState::Refused { batch, code },
+        5 => ItemState::Relayed { batch },
         t => return Err(Error::Corrupt(format!("item state {t}"))),
     };
     let one = Batch::decode(&b[13..], 1).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -625,6 +658,91 @@ impl Signer {
         .map(|_| ())
     }
 
+    /// IBC mode: `submitted → included` with the gateway's per-item codes in payload order:
+    /// 0 → `relayed` (forwarded, awaiting the acknowledgement), anything else →
+    /// `refused(code)`.
+    pub fn mark_relayed(&self, batch: u64, codes: &[u32]) -> Result<(), Error> {
+        let info = self.batch(batch)?.ok_or(Error::UnknownBatch(batch))?;
+        if matches!(info.state, BatchState::Submitted { .. }) && codes.len() != info.nonces.len() {
+            return Err(Error::CodeCount {
+                batch,
+                items: info.nonces.len(),
+                codes: codes.len(),
+            });
+        }
+        self.transition(
+            batch,
+            "mark relayed",
+            |s| match s {
+                BatchState::Submitted { .. } => Ok(BatchState::Included),
+                _ => Err(()),
+            },
+            |i, b| match codes.get(i) {
+                Some(0) => Ok(ItemState::Relayed { batch: b }),
+                Some(&code) => Ok(ItemState::Refused { batch: b, code }),
+                None => Err(Error::CodeCount {
+                    batch: b,
+                    items: i + 1,
+                    codes: codes.len(),
+                }),
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Nonces of the `relayed` items, oldest first (at most `limit`).
+    pub fn relayed(&self, limit: usize) -> Result<Vec<u64>, Error> {
+        let txn = self.db.begin_read().map_err(dbe)?;
+        let by_state = txn.open_table(BY_STATE).map_err(dbe)?;
+        let v = by_state
+            .range(state_range(ItemState::Relayed { batch: 0 }.tag()))
+            .map_err(dbe)?
+            .take(limit)
+            .map(|r| r.map(|(k, _)| k.value().1).map_err(dbe))
+            .collect::<Result<_, _>>()?;
+        Ok(v)
+    }
+
+    /// Applies what the gateway learned about a `relayed` item: `relayed → final | refused |
+    /// signed`. Anything but a relayed item is refused (a stale answer changes nothing).
+    pub fn resolve_relayed(&self, nonce: u64, outcome: Relay) -> Result<ItemState, Error> {
+        let txn = self.db.begin_write().map_err(dbe)?;
+        let (from, to) = {
+            let mut items = txn.open_table(ITEMS).map_err(dbe)?;
+            let (state, att) = match items.get(nonce).map_err(dbe)? {
+                Some(g) => decode_item(g.value())?,
+                None => return Err(Error::Corrupt(format!("no item {nonce}"))),
+            };
+            let ItemState::Relayed { batch } = state else {
+                return Err(Error::IllegalItemTransition {
+                    nonce,
+                    from: format!("{state:?}"),
+                });
+            };
+            let to = match outcome {
+                Relay::Settled => ItemState::Final { batch },
+                Relay::Refused(code) if code == crate::submit::decide::CODE_NONCE_REUSED => {
+                    ItemState::Final { batch }
+                }
+                Relay::Refused(code) => ItemState::Refused { batch, code },
+                Relay::Released => ItemState::Signed,
+            };
+            items
+                .insert(nonce, encode_item(to, &att)?.as_slice())
+                .map_err(dbe)?;
+            let mut by_state = txn.open_table(BY_STATE).map_err(dbe)?;
+            by_state.remove((state.tag(), nonce)).map_err(dbe)?;
+            if !to.is_terminal() {
+                by_state.insert((to.tag(), nonce), ()).map_err(dbe)?;
+            }
+            (state.tag(), to)
+        };
+        bump(&txn, from, -1)?;
+        bump(&txn, to.tag(), 1)?;
+        txn.commit().map_err(dbe)?;
+        Ok(to)
+    }
+
     /// `built | submitted → requeued(cause)`; its items go back to `signed` (same nonce and
     /// signature) and will be taken by a later [`Signer::next_batch`]. Returns how many.
     /// Only for known "nothing settled" outcomes (module docs).
@@ -787,9 +905,10 @@ impl Signer {
         };
         let by_state = txn.open_table(BY_STATE).map_err(dbe)?;
         let items = txn.open_table(ITEMS).map_err(dbe)?;
-        let mut oldest = [None; 3];
-        for (tag, slot) in oldest.iter_mut().enumerate() {
-            if let Some(r) = by_state.range(state_range(tag as u8)).map_err(dbe)?.next() {
+        // Unfinished states: signed, batched, submitted, relayed.
+        let mut oldest = [None; 4];
+        for (tag, slot) in [0u8, 1, 2, 5].into_iter().zip(oldest.iter_mut()) {
+            if let Some(r) = by_state.range(state_range(tag)).map_err(dbe)?.next() {
                 let nonce = r.map_err(dbe)?.0.value().1;
                 let g = items
                     .get(nonce)
@@ -805,6 +924,7 @@ impl Signer {
             submitted: c(2)?,
             final_: c(3)?,
             refused: c(4)?,
+            relayed: c(5)?,
             oldest_signed_age: age(oldest[0]),
             oldest_pending_age: age(oldest.iter().flatten().min().copied()),
         })
@@ -1131,6 +1251,72 @@ mod tests {
     }
 
     #[test]
+    fn relayed_items_end_final_refused_or_back_in_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(&dir);
+        for n in 0..4 {
+            s.sign(input(n, T0), T0).unwrap();
+        }
+        let b = s.next_batch(4, 0, T0).unwrap().unwrap();
+        s.mark_submitted(b.id, "T1").unwrap();
+        // the gateway refused the last item itself (e.g. signer revoked)
+        s.mark_relayed(b.id, &[0, 0, 0, 12]).unwrap();
+        let st = s.stats(T0).unwrap();
+        assert_eq!((st.relayed, st.refused, st.submitted), (3, 1, 0));
+        assert_eq!(
+            st.oldest_pending_age,
+            Some(0),
+            "relayed items are unfinished"
+        );
+        let r = s.relayed(10).unwrap();
+        assert_eq!(r, b.nonces[..3].to_vec());
+
+        assert_eq!(
+            s.resolve_relayed(r[0], Relay::Settled).unwrap(),
+            ItemState::Final { batch: b.id }
+        );
+        assert_eq!(
+            s.resolve_relayed(r[1], Relay::Refused(9)).unwrap(),
+            ItemState::Refused {
+                batch: b.id,
+                code: 9
+            }
+        );
+        assert_eq!(
+            s.resolve_relayed(r[2], Relay::Released).unwrap(),
+            ItemState::Signed
+        );
+        // a stale or repeated answer changes nothing
+        for n in [r[0], r[1], r[2]] {
+            assert!(matches!(
+                s.resolve_relayed(n, Relay::Released),
+                Err(Error::IllegalItemTransition { .. })
+            ));
+        }
+        let st = s.stats(T0).unwrap();
+        assert_eq!((st.final_, st.refused, st.signed, st.relayed), (1, 2, 1, 0));
+        // the released item goes out again with its nonce and signature
+        let again = s.next_batch(4, 0, T0).unwrap().unwrap();
+        assert_eq!(again.nonces, vec![r[2]]);
+        s.mark_submitted(again.id, "T2").unwrap();
+        s.mark_relayed(again.id, &[0]).unwrap();
+        // "already settled" from the settlement chain means this very item was paid
+        assert_eq!(
+            s.resolve_relayed(r[2], Relay::Refused(decide_nonce_reused()))
+                .unwrap(),
+            ItemState::Final { batch: again.id }
+        );
+        // survives a reopen
+        drop(s);
+        let s = open(&dir);
+        assert_eq!(s.stats(T0).unwrap().final_, 2);
+    }
+
+    fn decide_nonce_reused() -> u32 {
+        crate::submit::decide::CODE_NONCE_REUSED
+    }
+
+    #[test]
     fn the_timeout_height_is_stored_with_the_hash_and_expiry_requeues() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(&dir);
@@ -1172,10 +1358,17 @@ mod tests {
     enum Op {
         Sign(u8),
         Tick(u16),
-        NextBatch { max: usize, max_age: u64 },
+        NextBatch {
+            max: usize,
+            max_age: u64,
+        },
         Submit(usize),
         Include(usize, u8),
         Requeue(usize),
+        /// IBC mode: the gateway's codes for a submitted batch.
+        Relay(usize, u8),
+        /// The gateway's answer for the i-th relayed item: 0 settled, 1 refused, 2 released.
+        Resolve(usize, u8),
         Reopen,
     }
 
@@ -1187,6 +1380,8 @@ mod tests {
             2 => (0usize..8).prop_map(Op::Submit),
             2 => (0usize..8, any::<u8>()).prop_map(|(b, c)| Op::Include(b, c)),
             1 => (0usize..8).prop_map(Op::Requeue),
+            2 => (0usize..8, any::<u8>()).prop_map(|(b, c)| Op::Relay(b, c)),
+            2 => (0usize..8, 0u8..3).prop_map(|(i, o)| Op::Resolve(i, o)),
             1 => Just(Op::Reopen),
         ]
     }
@@ -1206,7 +1401,7 @@ mod tests {
                 }
             }
         }
-        let mut counts = [0u64; 5];
+        let mut counts = [0u64; 6];
         for i in &items {
             counts[i.state.tag() as usize] += 1;
             match i.state {
@@ -1217,12 +1412,22 @@ mod tests {
                 _ => assert!(ever_included.contains(&i.nonce)),
             }
             if ever_included.contains(&i.nonce) {
-                assert!(i.state.is_terminal(), "an included item was requeued");
+                assert!(
+                    i.state.is_terminal() || matches!(i.state, ItemState::Relayed { .. }),
+                    "an included item was requeued without being released"
+                );
             }
         }
         let st = s.stats(u64::MAX).unwrap();
         assert_eq!(
-            [st.signed, st.batched, st.submitted, st.final_, st.refused],
+            [
+                st.signed,
+                st.batched,
+                st.submitted,
+                st.final_,
+                st.refused,
+                st.relayed
+            ],
             counts
         );
     }
@@ -1272,6 +1477,28 @@ mod tests {
                         let r = sg.requeue(b.id, RetryCause::IbcErrorAck);
                         prop_assert_eq!(r.is_ok(), matches!(b.state, BatchState::Built | BatchState::Submitted { .. }));
                     },
+                    Op::Relay(i, c) => if let Some(b) = pick(i) {
+                        let codes: Vec<u32> = (0..b.nonces.len()).map(|k| if (k as u8) < c % 3 { 12 } else { 0 }).collect();
+                        let r = sg.mark_relayed(b.id, &codes);
+                        let ok = matches!(b.state, BatchState::Submitted { .. });
+                        prop_assert_eq!(r.is_ok(), ok);
+                        if ok { ever_included.extend(b.nonces.iter().copied()); }
+                    },
+                    Op::Resolve(i, o) => {
+                        let relayed = sg.relayed(100).unwrap();
+                        if !relayed.is_empty() {
+                            let n = relayed[i % relayed.len()];
+                            let outcome = [Relay::Settled, Relay::Refused(9), Relay::Released][o as usize];
+                            let to = sg.resolve_relayed(n, outcome).unwrap();
+                            if outcome == Relay::Released {
+                                prop_assert_eq!(to, ItemState::Signed);
+                                ever_included.remove(&n);
+                            } else {
+                                prop_assert!(to.is_terminal());
+                                prop_assert!(sg.resolve_relayed(n, Relay::Released).is_err());
+                            }
+                        }
+                    }
                     Op::Reopen => {
                         drop(s.take());
                         s = Some(Signer::open(&path, key(), &DOMAIN).unwrap());

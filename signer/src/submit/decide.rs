@@ -146,6 +146,50 @@ pub fn item_codes(batch_len: usize, attrs: &[(String, String)]) -> Result<Vec<u3
     Ok(codes)
 }
 
+/// What the gateway contract answers about one item (`QueryMsg::Item`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct GatewayItem {
+    pub state: GatewayItemState,
+    #[serde(default)]
+    pub batch_id: Option<u64>,
+    /// The settlement chain's item code, for an item it refused.
+    #[serde(default)]
+    pub code: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayItemState {
+    /// The gateway holds no trace of the nonce.
+    Free,
+    /// Forwarded, the packet not yet acknowledged.
+    Pending,
+    /// The settlement chain paid it.
+    Settled,
+    /// Forwarded and came back: refused by the settlement chain (with `code`) or its packet
+    /// timed out or was error-acknowledged (no code).
+    Released,
+}
+
+/// What a relayed item becomes given the gateway's answer; `None` = still in flight.
+///
+/// `Free` for an item the gateway accepted means it let the nonce go (a release whose
+/// record was pruned): nothing was paid under it, since a payment leaves the item
+/// `settled`, so it is requeued; should the settlement chain have paid it after all, the
+/// resubmission comes back "nonce already settled", which counts as final.
+pub fn on_gateway_item(item: &GatewayItem) -> Option<crate::queue::Relay> {
+    use crate::queue::Relay;
+    match item.state {
+        GatewayItemState::Pending => None,
+        GatewayItemState::Settled => Some(Relay::Settled),
+        GatewayItemState::Released => Some(match item.code {
+            Some(c) if c != 0 => Relay::Refused(c),
+            _ => Relay::Released,
+        }),
+        GatewayItemState::Free => Some(Relay::Released),
+    }
+}
+
 /// Items per batch: the configured size, under the contract's `max_batch`, the queue's
 /// ceiling and what can be simulated over RPC; at least 1.
 pub fn batch_limit(configured: usize, contract_max: Option<usize>) -> usize {
@@ -253,6 +297,34 @@ mod tests {
             );
         }
         assert!(item_codes(1, &attrs(&[])).is_err());
+    }
+
+    #[test]
+    fn gateway_answers() {
+        use crate::queue::Relay;
+        let parse = |j: &str| serde_json::from_str::<GatewayItem>(j).unwrap();
+        assert_eq!(
+            on_gateway_item(&parse(r#"{"state":"pending","batch_id":3}"#)),
+            None
+        );
+        assert_eq!(
+            on_gateway_item(&parse(r#"{"state":"settled","batch_id":3,"code":null}"#)),
+            Some(Relay::Settled)
+        );
+        assert_eq!(
+            on_gateway_item(&parse(r#"{"state":"released","batch_id":3,"code":14}"#)),
+            Some(Relay::Refused(14))
+        );
+        assert_eq!(
+            on_gateway_item(&parse(r#"{"state":"released","batch_id":3}"#)),
+            Some(Relay::Released),
+            "timeout or error ack: resend"
+        );
+        assert_eq!(
+            on_gateway_item(&parse(r#"{"state":"free"}"#)),
+            Some(Relay::Released)
+        );
+        assert!(serde_json::from_str::<GatewayItem>(r#"{"state":"paid"}"#).is_err());
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! they are confirmed; a refusal or an unknown broadcast ends the round (later sequences
 //! would be refused), and new transactions are signed only once every earlier one is known.
 //!
+//! Two targets ([`Target`]): the settlement contract itself (single-chain mode: included =
+//! settled or refused), or the zone's gateway contract (IBC mode: included = forwarded to
+//! the settlement chain, items `relayed`). In IBC mode every pass first asks the gateway
+//! about relayed items ([`Submitter::poll_relayed`]): settled → `final`, refused by the
+//! settlement chain → `refused`, released after a packet timeout or error acknowledgement →
+//! `signed` again, resent with the same nonce and signature.
+//!
 //! Restart: [`Submitter::recover`] first settles every batch left `submitted` by looking its
 //! stored hash up (never resubmitting it blindly), and submits batches left `built` (they
 //! were never broadcast: the hash is recorded before the broadcast). Only then is the account
@@ -25,11 +32,46 @@ use crate::chain::{Account, Broadcast, Chain, GasPolicy, Lookup, TxDraft, Wallet
 use crate::queue::{BatchState, RetryCause, Signer};
 use decide::{BroadcastSeen, LookupSeen, Step};
 
+/// Which contract receives the batches.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The settlement contract on the same chain: `settle_batch`, included = final.
+    #[default]
+    Settlement,
+    /// The zone's gateway contract: `submit_batch`, included = relayed over IBC.
+    Gateway,
+}
+
+impl Target {
+    /// The execute message's name, also the `action` of the event that reports the items.
+    pub fn action(self) -> &'static str {
+        match self {
+            Target::Settlement => "settle_batch",
+            Target::Gateway => "submit_batch",
+        }
+    }
+}
+
+/// Relayed items asked about per pass (one smart query each).
+pub const MAX_POLLED_PER_PASS: usize = 2_000;
+
 /// How the submitter batches, pays and waits.
 #[derive(Clone, Debug)]
 pub struct SubmitConfig {
-    /// The settlement contract.
+    /// The settlement contract, or the gateway in IBC mode (see `target`).
     pub contract: AccountId,
+    pub target: Target,
     /// Items per batch (bounded by [`decide::batch_limit`]).
     pub max_items: usize,
     /// A smaller batch leaves once its oldest item is this old (seconds).
@@ -50,6 +92,7 @@ impl SubmitConfig {
     pub fn new(contract: AccountId) -> Self {
         SubmitConfig {
             contract,
+            target: Target::Settlement,
             max_items: 1_000,
             max_age: 30,
             gas: GasPolicy::default(),
@@ -71,6 +114,11 @@ pub struct PassReport {
     pub included: u64,
     pub items_final: u64,
     pub items_refused: u64,
+    /// IBC mode: items the gateway forwarded in this pass (awaiting the acknowledgement).
+    pub items_relayed: u64,
+    /// IBC mode: relayed items whose packet timed out or was error-acknowledged, back in
+    /// the queue.
+    pub items_released: u64,
     /// Batches whose items went back to `signed` (known "nothing settled").
     pub requeued: u64,
     /// Batches still `submitted` with an unknown outcome (looked up again next pass).
@@ -86,6 +134,11 @@ pub struct PassReport {
 pub enum Resolved {
     Included {
         final_: u64,
+        refused: u64,
+    },
+    /// IBC mode: included by the gateway; `relayed` items forwarded.
+    Relayed {
+        relayed: u64,
         refused: u64,
     },
     Requeued(RetryCause),
@@ -181,6 +234,9 @@ impl<'a> Submitter<'a> {
     /// unknown (the account sequence cannot be trusted until it is known).
     pub async fn pass(&mut self, now: u64, flush: bool) -> Result<PassReport> {
         let mut rep = self.recover().await?;
+        if self.cfg.target == Target::Gateway {
+            self.poll_relayed(&mut rep).await?;
+        }
         if rep.pending > 0 {
             return Ok(rep);
         }
@@ -239,7 +295,7 @@ impl<'a> Submitter<'a> {
                 count(&mut rep, &r);
                 match r {
                     Resolved::Pending => pending = true,
-                    Resolved::Included { .. } => refusals = 0,
+                    Resolved::Included { .. } | Resolved::Relayed { .. } => refusals = 0,
                     Resolved::Requeued(_) => refused = true,
                     Resolved::Resized => {}
                 }
@@ -285,10 +341,11 @@ impl<'a> Submitter<'a> {
         rep: &mut PassReport,
     ) -> Result<Sent> {
         use base64::Engine;
-        let msg = json!({"settle_batch": {
-            "batch": base64::engine::general_purpose::STANDARD.encode(&payload),
-            "strict": null,
-        }});
+        let batch = base64::engine::general_purpose::STANDARD.encode(&payload);
+        let msg = match self.cfg.target {
+            Target::Settlement => json!({"settle_batch": {"batch": batch, "strict": null}}),
+            Target::Gateway => json!({"submit_batch": {"batch": batch}}),
+        };
         let any =
             crate::chain::execute_any(&self.wallet.address, &self.cfg.contract, &msg, vec![])?;
         let msgs = [any];
@@ -414,14 +471,13 @@ impl<'a> Submitter<'a> {
             let step = match &found {
                 Ok(Lookup::Committed(out)) => {
                     let contract = self.cfg.contract.to_string();
+                    let action = self.cfg.target.action();
                     let ev = out.grouped.iter().find(|(k, attrs)| {
                         k == "wasm"
                             && attrs
                                 .iter()
                                 .any(|(a, v)| a == "_contract_address" && *v == contract)
-                            && attrs
-                                .iter()
-                                .any(|(a, v)| a == "action" && v == "settle_batch")
+                            && attrs.iter().any(|(a, v)| a == "action" && v == action)
                     });
                     rep.gas_used += out.gas_used;
                     rep.gas_wanted += out.gas_wanted;
@@ -448,11 +504,23 @@ impl<'a> Submitter<'a> {
             };
             match step {
                 Step::Include(codes) => {
-                    self.signer.mark_included(id, &codes)?;
-                    let final_ = codes.iter().filter(|c| **c == 0).count() as u64;
-                    return Ok(Resolved::Included {
-                        final_,
-                        refused: codes.len() as u64 - final_,
+                    let ok = codes.iter().filter(|c| **c == 0).count() as u64;
+                    let refused = codes.len() as u64 - ok;
+                    return Ok(match self.cfg.target {
+                        Target::Settlement => {
+                            self.signer.mark_included(id, &codes)?;
+                            Resolved::Included {
+                                final_: ok,
+                                refused,
+                            }
+                        }
+                        Target::Gateway => {
+                            self.signer.mark_relayed(id, &codes)?;
+                            Resolved::Relayed {
+                                relayed: ok,
+                                refused,
+                            }
+                        }
                     });
                 }
                 Step::Requeue(cause) => {
@@ -470,8 +538,41 @@ impl<'a> Submitter<'a> {
     }
 }
 
+impl Submitter<'_> {
+    /// IBC mode: asks the gateway what became of each `relayed` item (oldest first, at most
+    /// [`MAX_POLLED_PER_PASS`]) and applies the answer ([`decide::on_gateway_item`]).
+    pub async fn poll_relayed(&mut self, rep: &mut PassReport) -> Result<()> {
+        use base64::Engine;
+        let signer = base64::engine::general_purpose::STANDARD.encode(self.signer.public_key());
+        for nonce in self.signer.relayed(MAX_POLLED_PER_PASS)? {
+            let status: decide::GatewayItem = self
+                .chain
+                .query(
+                    &self.cfg.contract,
+                    &json!({"item": {"signer": signer, "nonce": nonce}}),
+                )
+                .await
+                .with_context(|| format!("gateway status of item {nonce}"))?;
+            let Some(outcome) = decide::on_gateway_item(&status) else {
+                continue;
+            };
+            match self.signer.resolve_relayed(nonce, outcome)? {
+                crate::queue::ItemState::Final { .. } => rep.items_final += 1,
+                crate::queue::ItemState::Refused { .. } => rep.items_refused += 1,
+                _ => rep.items_released += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
 fn count(rep: &mut PassReport, r: &Resolved) {
     match r {
+        Resolved::Relayed { relayed, refused } => {
+            rep.included += 1;
+            rep.items_relayed += relayed;
+            rep.items_refused += refused;
+        }
         Resolved::Included { final_, refused } => {
             rep.included += 1;
             rep.items_final += final_;
