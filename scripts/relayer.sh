@@ -4,8 +4,12 @@
 #
 # Usage:
 #   scripts/relayer.sh keys                   import the `relayer` test account on both chains
-#   scripts/relayer.sh channel PORT_A PORT_B  create a channel (and client + connection) zone -> settle;
-#                                             its ids go to $GARDEN_NET/hermes/channel-PORT_A-PORT_B.json
+#   scripts/relayer.sh connection             create a client pair and a connection zone <-> settle;
+#                                             its ids go to $GARDEN_NET/hermes/connection.json
+#   scripts/relayer.sh channel PORT_A PORT_B [ZONE_CONNECTION]
+#                                             create a channel zone -> settle over ZONE_CONNECTION
+#                                             (else a new client + connection); its ids go to
+#                                             $GARDEN_NET/hermes/channel-PORT_A-PORT_B.json
 #   scripts/relayer.sh start | stop | status  run Hermes in the background (log in $GARDEN_NET/hermes)
 #   scripts/relayer.sh hermes ARGS...         run any hermes command with Garden's config
 source "$(dirname "$0")/lib.sh"
@@ -31,11 +35,28 @@ case "$cmd" in
         || die "hermes could not import the relayer key for $c"
     done
     rm -f "$m"; log "relayer key imported for garden-zone and garden-settle" ;;
+  connection)
+    log "creating clients and a connection garden-zone <-> garden-settle"
+    out=$(hermes_cmd --json create connection --a-chain garden-zone --b-chain garden-settle 2>&1) \
+      || die "hermes create connection failed: $(tail -n 3 <<<"$out")"
+    ids=$(grep '"result"' <<<"$out" | tail -1 | jq -c \
+      '{zone: .result.a_side.connection_id, settle: .result.b_side.connection_id}') \
+      || die "could not read the connection ids from Hermes' answer"
+    [[ $(jq -r .zone <<<"$ids") == connection-* ]] || die "no connection id in Hermes' answer: $out"
+    # Contracts that accept packets only over one connection read their ids from here.
+    echo "$ids" > "$HHOME/connection.json"
+    echo "$ids" ;;
   channel)
-    [[ $# -eq 2 ]] || die "usage: scripts/relayer.sh channel PORT_A PORT_B"
-    log "creating channel $1 (garden-zone) <-> $2 (garden-settle) with a new client and connection"
-    out=$(hermes_cmd --json create channel --a-chain garden-zone --b-chain garden-settle \
-      --a-port "$1" --b-port "$2" --new-client-connection --yes 2>&1) \
+    [[ $# -eq 2 || $# -eq 3 ]] || die "usage: scripts/relayer.sh channel PORT_A PORT_B [ZONE_CONNECTION]"
+    if [[ $# -eq 3 ]]; then
+      log "creating channel $1 (garden-zone) <-> $2 (garden-settle) over $3"
+      over=(--a-connection "$3")
+    else
+      log "creating channel $1 (garden-zone) <-> $2 (garden-settle) with a new client and connection"
+      over=(--b-chain garden-settle --new-client-connection --yes)
+    fi
+    out=$(hermes_cmd --json create channel --a-chain garden-zone \
+      --a-port "$1" --b-port "$2" "${over[@]}" 2>&1) \
       || die "hermes create channel failed: $(tail -n 3 <<<"$out")"
     ids=$(grep '"result"' <<<"$out" | tail -1 | jq -c --arg a "$1" --arg b "$2" \
       '{zone_port: $a, zone: .result.a_side.channel_id, settle_port: $b, settle: .result.b_side.channel_id}') \
@@ -55,6 +76,6 @@ case "$cmd" in
     rm -f "$PIDFILE" ;;
   status) if running; then echo "hermes running (pid $(cat "$PIDFILE"))"; else echo "hermes stopped"; fi ;;
   hermes) hermes_cmd "$@" ;;
-  -h|--help|"") sed -n '2,10p' "$0" ;;
-  *) die "unknown command '$cmd' (keys|channel|start|stop|status|hermes)" ;;
+  -h|--help|"") sed -n '2,14p' "$0" ;;
+  *) die "unknown command '$cmd' (keys|connection|channel|start|stop|status|hermes)" ;;
 esac

@@ -2,19 +2,27 @@
 # The consortium zone through the chain CLI, for scripts that send transactions
 # (deploy-contracts.sh, gov-proposal.sh). Sourced after lib.sh.
 #
-# Sets CHAIN_ID DENOM RPC_PORT (chain-config/garden-zone.env), H (chain home), NODE, and Q
+# Sets CHAIN_ID DENOM RPC_PORT (chain-config/garden-zone.env; `use_chain garden-settle` switches),
+# H (chain home), NODE, and Q
 # (query flags); zone_tx FROM ARGS... broadcasts `wasmd tx ARGS...` from the test account FROM,
 # waits for the block and prints the committed result as JSON (GAS_ADJUSTMENT, default 1.4).
 
 garden_tool_env
 need wasmd; need jq; need curl
-source "$GARDEN_ROOT/chain-config/garden-zone.env"
-H="$GARDEN_NET/$CHAIN_ID"
-[[ -d $H ]] || die "$CHAIN_ID has no state in $H: start it with scripts/localnet.sh start"
-NODE="tcp://127.0.0.1:$RPC_PORT"
-curl -sf --max-time 2 "http://127.0.0.1:$RPC_PORT/status" >/dev/null \
-  || die "$CHAIN_ID is not answering on $NODE: start it with scripts/localnet.sh start"
-Q=(--home "$H" --node "$NODE" --output json)
+
+# use_chain NAME: point CHAIN_ID DENOM RPC_PORT H NODE Q at another local chain
+# (chain-config/NAME.env); scripts that act on both chains switch with it.
+use_chain() {
+  # shellcheck disable=SC1090
+  source "$GARDEN_ROOT/chain-config/$1.env"
+  H="$GARDEN_NET/$CHAIN_ID"
+  [[ -d $H ]] || die "$CHAIN_ID has no state in $H: start it with scripts/localnet.sh start"
+  NODE="tcp://127.0.0.1:$RPC_PORT"
+  curl -sf --max-time 2 "http://127.0.0.1:$RPC_PORT/status" >/dev/null \
+    || die "$CHAIN_ID is not answering on $NODE: start it with scripts/localnet.sh start"
+  Q=(--home "$H" --node "$NODE" --output json)
+}
+use_chain garden-zone
 GAS_ADJUSTMENT="${GAS_ADJUSTMENT:-1.4}"
 ZONE_ERR=$(mktemp)
 
