@@ -5,6 +5,9 @@
 //!   into the queue. Offline: needs no chain.
 //! * `submit [--watch] [--flush]`: send due batches to the settlement contract and confirm them.
 //! * `status`: queue counts.
+//! * `queue [--state S] [--limit N]`: the queued attestations, newest first.
+//! * `query JSON`: a smart query of `--contract` over `--rpc-url` (settlement, gateway or
+//!   consortium; point the flags at the settlement chain to read payments there).
 //!
 //! Settings come from flags, else `GARDEN_SIGNER_*` environment variables (a namespace the sidecar's `GARDEN_<SECTION>_<KEY>` overrides leave alone), else the TOML config
 //! file (`--config`, `GARDEN_SIGNER_CONFIG`), whose keys are the flag names with `_`:
@@ -19,7 +22,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use garden_signer::chain::{Chain, Endpoint, Wallet};
-use garden_signer::{SettlementKey, Signer, Stats, SubmitConfig, Submitter, Target, UsageInput};
+use garden_signer::{
+    ItemState, SettlementKey, Signer, Stats, SubmitConfig, Submitter, Target, UsageInput,
+};
 use garden_wire::Domain;
 use serde::Deserialize;
 use serde_json::json;
@@ -90,6 +95,21 @@ enum Cmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// List queued attestations (newest first).
+    Queue {
+        /// Only items in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateFilter>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Smart-query `--contract` over `--rpc-url`, e.g.
+    /// `'{"paid":{"consumer":"wasm1…","provider":"wasm1…"}}'` or `'{"escrow":{"consumer":"wasm1…"}}'`
+    /// on the settlement contract, `'{"item":{"signer":"<base64>","nonce":N}}'` on the gateway.
+    Query {
+        /// The query message (JSON).
+        msg: String,
+    },
     /// Submit due batches and confirm them.
     Submit {
         /// Keep running: one pass every `--interval` seconds.
@@ -103,6 +123,101 @@ enum Cmd {
     },
     /// Queue counts.
     Status,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StateFilter {
+    Signed,
+    Batched,
+    Submitted,
+    Relayed,
+    Final,
+    Refused,
+}
+
+fn state_name(s: &ItemState) -> (&'static str, Option<u64>, Option<u32>) {
+    match *s {
+        ItemState::Signed => ("signed", None, None),
+        ItemState::Batched { batch } => ("batched", Some(batch), None),
+        ItemState::Submitted { batch } => ("submitted", Some(batch), None),
+        ItemState::Relayed { batch } => ("relayed", Some(batch), None),
+        ItemState::Final { batch } => ("final", Some(batch), None),
+        ItemState::Refused { batch, code } => ("refused", Some(batch), Some(code)),
+    }
+}
+
+fn queue_cmd(
+    c: &FileConfig,
+    json_out: bool,
+    state: Option<StateFilter>,
+    limit: usize,
+) -> Result<()> {
+    let items = open_queue(c)?.items()?;
+    let want = state.map(|f| match f {
+        StateFilter::Signed => "signed",
+        StateFilter::Batched => "batched",
+        StateFilter::Submitted => "submitted",
+        StateFilter::Relayed => "relayed",
+        StateFilter::Final => "final",
+        StateFilter::Refused => "refused",
+    });
+    let rows: Vec<_> = items
+        .iter()
+        .rev()
+        .filter(|i| want.is_none_or(|w| state_name(&i.state).0 == w))
+        .take(limit)
+        .collect();
+    if json_out {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|i| {
+                let (state, batch, code) = state_name(&i.state);
+                let a = &i.attestation;
+                json!({"nonce": i.nonce, "state": state, "batch": batch, "code": code,
+                    "provider": a.provider, "consumer": a.consumer, "resource_id": a.resource_id,
+                    "quantity": a.quantity, "unit": a.unit, "signed_at": a.signed_at})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<9} {:>6} {:>4} {:>10} {:<16} {:<24}",
+        "NONCE", "STATE", "BATCH", "CODE", "QUANTITY", "UNIT", "RESOURCE"
+    );
+    for i in rows {
+        let (state, batch, code) = state_name(&i.state);
+        let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let a = &i.attestation;
+        println!(
+            "{:<20} {:<9} {:>6} {:>4} {:>10} {:<16} {:<24}",
+            i.nonce,
+            state,
+            dash(batch.map(|b| b.to_string())),
+            dash(code.map(|c| c.to_string())),
+            a.quantity,
+            a.unit,
+            a.resource_id
+        );
+    }
+    Ok(())
+}
+
+async fn query_cmd(c: &FileConfig, msg: &str) -> Result<()> {
+    let q: serde_json::Value =
+        serde_json::from_str(msg).with_context(|| format!("the query is not JSON: {msg}"))?;
+    let chain = Chain::connect(Endpoint {
+        chain_id: need(&c.chain_id, "chain_id")?.clone(),
+        denom: c.denom.clone().unwrap_or_default(),
+        rpc_url: need(&c.rpc_url, "rpc_url")?.clone(),
+    })
+    .await?;
+    let contract = need(&c.contract, "contract")?
+        .parse()
+        .map_err(|e| anyhow!("contract address: {e}"))?;
+    let v: serde_json::Value = chain.query(&contract, &q).await?;
+    println!("{v}");
+    Ok(())
 }
 
 /// The config file (every key optional).
@@ -275,9 +390,36 @@ async fn submit(
     }
     cfg.fee_denom = c.fee_denom.clone();
     let mut sub = Submitter::new(&signer, &chain, &wallet, cfg);
+    // A backlog drains with a progress bar on a terminal (never in --json output).
+    let backlog = {
+        let s = signer.stats(now())?;
+        s.signed + s.batched + s.submitted + s.relayed
+    };
+    let bar = (!json_out && backlog > 0 && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| {
+            let b = indicatif::ProgressBar::new(backlog);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} attestations settled or refused [{bar:30}] {eta} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+    let done0 = {
+        let s = signer.stats(now())?;
+        s.final_ + s.refused
+    };
+    if let Some(b) = &bar {
+        sub.on_progress(b.clone(), done0);
+    }
     loop {
         let rep = sub.pass(now(), flush).await;
         let stats = signer.stats(now())?;
+        if let Some(b) = &bar {
+            b.set_position((stats.final_ + stats.refused).saturating_sub(done0));
+            b.set_message(format!("{} relayed", stats.relayed));
+        }
         match rep {
             Ok(rep) if json_out => println!(
                 "{}",
@@ -344,6 +486,8 @@ async fn run(cli: Cli) -> Result<()> {
             interval,
             flush,
         } => submit(&c, cli.json, *watch, *interval, *flush).await,
+        Cmd::Queue { state, limit } => queue_cmd(&c, cli.json, *state, *limit),
+        Cmd::Query { msg } => query_cmd(&c, msg).await,
         Cmd::Status => {
             let s = open_queue(&c)?.stats(now())?;
             if cli.json {
@@ -351,8 +495,8 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 let age = |a: Option<u64>| a.map_or("-".to_string(), |a| format!("{a} s"));
                 println!(
-                    "signed {}, batched {}, submitted {}, final {}, refused {}; oldest signed {}, oldest pending {}",
-                    s.signed, s.batched, s.submitted, s.final_, s.refused,
+                    "signed {}, batched {}, submitted {}, relayed {}, final {}, refused {}; oldest signed {}, oldest pending {}",
+                    s.signed, s.batched, s.submitted, s.relayed, s.final_, s.refused,
                     age(s.oldest_signed_age), age(s.oldest_pending_age)
                 );
             }

@@ -19,7 +19,10 @@ impl Graph {
     fn load() -> Graph {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--offline"])
+            // Not --offline: metadata lists every platform's packages, and on a fresh machine
+            // the builds never downloaded the Windows-only ones (clap's anstyle-wincon...),
+            // so an offline run fails there. --locked: the graph checked is the committed one.
+            .args(["metadata", "--format-version", "1", "--locked"])
             // At run time (see contracts/wire/tests/vectors.rs for why not env!).
             .current_dir(
                 std::env::var("CARGO_MANIFEST_DIR")

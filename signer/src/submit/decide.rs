@@ -31,6 +31,41 @@ use crate::queue::{RetryCause, MAX_BATCH_ITEMS};
 
 /// Contract item code `NonceReused` (contracts/settlement `ItemError`).
 pub const CODE_NONCE_REUSED: u32 = 5;
+/// Gateway item code `NoncePending`: the gateway already holds this nonce in flight (from a
+/// submission whose outcome was lost, or the provider's copy).
+pub const CODE_NONCE_PENDING: u32 = 25;
+
+/// Which contract receives the batches.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The settlement contract on the same chain: `settle_batch`, included = final.
+    #[default]
+    Settlement,
+    /// The zone's gateway contract: `submit_batch`, included = relayed over IBC.
+    Gateway,
+}
+
+impl Target {
+    /// The execute message's name, also the `action` of the event that reports the items.
+    pub fn action(self) -> &'static str {
+        match self {
+            Target::Settlement => "settle_batch",
+            Target::Gateway => "submit_batch",
+        }
+    }
+}
+
 /// Blocks past a transaction's timeout height before "not found" is believed.
 pub const INDEX_LAG_BLOCKS: u64 = 2;
 /// Most items whose settlement transaction can be gas-simulated over CometBFT RPC (2 836
@@ -99,11 +134,15 @@ pub enum DecodeError {
     Count { expected: usize, got: usize },
 }
 
-pub fn on_lookup(seen: &LookupSeen<'_>, batch_len: usize) -> Result<Step, DecodeError> {
+pub fn on_lookup(
+    seen: &LookupSeen<'_>,
+    batch_len: usize,
+    target: Target,
+) -> Result<Step, DecodeError> {
     Ok(match seen {
         LookupSeen::Committed { settle_event } => {
             let attrs = settle_event.ok_or(DecodeError::NoSettleEvent)?;
-            Step::Include(item_codes(batch_len, attrs)?)
+            Step::Include(item_codes(batch_len, attrs, target)?)
         }
         LookupSeen::Failed => Step::Requeue(RetryCause::TxFailed),
         LookupSeen::NotFound {
@@ -114,10 +153,20 @@ pub fn on_lookup(seen: &LookupSeen<'_>, batch_len: usize) -> Result<Step, Decode
     })
 }
 
-/// Per-item codes (payload order) from the `settle_batch` event's attributes: `items` (count)
-/// and `rejected_items` (`index:code,...`, absent when none). Code 5 becomes 0 (module docs).
-pub fn item_codes(batch_len: usize, attrs: &[(String, String)]) -> Result<Vec<u32>, DecodeError> {
+/// Per-item codes (payload order) from the contract's event attributes: `items` (count) and
+/// `rejected_items` (settlement) or `refused_items` (gateway), `index:code,...`, absent when
+/// none. Code 5 (already settled) becomes 0 (module docs); at the gateway code 25 (already in
+/// flight) becomes 0 too: the item is relayed, and the gateway will say what became of it.
+pub fn item_codes(
+    batch_len: usize,
+    attrs: &[(String, String)],
+    target: Target,
+) -> Result<Vec<u32>, DecodeError> {
     let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+    let list = match target {
+        Target::Settlement => "rejected_items",
+        Target::Gateway => "refused_items",
+    };
     let items: usize = get("items")
         .ok_or_else(|| DecodeError::Bad("no items attribute".into()))?
         .parse()
@@ -129,11 +178,7 @@ pub fn item_codes(batch_len: usize, attrs: &[(String, String)]) -> Result<Vec<u3
         });
     }
     let mut codes = vec![0u32; items];
-    for part in get("rejected_items")
-        .unwrap_or("")
-        .split(',')
-        .filter(|p| !p.is_empty())
-    {
+    for part in get(list).unwrap_or("").split(',').filter(|p| !p.is_empty()) {
         let bad = || DecodeError::Bad(format!("rejected item '{part}'"));
         let (i, c) = part.split_once(':').ok_or_else(bad)?;
         let i: usize = i.parse().map_err(|_| bad())?;
@@ -141,7 +186,12 @@ pub fn item_codes(batch_len: usize, attrs: &[(String, String)]) -> Result<Vec<u3
         if i >= items || c == 0 {
             return Err(bad());
         }
-        codes[i] = if c == CODE_NONCE_REUSED { 0 } else { c };
+        let in_flight = target == Target::Gateway && c == CODE_NONCE_PENDING;
+        codes[i] = if c == CODE_NONCE_REUSED || in_flight {
+            0
+        } else {
+            c
+        };
     }
     Ok(codes)
 }
@@ -245,58 +295,94 @@ mod tests {
         let c = LookupSeen::Committed {
             settle_event: Some(&ev),
         };
-        assert_eq!(on_lookup(&c, 4).unwrap(), Step::Include(vec![0, 8, 0, 0]));
         assert_eq!(
-            on_lookup(&c, 5),
+            on_lookup(&c, 4, Target::Settlement).unwrap(),
+            Step::Include(vec![0, 8, 0, 0])
+        );
+        assert_eq!(
+            on_lookup(&c, 5, Target::Settlement),
             Err(DecodeError::Count {
                 expected: 5,
                 got: 4
             })
         );
         assert_eq!(
-            on_lookup(&LookupSeen::Committed { settle_event: None }, 1),
+            on_lookup(
+                &LookupSeen::Committed { settle_event: None },
+                1,
+                Target::Settlement
+            ),
             Err(DecodeError::NoSettleEvent)
         );
         assert_eq!(
-            on_lookup(&LookupSeen::Failed, 3).unwrap(),
+            on_lookup(&LookupSeen::Failed, 3, Target::Settlement).unwrap(),
             Step::Requeue(RetryCause::TxFailed)
         );
         let nf = |height, timeout_height| LookupSeen::NotFound {
             height,
             timeout_height,
         };
-        assert_eq!(on_lookup(&nf(100, Some(100)), 1).unwrap(), Step::Wait);
-        assert_eq!(on_lookup(&nf(102, Some(100)), 1).unwrap(), Step::Wait);
         assert_eq!(
-            on_lookup(&nf(103, Some(100)), 1).unwrap(),
+            on_lookup(&nf(100, Some(100)), 1, Target::Settlement).unwrap(),
+            Step::Wait
+        );
+        assert_eq!(
+            on_lookup(&nf(102, Some(100)), 1, Target::Settlement).unwrap(),
+            Step::Wait
+        );
+        assert_eq!(
+            on_lookup(&nf(103, Some(100)), 1, Target::Settlement).unwrap(),
             Step::Requeue(RetryCause::TxExpired)
         );
         assert_eq!(
-            on_lookup(&nf(u64::MAX, None), 1).unwrap(),
+            on_lookup(&nf(u64::MAX, None), 1, Target::Settlement).unwrap(),
             Step::Wait,
             "no timeout: never requeued blindly"
         );
-        assert_eq!(on_lookup(&LookupSeen::Unknown, 1).unwrap(), Step::Wait);
+        assert_eq!(
+            on_lookup(&LookupSeen::Unknown, 1, Target::Settlement).unwrap(),
+            Step::Wait
+        );
     }
 
     #[test]
     fn item_codes_parse_and_refuse_nonsense() {
         assert_eq!(
-            item_codes(3, &attrs(&[("items", "3")])).unwrap(),
+            item_codes(3, &attrs(&[("items", "3")]), Target::Settlement).unwrap(),
             vec![0, 0, 0]
         );
         assert_eq!(
-            item_codes(2, &attrs(&[("items", "2"), ("rejected_items", "0:5,1:5")])).unwrap(),
+            item_codes(
+                2,
+                &attrs(&[("items", "2"), ("rejected_items", "0:5,1:5")]),
+                Target::Settlement
+            )
+            .unwrap(),
             vec![0, 0],
             "nonce already settled = this item was paid"
         );
         for bad in ["2:3", "x", "0:0", "0:z", "1"] {
             assert!(
-                item_codes(2, &attrs(&[("items", "2"), ("rejected_items", bad)])).is_err(),
+                item_codes(
+                    2,
+                    &attrs(&[("items", "2"), ("rejected_items", bad)]),
+                    Target::Settlement
+                )
+                .is_err(),
                 "{bad}"
             );
         }
-        assert!(item_codes(1, &attrs(&[])).is_err());
+        assert!(item_codes(1, &attrs(&[]), Target::Settlement).is_err());
+        // the gateway lists its refusals as refused_items; 25 = already in flight = relayed
+        assert_eq!(
+            item_codes(
+                3,
+                &attrs(&[("items", "3"), ("refused_items", "0:12,1:25,2:5")]),
+                Target::Gateway
+            )
+            .unwrap(),
+            vec![12, 0, 0]
+        );
     }
 
     #[test]

@@ -32,36 +32,7 @@ use crate::chain::{Account, Broadcast, Chain, GasPolicy, Lookup, TxDraft, Wallet
 use crate::queue::{BatchState, RetryCause, Signer};
 use decide::{BroadcastSeen, LookupSeen, Step};
 
-/// Which contract receives the batches.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// The settlement contract on the same chain: `settle_batch`, included = final.
-    #[default]
-    Settlement,
-    /// The zone's gateway contract: `submit_batch`, included = relayed over IBC.
-    Gateway,
-}
-
-impl Target {
-    /// The execute message's name, also the `action` of the event that reports the items.
-    pub fn action(self) -> &'static str {
-        match self {
-            Target::Settlement => "settle_batch",
-            Target::Gateway => "submit_batch",
-        }
-    }
-}
+pub use decide::Target;
 
 /// Relayed items asked about per pass (one smart query each).
 pub const MAX_POLLED_PER_PASS: usize = 2_000;
@@ -168,6 +139,8 @@ pub struct Submitter<'a> {
     cfg: SubmitConfig,
     account: Option<Account>,
     limit: Option<usize>,
+    /// Settled-or-refused items shown on a progress bar, counted from a base.
+    progress: Option<(indicatif::ProgressBar, u64)>,
 }
 
 impl<'a> Submitter<'a> {
@@ -184,6 +157,21 @@ impl<'a> Submitter<'a> {
             cfg,
             account: None,
             limit: None,
+            progress: None,
+        }
+    }
+
+    /// Moves `bar` to the number of items final or refused beyond `base` after every batch
+    /// outcome (a long `--flush` pass drains in many rounds).
+    pub fn on_progress(&mut self, bar: indicatif::ProgressBar, base: u64) {
+        self.progress = Some((bar, base));
+    }
+
+    fn tick(&self) {
+        if let Some((bar, base)) = &self.progress {
+            if let Ok(s) = self.signer.stats(0) {
+                bar.set_position((s.final_ + s.refused).saturating_sub(*base));
+            }
         }
     }
 
@@ -293,6 +281,7 @@ impl<'a> Submitter<'a> {
             for (id, hash, len) in inflight {
                 let r = self.confirm(id, &hash, len, &mut rep).await?;
                 count(&mut rep, &r);
+                self.tick();
                 match r {
                     Resolved::Pending => pending = true,
                     Resolved::Included { .. } | Resolved::Relayed { .. } => refusals = 0,
@@ -486,10 +475,13 @@ impl<'a> Submitter<'a> {
                             settle_event: ev.map(|(_, a)| a.as_slice()),
                         },
                         len,
+                        self.cfg.target,
                     )
                     .with_context(|| format!("batch {id}, tx {hash}"))?
                 }
-                Ok(Lookup::Failed { .. }) => decide::on_lookup(&LookupSeen::Failed, len)?,
+                Ok(Lookup::Failed { .. }) => {
+                    decide::on_lookup(&LookupSeen::Failed, len, self.cfg.target)?
+                }
                 Ok(Lookup::NotFound) => match self.chain.height().await {
                     Ok(height) => decide::on_lookup(
                         &LookupSeen::NotFound {
@@ -497,6 +489,7 @@ impl<'a> Submitter<'a> {
                             timeout_height,
                         },
                         len,
+                        self.cfg.target,
                     )?,
                     Err(_) => Step::Wait,
                 },
