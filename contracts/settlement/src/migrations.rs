@@ -73,9 +73,10 @@ pub mod v0_1 {
         super::CONFIG.save(
             deps.storage,
             &super::Config {
-                consortium: old.consortium,
+                consortium: Some(old.consortium),
                 denom: old.denom,
                 params,
+                route: None,
             },
         )?;
         ADMIN.set(deps.branch(), old.admin)?;

@@ -13,7 +13,10 @@
 //!   and [`ItemStatus`] (query `item {signer, nonce}`).
 
 use cosmwasm_schema::cw_serde;
-use cosmwasm_std::{Binary, IbcChannel, IbcOrder, Uint128};
+use cosmwasm_std::{
+    Binary, Ibc3ChannelOpenResponse, IbcChannel, IbcChannelCloseMsg, IbcChannelConnectMsg,
+    IbcChannelOpenMsg, IbcOrder, Uint128,
+};
 
 use crate::check_str;
 
@@ -136,6 +139,45 @@ pub fn check_channel(
             existing: c.channel_id.clone(),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Open init / try: the rule, then this contract's version as the answer (Hermes proposes
+/// `""` on a contract port).
+pub fn open_channel(
+    msg: &IbcChannelOpenMsg,
+    route: Option<&Route>,
+    current: Option<&ChannelInfo>,
+) -> Result<Ibc3ChannelOpenResponse, ChannelError> {
+    check_channel(msg.channel(), msg.counterparty_version(), route, current)?;
+    Ok(Ibc3ChannelOpenResponse {
+        version: CHANNEL_VERSION.to_owned(),
+    })
+}
+
+/// Connect ack / confirm: the rule again (the route or the open channel may have changed
+/// since the open step), then the channel to store.
+pub fn connect_channel(
+    msg: &IbcChannelConnectMsg,
+    route: Option<&Route>,
+    current: Option<&ChannelInfo>,
+) -> Result<ChannelInfo, ChannelError> {
+    check_channel(msg.channel(), msg.counterparty_version(), route, current)?;
+    Ok(ChannelInfo::of(msg.channel()))
+}
+
+/// Close: an init is refused (ibc-go lets anyone ask to close a channel, and in-flight
+/// packets would then time out); a confirm (the other end closed) is accepted. Answers
+/// whether the closed channel is the stored one, to forget.
+pub fn close_channel(
+    msg: &IbcChannelCloseMsg,
+    current: Option<&ChannelInfo>,
+) -> Result<bool, ChannelError> {
+    match msg {
+        IbcChannelCloseMsg::CloseInit { .. } => Err(ChannelError::CloseRefused),
+        IbcChannelCloseMsg::CloseConfirm { channel } => {
+            Ok(current.is_some_and(|c| c.channel_id == channel.endpoint.channel_id))
+        }
     }
 }
 
@@ -276,6 +318,29 @@ mod tests {
                 existing: "channel-1".into()
             })
         );
+    }
+
+    #[test]
+    fn handshake_steps() {
+        let r = route();
+        let c = channel(IbcOrder::Unordered, "", "connection-0", "wasm.peer");
+        let answer = open_channel(&IbcChannelOpenMsg::new_init(c.clone()), Some(&r), None);
+        assert_eq!(answer.unwrap().version, CHANNEL_VERSION);
+        let try_bad = IbcChannelOpenMsg::new_try(c.clone(), "ics20-1");
+        assert!(open_channel(&try_bad, Some(&r), None).is_err());
+        let mut agreed = c.clone();
+        agreed.version = CHANNEL_VERSION.into();
+        let ack = IbcChannelConnectMsg::new_ack(agreed.clone(), CHANNEL_VERSION);
+        let stored = connect_channel(&ack, Some(&r), None).unwrap();
+        assert_eq!(stored.channel_id, "channel-3");
+        assert_eq!(stored.counterparty_channel_id, "channel-9");
+        assert_eq!(
+            close_channel(&IbcChannelCloseMsg::new_init(agreed.clone()), Some(&stored)),
+            Err(ChannelError::CloseRefused)
+        );
+        let confirm = IbcChannelCloseMsg::new_confirm(agreed);
+        assert_eq!(close_channel(&confirm, Some(&stored)), Ok(true));
+        assert_eq!(close_channel(&confirm, None), Ok(false));
     }
 
     #[test]
