@@ -261,17 +261,38 @@ pub fn execute_set_nonce_floor(
     let consortium = cfg.consortium.ok_or(ContractError::NoConsortium {
         what: "set_nonce_floor",
     })?;
-    let member = ConsortiumContract(consortium)
-        .member(&deps.querier, &info.sender)?
+    let now = env.block.time.seconds();
+    let key = raise_nonce_floor(
+        deps,
+        &consortium,
+        &info.sender,
+        floor,
+        now.saturating_add(cfg.params.max_future_secs),
+    )?;
+    Ok(Response::new()
+        .add_attribute("action", "set_nonce_floor")
+        .add_attribute("member", info.sender)
+        .add_attribute("signer", key.to_base64())
+        .add_attribute("floor", floor.to_string()))
+}
+
+/// Raises the nonce floor of `sender`'s attestation key (read from the consortium) to
+/// `floor`: only upwards, and at most to the first nonce of the hour after `latest` (the
+/// latest `signed_at` accepted now), so a floor cannot cancel hours not yet begun. Returns
+/// the key. Shared with the IBC gateway, which keeps the floors of the IBC pair.
+pub fn raise_nonce_floor(
+    deps: DepsMut,
+    consortium: &Addr,
+    sender: &Addr,
+    floor: u64,
+    latest: u64,
+) -> Result<Binary, ContractError> {
+    let member = ConsortiumContract(consortium.clone())
+        .member(&deps.querier, sender)?
         .ok_or_else(|| ContractError::NotMember {
-            addr: info.sender.to_string(),
+            addr: sender.to_string(),
         })?;
     let key = member.pubkey;
-    let latest = env
-        .block
-        .time
-        .seconds()
-        .saturating_add(cfg.params.max_future_secs);
     let max = nonce::first_nonce(nonce::epoch(latest).saturating_add(1));
     if floor > max {
         return Err(ContractError::FloorTooHigh {
@@ -289,9 +310,5 @@ pub fn execute_set_nonce_floor(
         });
     }
     NONCE_FLOORS.save(deps.storage, key.as_slice(), &floor)?;
-    Ok(Response::new()
-        .add_attribute("action", "set_nonce_floor")
-        .add_attribute("member", info.sender)
-        .add_attribute("signer", key.to_base64())
-        .add_attribute("floor", floor.to_string()))
+    Ok(key)
 }

@@ -1,0 +1,43 @@
+use cosmwasm_std::StdError;
+use garden_wire::ibc::ChannelError;
+use garden_wire::{DecodeError, EncodeError};
+use thiserror::Error;
+
+/// Transaction-level errors (the whole message fails). Per-item refusals of a submitted
+/// batch are `ItemError` codes in its `SubmitResponse`.
+#[derive(Error, Debug)]
+pub enum ContractError {
+    #[error("{0}")]
+    Std(#[from] StdError),
+
+    #[error("{0}")]
+    Admin(#[from] cw_controllers::AdminError),
+
+    /// Nonce floors (the settlement contract's rule and errors).
+    #[error("{0}")]
+    Floor(#[from] garden_settlement::ContractError),
+
+    #[error("{0}")]
+    Channel(#[from] ChannelError),
+
+    #[error("no open channel to the settlement chain: nothing can be forwarded (route: {route})")]
+    NoChannel { route: String },
+
+    #[error("batch rejected: {0}")]
+    BatchDecode(#[from] DecodeError),
+
+    #[error("batch of {size} items exceeds the maximum of {max}")]
+    BatchTooLarge { size: usize, max: usize },
+
+    #[error("forwarded batch could not be encoded: {0}")]
+    Encode(#[from] EncodeError),
+
+    #[error("prune limit must be 1..=1000")]
+    InvalidPruneLimit,
+
+    #[error("invalid parameters: {reason}")]
+    InvalidParams { reason: String },
+
+    #[error("{addr} is not a garden-consortium contract")]
+    NotConsortium { addr: String },
+}
