@@ -77,12 +77,13 @@ pub fn on_answer(
     let items: Vec<AttestationRef<'_>> = batch.iter().collect();
     let answer = answer(items.len());
     // The batch is named by the items' pending entries (all carry the same id).
-    let Some(batch_id) = items
-        .iter()
-        .find_map(|a| match items::load(deps.storage, a.signer, a.nonce) {
-            Some(Entry::Pending { batch_id }) => Some(batch_id),
-            _ => None,
-        })
+    let Some(batch_id) =
+        items
+            .iter()
+            .find_map(|a| match items::load(deps.storage, a.signer, a.nonce) {
+                Some(Entry::Pending { batch_id }) => Some(batch_id),
+                _ => None,
+            })
     else {
         return Ok(res.add_attribute("ignored", "no item of the packet is pending"));
     };
@@ -113,7 +114,13 @@ pub fn on_answer(
         }
     }
     marks.write(deps.storage);
-    update_record(deps.storage, batch_id, &answer, settled.len(), released.len())?;
+    update_record(
+        deps.storage,
+        batch_id,
+        &answer,
+        settled.len(),
+        released.len(),
+    )?;
 
     let mut res = res
         .add_attribute("batch_id", batch_id.to_string())

@@ -66,11 +66,11 @@ pub fn ibc_packet_receive(
     _env: Env,
     msg: IbcPacketReceiveMsg,
 ) -> Result<IbcReceiveResponse, ContractError> {
-    Ok(IbcReceiveResponse::new(StdAck::error(
-        "the gateway accepts no packets",
-    ))
-    .add_attribute("action", "packet_refused")
-    .add_attribute("channel", msg.packet.dest.channel_id))
+    Ok(
+        IbcReceiveResponse::new(StdAck::error("the gateway accepts no packets"))
+            .add_attribute("action", "packet_refused")
+            .add_attribute("channel", msg.packet.dest.channel_id),
+    )
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]

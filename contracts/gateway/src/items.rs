@@ -26,9 +26,14 @@ pub const ENTRY_PREFIX: &[u8] = b"gi";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
-    Pending { batch_id: u64 },
+    Pending {
+        batch_id: u64,
+    },
     /// `code`: the settlement's refusal; None after an error ack or a timeout.
-    Released { batch_id: u64, code: Option<u8> },
+    Released {
+        batch_id: u64,
+        code: Option<u8>,
+    },
 }
 
 impl Entry {
@@ -158,7 +163,10 @@ mod tests {
         assert_eq!(status(&s, &k, n).state, ItemState::Free);
         save(&mut s, &k, n, Entry::Pending { batch_id: 9 });
         let st = status(&s, &k, n);
-        assert_eq!((st.state, st.batch_id, st.code), (ItemState::Pending, Some(9), None));
+        assert_eq!(
+            (st.state, st.batch_id, st.code),
+            (ItemState::Pending, Some(9), None)
+        );
         for code in [None, Some(8)] {
             save(&mut s, &k, n, Entry::Released { batch_id: 9, code });
             assert_eq!(load(&s, &k, n), Some(Entry::Released { batch_id: 9, code }));

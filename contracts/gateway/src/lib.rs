@@ -29,5 +29,8 @@ pub mod state;
 pub mod submit;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use crate::error::ContractError;
 pub use garden_settlement::ItemError;

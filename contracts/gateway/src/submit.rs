@@ -17,8 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cosmwasm_std::{
-    to_json_binary, Binary, Deps, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response,
-    Storage, Uint128,
+    to_json_binary, Binary, Deps, DepsMut, Env, IbcMsg, IbcTimeout, MessageInfo, Response, Storage,
+    Uint128,
 };
 use garden_settlement::engine::{
     check_membership, check_static, verify_signatures, ItemError, ItemResult, Rules,
@@ -31,8 +31,7 @@ use garden_wire::{batch, AttestationRef, Batch, DecodeError};
 
 use crate::items::{self, Entry};
 use crate::state::{
-    Config, BATCHES, BATCH_COUNT, CHANNEL, CONFIG, MAX_BATCH_RECORDS, PRUNED_BELOW,
-    PRUNE_PER_BATCH,
+    Config, BATCHES, BATCH_COUNT, CHANNEL, CONFIG, MAX_BATCH_RECORDS, PRUNED_BELOW, PRUNE_PER_BATCH,
 };
 use crate::types::{BatchInfo, BatchStatus};
 use crate::ContractError;

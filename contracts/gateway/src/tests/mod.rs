@@ -1,0 +1,3 @@
+mod channel;
+mod flows;
+mod pair;
