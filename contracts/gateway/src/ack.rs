@@ -210,3 +210,56 @@ fn update_record(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cosmwasm_std::to_json_binary;
+
+    fn ack(codes: Vec<u8>) -> SettleAck {
+        SettleAck {
+            batch_id: 4,
+            settled: 0,
+            rejected: 0,
+            paid: 0u128.into(),
+            codes: codes.into(),
+        }
+    }
+
+    #[test]
+    fn every_ack_shape_is_read_or_counted_as_an_error() {
+        let ok = StdAck::success(to_json_binary(&ack(vec![0, 8])).unwrap()).to_binary();
+        assert_eq!(Answer::of_ack(&ok, 2), Answer::Settled(ack(vec![0, 8])));
+        assert_eq!(
+            Answer::of_ack(&ok, 3),
+            Answer::ErrorAck("acknowledgement has 2 codes for 3 items".into())
+        );
+        let err = StdAck::error("batch rejected: batch is empty").to_binary();
+        assert_eq!(
+            Answer::of_ack(&err, 1),
+            Answer::ErrorAck("batch rejected: batch is empty".into())
+        );
+        // ibc-go's own error ack for a contract `Err` has the same JSON shape
+        let go = Binary::from(
+            br#"{"error":"ABCI code: 5: error handling packet: see events for details"}"#.to_vec(),
+        );
+        assert!(
+            matches!(Answer::of_ack(&go, 1), Answer::ErrorAck(e) if e.starts_with("ABCI code: 5"))
+        );
+        for junk in [&b"\x01"[..], br#"{"result":"bm90IGpzb24="}"#, b"{}"] {
+            let a = Answer::of_ack(&Binary::from(junk.to_vec()), 1);
+            assert!(
+                matches!(&a, Answer::ErrorAck(e) if e.starts_with("unreadable acknowledgement")),
+                "{a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_texts_are_bounded_on_a_char_boundary() {
+        let long = "é".repeat(200);
+        let b = bounded(&long);
+        assert!(b.len() <= MAX_ERROR_LEN && long.starts_with(&b));
+        assert_eq!(bounded("short"), "short");
+    }
+}

@@ -81,7 +81,7 @@ pub enum ExecuteMsg {
     },
 }
 
-/// Migrates a v0.1 or v0.2 deployment to this version (see `docs/CONTRACTS.md`); the
+/// Migrates a v0.1, v0.2 or v0.3 deployment to this version (see `docs/CONTRACTS.md`); the
 /// consortium must be migrated first.
 #[cw_serde]
 pub struct MigrateMsg {}

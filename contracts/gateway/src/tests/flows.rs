@@ -539,3 +539,19 @@ fn ibc_only_settlement_refuses_what_needs_a_consortium() {
     let ch: garden_wire::ibc::ChannelResponse = p.settle_query(SQuery::Channel {});
     assert_eq!(ch.channel.unwrap().channel_id, ST_CHANNEL);
 }
+
+#[test]
+fn a_thousand_items_round_trip() {
+    let mut p = Pair::new();
+    let alice = p.alice.clone();
+    let items: Vec<_> = (0..1_000).map(|n| p.att(&alice, 2, n, 1)).collect();
+    let (_, data, packet) = p.submit(&items);
+    assert_eq!(data.forwarded, 1_000);
+    let packet = packet.unwrap();
+    // re-encoded with one string table and one key: ~132 bytes an item
+    assert!(packet.data.len() < 1_000 * garden_wire::batch::ITEM_LEN + 400);
+    let ack = p.relay(&packet);
+    assert_eq!(ack.settled, 1_000);
+    assert_eq!(p.paid(&alice), 1_000 * PRICE);
+    assert_eq!(state(&mut p, &items[999]).0, ItemState::Settled);
+}
