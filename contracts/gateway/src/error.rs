@@ -20,7 +20,7 @@ pub enum ContractError {
     #[error("{0}")]
     Channel(#[from] ChannelError),
 
-    #[error("no open channel to the settlement chain: nothing can be forwarded (route: {route})")]
+    #[error("no channel is open to the settlement chain: nothing can be forwarded (route: {route})")]
     NoChannel { route: String },
 
     #[error("batch rejected: {0}")]

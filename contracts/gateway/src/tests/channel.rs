@@ -56,7 +56,7 @@ fn wrong_order_version_connection_or_port_is_refused_at_open() {
     assert!(matches!(err, ContractError::NoChannel { .. }), "{err}");
     assert!(err
         .to_string()
-        .starts_with("no open channel to the settlement chain"));
+        .starts_with("no channel is open to the settlement chain"));
     // the right one opens
     p.open_channel();
     let ch: ChannelResponse = p.gateway_query(QueryMsg::Channel {});
