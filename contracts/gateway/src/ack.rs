@@ -255,6 +255,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // An acknowledgement is network input (the relayer carries it): never a panic.
+        #[test]
+        fn any_ack_bytes_are_answered(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), n in 0usize..10) {
+            let _ = Answer::of_ack(&Binary::from(bytes), n);
+        }
+
+        #[test]
+        fn codes_must_match_the_packet(codes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), n in 0usize..20) {
+            let bin = StdAck::success(to_json_binary(&ack(codes.clone())).unwrap()).to_binary();
+            let settled = matches!(Answer::of_ack(&bin, n), Answer::Settled(_));
+            proptest::prop_assert_eq!(settled, codes.len() == n);
+        }
+    }
+
     #[test]
     fn error_texts_are_bounded_on_a_char_boundary() {
         let long = "é".repeat(200);

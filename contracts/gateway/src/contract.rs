@@ -6,16 +6,16 @@ use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Resp
 use cw2::set_contract_version;
 use garden_settlement::settle::raise_nonce_floor;
 use garden_wire::consortium::CONTRACT_NAME as CONSORTIUM_NAME;
-use garden_wire::ibc::Route;
+use garden_wire::ibc::{on_set_route, Route};
 
 use crate::items;
 use crate::msg::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg};
 use crate::query::*;
-use crate::state::{Config, ADMIN, BATCH_COUNT, CHANNEL, CONFIG};
+use crate::state::{Config, ADMIN, BATCH_COUNT, CONFIG};
 use crate::submit::execute_submit_batch;
 use crate::types::{
-    GatewayParams, MAX_BATCH_CEILING, MAX_PACKET_TIMEOUT_SECS, MAX_VERIFY_CHUNK,
-    MIN_PACKET_TIMEOUT_SECS,
+    GatewayParams, MAX_BATCH_CEILING, MAX_PACKET_BYTES, MAX_PACKET_TIMEOUT_SECS, MAX_VERIFY_CHUNK,
+    MIN_PACKET_BYTES, MIN_PACKET_TIMEOUT_SECS,
 };
 use crate::ContractError;
 
@@ -77,6 +77,9 @@ pub fn validate_params(p: &GatewayParams) -> Result<(), ContractError> {
     if !(MIN_PACKET_TIMEOUT_SECS..=MAX_PACKET_TIMEOUT_SECS).contains(&p.packet_timeout_secs) {
         return bad("packet_timeout_secs must be 60..=86400");
     }
+    if !(MIN_PACKET_BYTES..=MAX_PACKET_BYTES).contains(&p.max_packet_bytes) {
+        return bad("max_packet_bytes must be 1000..=1000000");
+    }
     if garden_wire::check_str(&p.scope).is_err() {
         return bad("scope must be 1..=128 bytes");
     }
@@ -114,12 +117,13 @@ pub fn execute_set_nonce_floor(
         .time
         .seconds()
         .saturating_add(cfg.params.max_future_secs);
-    let key = raise_nonce_floor(deps, &cfg.consortium, &info.sender, floor, latest)?;
-    Ok(Response::new()
-        .add_attribute("action", "set_nonce_floor")
-        .add_attribute("member", info.sender)
-        .add_attribute("signer", key.to_base64())
-        .add_attribute("floor", floor.to_string()))
+    Ok(raise_nonce_floor(
+        deps,
+        &cfg.consortium,
+        &info.sender,
+        floor,
+        latest,
+    )?)
 }
 
 pub fn execute_prune(deps: DepsMut, env: Env, limit: u32) -> Result<Response, ContractError> {
@@ -141,18 +145,8 @@ pub fn execute_set_route(
     route: Route,
 ) -> Result<Response, ContractError> {
     ADMIN.assert_admin(deps.as_ref(), &info.sender)?;
-    route.validate()?;
+    let res = on_set_route::<ContractError>(deps.storage, &route)?;
     let mut cfg = CONFIG.load(deps.storage)?;
-    let mut res = Response::new()
-        .add_attribute("action", "set_route")
-        .add_attribute("connection_id", &route.connection_id)
-        .add_attribute("counterparty_port", &route.counterparty_port);
-    if let Some(open) = CHANNEL.may_load(deps.storage)? {
-        if !open.follows(&route) {
-            CHANNEL.remove(deps.storage);
-            res = res.add_attribute("channel_forgotten", open.channel_id);
-        }
-    }
     cfg.route = Some(route);
     CONFIG.save(deps.storage, &cfg)?;
     Ok(res)

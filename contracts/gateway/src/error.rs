@@ -20,7 +20,9 @@ pub enum ContractError {
     #[error("{0}")]
     Channel(#[from] ChannelError),
 
-    #[error("no channel is open to the settlement chain: nothing can be forwarded (route: {route})")]
+    #[error(
+        "no channel is open to the settlement chain: nothing can be forwarded (route: {route})"
+    )]
     NoChannel { route: String },
 
     #[error("batch rejected: {0}")]
@@ -28,6 +30,9 @@ pub enum ContractError {
 
     #[error("batch of {size} items exceeds the maximum of {max}")]
     BatchTooLarge { size: usize, max: usize },
+
+    #[error("the forwarded items would make a packet of {bytes} bytes, the limit is {max}: submit fewer items")]
+    PacketTooLarge { bytes: usize, max: u32 },
 
     #[error("forwarded batch could not be encoded: {0}")]
     Encode(#[from] EncodeError),

@@ -5,7 +5,7 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::Addr;
 use cw_controllers::Admin;
 use cw_storage_plus::{Item, Map};
-use garden_wire::ibc::{ChannelInfo, Route};
+use garden_wire::ibc::Route;
 
 use crate::types::{BatchInfo, GatewayParams};
 
@@ -25,9 +25,9 @@ pub struct Config {
 pub const CONFIG: Item<Config> = Item::new("config");
 /// Governance admin (typically the x/gov module account).
 pub const ADMIN: Admin = Admin::new("admin");
-/// The open channel to the settlement contract (set on connect, cleared on close or when
-/// the route changes).
-pub const CHANNEL: Item<ChannelInfo> = Item::new("channel");
+/// The open channel to the settlement contract (set on connect, cleared on a close confirm or
+/// when the route changes).
+pub use garden_wire::ibc::CHANNEL;
 pub const BATCH_COUNT: Item<u64> = Item::new("batch_count");
 /// Batches that forwarded something: the last [`MAX_BATCH_RECORDS`], and every pending one.
 pub const BATCHES: Map<u64, BatchInfo> = Map::new("batches");

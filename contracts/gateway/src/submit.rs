@@ -72,14 +72,26 @@ pub fn execute_submit_batch(
     let items: Vec<AttestationRef<'_>> = batch.iter().collect();
     let results = verify(deps.as_ref(), &cfg, &rules, &items)?;
 
+    let forwarded: Vec<Attestation> = items
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(a, _)| a.to_owned())
+        .collect();
+    // The packet is checked before anything is written (the relayer must be able to carry it).
+    let packet_data = match forwarded.is_empty() {
+        true => None,
+        false => Some(packet_bytes(&forwarded, cfg.params.max_packet_bytes)?),
+    };
     let batch_id = BATCH_COUNT.load(deps.storage)? + 1;
     BATCH_COUNT.save(deps.storage, &batch_id)?;
-    let mut forwarded: Vec<Attestation> = Vec::new();
-    for (a, r) in items.iter().zip(&results) {
-        if r.is_ok() {
-            items::save(deps.storage, a.signer, a.nonce, Entry::Pending { batch_id });
-            forwarded.push(a.to_owned());
-        }
+    for a in &forwarded {
+        items::save(
+            deps.storage,
+            &a.signer,
+            a.nonce,
+            Entry::Pending { batch_id },
+        );
     }
     let codes: Vec<u8> = results
         .iter()
@@ -113,13 +125,13 @@ pub fn execute_submit_batch(
     if !refused_list.is_empty() {
         res = res.add_attribute("refused_items", refused_list.join(","));
     }
-    if forwarded.is_empty() {
+    let Some(bytes) = packet_data else {
         return Ok(res);
-    }
+    };
     record(deps.storage, batch_id, &info, &env, &data, items.len())?;
     let packet = IbcMsg::SendPacket {
         channel_id: channel.channel_id.clone(),
-        data: Binary::from(batch::encode(&forwarded)?),
+        data: Binary::from(bytes),
         timeout: IbcTimeout::with_timestamp(
             env.block.time.plus_seconds(cfg.params.packet_timeout_secs),
         ),
@@ -127,6 +139,18 @@ pub fn execute_submit_batch(
     Ok(res
         .add_attribute("channel", channel.channel_id)
         .add_message(packet))
+}
+
+/// The forwarded items as one `GWAB` batch, at most `max` bytes.
+fn packet_bytes(forwarded: &[Attestation], max: u32) -> Result<Vec<u8>, ContractError> {
+    let bytes = batch::encode(forwarded)?;
+    if bytes.len() > max as usize {
+        return Err(ContractError::PacketTooLarge {
+            bytes: bytes.len(),
+            max,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Every check but the payment rules; `Ok` items are to be forwarded.

@@ -12,6 +12,10 @@ pub use garden_settlement::types::{MAX_BATCH_CEILING, MAX_VERIFY_CHUNK};
 /// that long when the relayer is down.
 pub const MIN_PACKET_TIMEOUT_SECS: u64 = 60;
 pub const MAX_PACKET_TIMEOUT_SECS: u64 = 86_400;
+/// Bounds of `max_packet_bytes`: CometBFT's default `max_tx_bytes` is 1 MB, and the relayer's
+/// transaction carries the packet (and a proof) to each chain.
+pub const MIN_PACKET_BYTES: u32 = 1_000;
+pub const MAX_PACKET_BYTES: u32 = 1_000_000;
 
 /// Gateway parameters (admin: `update_params`). The fields shared with the settlement
 /// contract's `Params` mean the same; keep `window_secs` and `max_future_secs` equal on both
@@ -35,6 +39,12 @@ pub struct GatewayParams {
     /// the settlement chain's clock) times out and its items are released. Default 600,
     /// 60..=86400.
     pub packet_timeout_secs: u64,
+    /// Largest packet (the re-encoded batch) sent, bytes; a submission that would forward more
+    /// fails as a whole (the signer sends fewer items). The relayer must be able to carry it:
+    /// Hermes refuses a message larger than its `max_tx_size` (default 180 000 bytes) and the
+    /// packet travels with a proof of a few KB. Default 160 000 (1 000 items of one signer are
+    /// ~133 KB), 1000..=1000000.
+    pub max_packet_bytes: u32,
 }
 
 impl Default for GatewayParams {
@@ -47,6 +57,7 @@ impl Default for GatewayParams {
             scope: "settle".into(),
             verify_chunk: 200,
             packet_timeout_secs: 600,
+            max_packet_bytes: 160_000,
         }
     }
 }

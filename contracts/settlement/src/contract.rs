@@ -7,6 +7,7 @@ use cosmwasm_std::{
 };
 use cw2::set_contract_version;
 use garden_wire::consortium::{ConsortiumContract, CONTRACT_NAME as CONSORTIUM_NAME};
+use garden_wire::ibc::on_set_route;
 
 use crate::escrow::{
     execute_cancel_withdrawal, execute_deposit, execute_refund, execute_request_withdrawal,
@@ -15,7 +16,7 @@ use crate::escrow::{
 use crate::msg::{ExecuteMsg, InstantiateMsg, MigrateMsg, QueryMsg, Route};
 use crate::query::*;
 use crate::settle::{execute_prune, execute_set_nonce_floor, execute_settle_batch};
-use crate::state::{Config, ADMIN, BATCH_COUNT, CHANNEL, CONFIG, OFFERS, TOTALS};
+use crate::state::{Config, ADMIN, BATCH_COUNT, CONFIG, OFFERS, TOTALS};
 use crate::types::{Offer, Params, Totals, MAX_BATCH_CEILING, MAX_VERIFY_CHUNK};
 use crate::ContractError;
 
@@ -247,18 +248,8 @@ pub fn execute_set_route(
     route: Route,
 ) -> Result<Response, ContractError> {
     ADMIN.assert_admin(deps.as_ref(), &info.sender)?;
-    route.validate()?;
+    let res = on_set_route::<ContractError>(deps.storage, &route)?;
     let mut cfg = CONFIG.load(deps.storage)?;
-    let mut res = Response::new()
-        .add_attribute("action", "set_route")
-        .add_attribute("connection_id", &route.connection_id)
-        .add_attribute("counterparty_port", &route.counterparty_port);
-    if let Some(open) = CHANNEL.may_load(deps.storage)? {
-        if !open.follows(&route) {
-            CHANNEL.remove(deps.storage);
-            res = res.add_attribute("channel_forgotten", open.channel_id);
-        }
-    }
     cfg.route = Some(route);
     CONFIG.save(deps.storage, &cfg)?;
     Ok(res)

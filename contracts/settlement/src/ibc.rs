@@ -19,7 +19,7 @@ use cosmwasm_std::{
     IbcChannelOpenMsg, IbcChannelOpenResponse, IbcPacketAckMsg, IbcPacketReceiveMsg,
     IbcPacketTimeoutMsg, IbcReceiveResponse, StdAck,
 };
-use garden_wire::ibc::{close_channel, connect_channel, open_channel, SettleAck};
+use garden_wire::ibc::{on_channel_close, on_channel_connect, on_channel_open, SettleAck};
 
 use crate::settle::{decode_batch, settle_packet};
 use crate::state::{CHANNEL, CONFIG};
@@ -32,8 +32,7 @@ pub fn ibc_channel_open(
     msg: IbcChannelOpenMsg,
 ) -> Result<IbcChannelOpenResponse, ContractError> {
     let route = CONFIG.load(deps.storage)?.route;
-    let current = CHANNEL.may_load(deps.storage)?;
-    Ok(Some(open_channel(&msg, route.as_ref(), current.as_ref())?))
+    on_channel_open(deps.storage, route.as_ref(), &msg)
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
@@ -43,13 +42,7 @@ pub fn ibc_channel_connect(
     msg: IbcChannelConnectMsg,
 ) -> Result<IbcBasicResponse, ContractError> {
     let route = CONFIG.load(deps.storage)?.route;
-    let current = CHANNEL.may_load(deps.storage)?;
-    let open = connect_channel(&msg, route.as_ref(), current.as_ref())?;
-    CHANNEL.save(deps.storage, &open)?;
-    Ok(IbcBasicResponse::new()
-        .add_attribute("action", "channel_connect")
-        .add_attribute("channel_id", open.channel_id)
-        .add_attribute("counterparty_port", open.counterparty_port))
+    on_channel_connect(deps.storage, route.as_ref(), &msg)
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
@@ -58,13 +51,7 @@ pub fn ibc_channel_close(
     _env: Env,
     msg: IbcChannelCloseMsg,
 ) -> Result<IbcBasicResponse, ContractError> {
-    let current = CHANNEL.may_load(deps.storage)?;
-    if close_channel(&msg, current.as_ref())? {
-        CHANNEL.remove(deps.storage);
-    }
-    Ok(IbcBasicResponse::new()
-        .add_attribute("action", "channel_close")
-        .add_attribute("channel_id", &msg.channel().endpoint.channel_id))
+    on_channel_close(deps.storage, &msg)
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]

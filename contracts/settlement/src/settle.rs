@@ -262,31 +262,26 @@ pub fn execute_set_nonce_floor(
         what: "set_nonce_floor",
     })?;
     let now = env.block.time.seconds();
-    let key = raise_nonce_floor(
+    raise_nonce_floor(
         deps,
         &consortium,
         &info.sender,
         floor,
         now.saturating_add(cfg.params.max_future_secs),
-    )?;
-    Ok(Response::new()
-        .add_attribute("action", "set_nonce_floor")
-        .add_attribute("member", info.sender)
-        .add_attribute("signer", key.to_base64())
-        .add_attribute("floor", floor.to_string()))
+    )
 }
 
 /// Raises the nonce floor of `sender`'s attestation key (read from the consortium) to
 /// `floor`: only upwards, and at most to the first nonce of the hour after `latest` (the
-/// latest `signed_at` accepted now), so a floor cannot cancel hours not yet begun. Returns
-/// the key. Shared with the IBC gateway, which keeps the floors of the IBC pair.
+/// latest `signed_at` accepted now), so a floor cannot cancel hours not yet begun. Shared
+/// with the IBC gateway, which keeps the floors of the IBC pair.
 pub fn raise_nonce_floor(
     deps: DepsMut,
     consortium: &Addr,
     sender: &Addr,
     floor: u64,
     latest: u64,
-) -> Result<Binary, ContractError> {
+) -> Result<Response, ContractError> {
     let member = ConsortiumContract(consortium.clone())
         .member(&deps.querier, sender)?
         .ok_or_else(|| ContractError::NotMember {
@@ -310,5 +305,9 @@ pub fn raise_nonce_floor(
         });
     }
     NONCE_FLOORS.save(deps.storage, key.as_slice(), &floor)?;
-    Ok(key)
+    Ok(Response::new()
+        .add_attribute("action", "set_nonce_floor")
+        .add_attribute("member", sender)
+        .add_attribute("signer", key.to_base64())
+        .add_attribute("floor", floor.to_string()))
 }

@@ -5,7 +5,7 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Order, Storage, Uint128};
 use cw_controllers::Admin;
 use cw_storage_plus::{Item, Map};
-use garden_wire::ibc::{ChannelInfo, Route};
+use garden_wire::ibc::Route;
 use garden_wire::nonce;
 
 use crate::types::{BatchRecord, Escrow, Offer, Params, Totals};
@@ -23,7 +23,7 @@ pub struct Config {
 
 pub const CONFIG: Item<Config> = Item::new("config");
 /// The gateway's open channel: packets are accepted from it only.
-pub const CHANNEL: Item<ChannelInfo> = Item::new("channel");
+pub use garden_wire::ibc::CHANNEL;
 /// Governance admin (typically the x/gov module account).
 pub const ADMIN: Admin = Admin::new("admin");
 pub const OFFERS: Map<(&Addr, &str), Offer> = Map::new("offers");

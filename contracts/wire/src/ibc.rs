@@ -14,9 +14,11 @@
 
 use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{
-    Binary, Ibc3ChannelOpenResponse, IbcChannel, IbcChannelCloseMsg, IbcChannelConnectMsg,
-    IbcChannelOpenMsg, IbcOrder, Uint128,
+    Binary, Ibc3ChannelOpenResponse, IbcBasicResponse, IbcChannel, IbcChannelCloseMsg,
+    IbcChannelConnectMsg, IbcChannelOpenMsg, IbcChannelOpenResponse, IbcOrder, Response, StdError,
+    Storage, Uint128,
 };
+use cw_storage_plus::Item;
 
 use crate::check_str;
 
@@ -179,6 +181,71 @@ pub fn close_channel(
             Ok(current.is_some_and(|c| c.channel_id == channel.endpoint.channel_id))
         }
     }
+}
+
+/// Where both contracts keep their open channel (set on connect, cleared on a close confirm
+/// or when the route changes).
+pub const CHANNEL: Item<ChannelInfo> = Item::new("channel");
+
+/// The `ibc_channel_open` entry point of both contracts, given their route.
+pub fn on_channel_open<E: From<ChannelError> + From<StdError>>(
+    storage: &dyn Storage,
+    route: Option<&Route>,
+    msg: &IbcChannelOpenMsg,
+) -> Result<IbcChannelOpenResponse, E> {
+    let current = CHANNEL.may_load(storage)?;
+    Ok(Some(open_channel(msg, route, current.as_ref())?))
+}
+
+/// The `ibc_channel_connect` entry point of both contracts: stores the channel.
+pub fn on_channel_connect<E: From<ChannelError> + From<StdError>>(
+    storage: &mut dyn Storage,
+    route: Option<&Route>,
+    msg: &IbcChannelConnectMsg,
+) -> Result<IbcBasicResponse, E> {
+    let current = CHANNEL.may_load(storage)?;
+    let open = connect_channel(msg, route, current.as_ref())?;
+    CHANNEL.save(storage, &open)?;
+    Ok(IbcBasicResponse::new()
+        .add_attribute("action", "channel_connect")
+        .add_attribute("channel_id", open.channel_id)
+        .add_attribute("counterparty_port", open.counterparty_port))
+}
+
+/// The `ibc_channel_close` entry point of both contracts: forgets the stored channel when it
+/// is the one closed.
+pub fn on_channel_close<E: From<ChannelError> + From<StdError>>(
+    storage: &mut dyn Storage,
+    msg: &IbcChannelCloseMsg,
+) -> Result<IbcBasicResponse, E> {
+    let current = CHANNEL.may_load(storage)?;
+    if close_channel(msg, current.as_ref())? {
+        CHANNEL.remove(storage);
+    }
+    Ok(IbcBasicResponse::new()
+        .add_attribute("action", "channel_close")
+        .add_attribute("channel_id", &msg.channel().endpoint.channel_id))
+}
+
+/// `set_route` of both contracts, after the admin check: validates `route` and forgets the
+/// open channel if it does not follow it (nothing more goes over it, so a new one can open).
+/// The caller stores the route.
+pub fn on_set_route<E: From<ChannelError> + From<StdError>>(
+    storage: &mut dyn Storage,
+    route: &Route,
+) -> Result<Response, E> {
+    route.validate()?;
+    let mut res = Response::new()
+        .add_attribute("action", "set_route")
+        .add_attribute("connection_id", &route.connection_id)
+        .add_attribute("counterparty_port", &route.counterparty_port);
+    if let Some(open) = CHANNEL.may_load(storage)? {
+        if !open.follows(route) {
+            CHANNEL.remove(storage);
+            res = res.add_attribute("channel_forgotten", open.channel_id);
+        }
+    }
+    Ok(res)
 }
 
 /// The settlement contract's answer to one packet: `StdAck::success(json(SettleAck))`.

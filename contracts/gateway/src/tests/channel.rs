@@ -196,6 +196,13 @@ fn params_are_bounded_and_batches_too() {
         ),
         (
             GatewayParams {
+                max_packet_bytes: 2_000_000,
+                ..GatewayParams::default()
+            },
+            "max_packet_bytes must be 1000..=1000000",
+        ),
+        (
+            GatewayParams {
                 verify_chunk: 201,
                 ..GatewayParams::default()
             },
@@ -332,4 +339,33 @@ fn migrate_keeps_the_version_rule() {
         .attributes
         .iter()
         .any(|a| a.key == "to_version" && a.value == crate::contract::CONTRACT_VERSION));
+}
+
+#[test]
+fn a_packet_the_relayer_cannot_carry_is_refused_before_anything_is_written() {
+    let mut p = Pair::new();
+    let (alice, gov) = (p.alice.clone(), p.gov.clone());
+    let small = GatewayParams {
+        max_packet_bytes: 1_000,
+        ..GatewayParams::default()
+    };
+    p.gateway_exec(&gov, ExecuteMsg::UpdateParams { params: small })
+        .unwrap();
+    let items: Vec<_> = (0..10).map(|n| p.att(&alice, 2, n, 1)).collect();
+    let err = p.submit_as(&alice, &items).unwrap_err();
+    assert!(
+        matches!(err, ContractError::PacketTooLarge { max: 1_000, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("the limit is 1000: submit fewer items"),
+        "{err}"
+    );
+    assert_eq!(p.item(&items[0]).state, ItemState::Free);
+    assert_eq!(p.gateway_query::<u64>(QueryMsg::BatchCount {}), 0);
+    // fewer items fit
+    let (_, data, packet) = p.submit(&items[..4]);
+    assert_eq!(data.forwarded, 4);
+    assert!(packet.unwrap().data.len() <= 1_000);
 }
