@@ -4,6 +4,7 @@
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult};
 use cw2::set_contract_version;
+use garden_settlement::contract::rules_params_error;
 use garden_settlement::settle::raise_nonce_floor;
 use garden_wire::consortium::CONTRACT_NAME as CONSORTIUM_NAME;
 use garden_wire::ibc::{on_set_route, Route};
@@ -14,8 +15,8 @@ use crate::query::*;
 use crate::state::{Config, ADMIN, BATCH_COUNT, CONFIG};
 use crate::submit::execute_submit_batch;
 use crate::types::{
-    GatewayParams, MAX_BATCH_CEILING, MAX_PACKET_BYTES, MAX_PACKET_TIMEOUT_SECS, MAX_VERIFY_CHUNK,
-    MIN_PACKET_BYTES, MIN_PACKET_TIMEOUT_SECS,
+    GatewayParams, MAX_PACKET_BYTES, MAX_PACKET_TIMEOUT_SECS, MIN_PACKET_BYTES,
+    MIN_PACKET_TIMEOUT_SECS,
 };
 use crate::ContractError;
 
@@ -60,30 +61,21 @@ pub fn instantiate(
 }
 
 pub fn validate_params(p: &GatewayParams) -> Result<(), ContractError> {
-    let bad = |reason: &str| {
-        Err(ContractError::InvalidParams {
-            reason: reason.into(),
+    let reason = rules_params_error(p.max_batch, p.verify_chunk, p.window_secs, &p.scope)
+        .or_else(|| {
+            (!(MIN_PACKET_TIMEOUT_SECS..=MAX_PACKET_TIMEOUT_SECS).contains(&p.packet_timeout_secs))
+                .then_some("packet_timeout_secs must be 60..=86400")
         })
-    };
-    if p.max_batch == 0 || p.max_batch > MAX_BATCH_CEILING {
-        return bad("max_batch must be 1..=4000");
+        .or_else(|| {
+            (!(MIN_PACKET_BYTES..=MAX_PACKET_BYTES).contains(&p.max_packet_bytes))
+                .then_some("max_packet_bytes must be 1000..=1000000")
+        });
+    match reason {
+        Some(reason) => Err(ContractError::InvalidParams {
+            reason: reason.into(),
+        }),
+        None => Ok(()),
     }
-    if p.verify_chunk > MAX_VERIFY_CHUNK {
-        return bad("verify_chunk must be 0..=200");
-    }
-    if p.window_secs == 0 {
-        return bad("window_secs must be > 0");
-    }
-    if !(MIN_PACKET_TIMEOUT_SECS..=MAX_PACKET_TIMEOUT_SECS).contains(&p.packet_timeout_secs) {
-        return bad("packet_timeout_secs must be 60..=86400");
-    }
-    if !(MIN_PACKET_BYTES..=MAX_PACKET_BYTES).contains(&p.max_packet_bytes) {
-        return bad("max_packet_bytes must be 1000..=1000000");
-    }
-    if garden_wire::check_str(&p.scope).is_err() {
-        return bad("scope must be 1..=128 bytes");
-    }
-    Ok(())
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]

@@ -83,24 +83,36 @@ pub fn validate_params(p: &Params) -> Result<(), ContractError> {
             reason: reason.into(),
         })
     };
-    if p.max_batch == 0 || p.max_batch > MAX_BATCH_CEILING {
-        return bad("max_batch must be 1..=4000");
-    }
-    if p.verify_chunk > MAX_VERIFY_CHUNK {
-        return bad("verify_chunk must be 0..=200");
-    }
-    if p.window_secs == 0 {
-        return bad("window_secs must be > 0");
+    if let Some(reason) = rules_params_error(p.max_batch, p.verify_chunk, p.window_secs, &p.scope) {
+        return bad(reason);
     }
     // Everything signed before a withdrawal request must be able to settle before the money
     // leaves: the notice covers the whole window.
     if p.withdrawal_notice_secs < p.window_secs {
         return bad("withdrawal_notice_secs must be >= window_secs");
     }
-    if garden_wire::check_str(&p.scope).is_err() {
-        return bad("scope must be 1..=128 bytes");
-    }
     Ok(())
+}
+
+/// The bounds of the parameters the settlement rules take, shared with the IBC gateway's:
+/// what is wrong, if anything.
+pub fn rules_params_error(
+    max_batch: u32,
+    verify_chunk: u32,
+    window_secs: u64,
+    scope: &str,
+) -> Option<&'static str> {
+    if max_batch == 0 || max_batch > MAX_BATCH_CEILING {
+        Some("max_batch must be 1..=4000")
+    } else if verify_chunk > MAX_VERIFY_CHUNK {
+        Some("verify_chunk must be 0..=200")
+    } else if window_secs == 0 {
+        Some("window_secs must be > 0")
+    } else if garden_wire::check_str(scope).is_err() {
+        Some("scope must be 1..=128 bytes")
+    } else {
+        None
+    }
 }
 
 #[cfg_attr(not(feature = "library"), entry_point)]
