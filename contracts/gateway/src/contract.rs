@@ -4,9 +4,8 @@
 use cosmwasm_std::entry_point;
 use cosmwasm_std::{to_json_binary, Binary, Deps, DepsMut, Env, MessageInfo, Response, StdResult};
 use cw2::set_contract_version;
-use garden_settlement::contract::rules_params_error;
+use garden_settlement::contract::{checked_consortium, rules_params_error};
 use garden_settlement::settle::raise_nonce_floor;
-use garden_wire::consortium::CONTRACT_NAME as CONSORTIUM_NAME;
 use garden_wire::ibc::{on_set_route, Route};
 
 use crate::items;
@@ -36,16 +35,7 @@ pub fn instantiate(
     if let Some(route) = &msg.route {
         route.validate()?;
     }
-    let consortium = deps.api.addr_validate(&msg.consortium)?;
-    // Membership is read from the consortium's storage (raw queries), which answer "nothing"
-    // for a wrong address instead of failing: check the cw2 name once, here.
-    let is_consortium = cw2::query_contract_info(&deps.querier, &consortium)
-        .is_ok_and(|v| v.contract == CONSORTIUM_NAME);
-    if !is_consortium {
-        return Err(ContractError::NotConsortium {
-            addr: msg.consortium,
-        });
-    }
+    let consortium = checked_consortium(deps.as_ref(), msg.consortium)?;
     let cfg = Config {
         consortium,
         params,

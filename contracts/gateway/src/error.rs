@@ -13,9 +13,10 @@ pub enum ContractError {
     #[error("{0}")]
     Admin(#[from] cw_controllers::AdminError),
 
-    /// Nonce floors (the settlement contract's rule and errors).
+    /// The settlement contract's rules the gateway shares: nonce floors (`NotMember`,
+    /// `FloorNotRaised`, `FloorTooHigh`) and the consortium check (`NotConsortium`).
     #[error("{0}")]
-    Floor(#[from] garden_settlement::ContractError),
+    Settlement(#[from] garden_settlement::ContractError),
 
     #[error("{0}")]
     Channel(#[from] ChannelError),
@@ -42,7 +43,4 @@ pub enum ContractError {
 
     #[error("invalid parameters: {reason}")]
     InvalidParams { reason: String },
-
-    #[error("{addr} is not a garden-consortium contract")]
-    NotConsortium { addr: String },
 }

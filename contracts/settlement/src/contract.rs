@@ -66,8 +66,9 @@ pub fn instantiate(
 }
 
 /// Membership is read from the consortium's storage (raw queries), which answer "nothing"
-/// for a wrong address instead of failing: check the cw2 name once, here.
-fn checked_consortium(deps: Deps, addr: String) -> Result<Addr, ContractError> {
+/// for a wrong address instead of failing: check the cw2 name once, at instantiation (here
+/// and in the gateway).
+pub fn checked_consortium(deps: Deps, addr: String) -> Result<Addr, ContractError> {
     let consortium = deps.api.addr_validate(&addr)?;
     let is_consortium = cw2::query_contract_info(&deps.querier, &consortium)
         .is_ok_and(|v| v.contract == CONSORTIUM_NAME);
