@@ -248,6 +248,45 @@ where
     results
 }
 
+/// A [`Membership`] and a [`Ledger`] kept apart (the chain reads them from different
+/// places: the consortium and this contract's storage) seen as one, for [`settle`].
+pub struct Split<'x, M: ?Sized, L: ?Sized>(pub &'x mut M, pub &'x mut L);
+
+impl<M: Membership + ?Sized, L: ?Sized> Membership for Split<'_, M, L> {
+    fn signer_at(&mut self, key: &[u8; 32], signed_at: u64) -> Result<String, ItemError> {
+        self.0.signer_at(key, signed_at)
+    }
+    fn provider_at(&mut self, provider: &str, signed_at: u64) -> Result<(), ItemError> {
+        self.0.provider_at(provider, signed_at)
+    }
+}
+
+impl<M: ?Sized, L: Ledger + ?Sized> Ledger for Split<'_, M, L> {
+    fn offer(&mut self, provider: &str, kind: &str) -> Option<OfferTerms> {
+        self.1.offer(provider, kind)
+    }
+    fn nonce_used(&mut self, key: &[u8; 32], nonce: u64) -> bool {
+        self.1.nonce_used(key, nonce)
+    }
+    fn nonce_floor(&mut self, key: &[u8; 32]) -> u64 {
+        self.1.nonce_floor(key)
+    }
+    fn escrow(&mut self, consumer: &str) -> Option<Escrow> {
+        self.1.escrow(consumer)
+    }
+    fn record_payment(
+        &mut self,
+        key: &[u8; 32],
+        nonce: u64,
+        consumer: &str,
+        provider: &str,
+        amount: Uint128,
+    ) {
+        self.1
+            .record_payment(key, nonce, consumer, provider, amount)
+    }
+}
+
 /// Payment rules only, for items whose signature and membership at `signed_at` a trusted
 /// source (an IBC gateway reading the consortium) already verified.
 pub fn settle_verified<L: Ledger + ?Sized>(

@@ -1,5 +1,6 @@
 use cosmwasm_std::StdError;
 use cw_utils::PaymentError;
+use garden_wire::ibc::ChannelError;
 use garden_wire::DecodeError;
 use thiserror::Error;
 
@@ -75,4 +76,10 @@ pub enum ContractError {
 
     #[error("invalid parameters: {reason}")]
     InvalidParams { reason: String },
+
+    #[error("{what} needs a consortium: this contract settles over IBC only (batches come from the gateway over its channel)")]
+    NoConsortium { what: &'static str },
+
+    #[error("{0}")]
+    Channel(#[from] ChannelError),
 }

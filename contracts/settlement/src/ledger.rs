@@ -1,16 +1,14 @@
-//! The on-chain [`Ledger`] and [`Membership`]: reads storage and the consortium's raw
-//! storage once per distinct key of a batch (a signer's record is read once and each item is
-//! judged at its own `signed_at` from it), keeps every change in memory, and hands back the
-//! writes (one per nonce bitmap, escrow and (consumer, provider) pair) for the contract to
-//! apply at the end.
+//! The on-chain [`Ledger`]: reads offers, escrows, floors and nonce bitmaps once per
+//! distinct key of a batch, keeps every change in memory, and hands back the writes (one per
+//! nonce bitmap, escrow and (consumer, provider) pair) for the contract to apply at the end.
+//! Membership is a separate reader (`membership::ChainMembership`): the settlement chain of
+//! the IBC pair has no consortium.
 
 use std::collections::BTreeMap;
 
-use cosmwasm_std::{Addr, Binary, Deps, StdError, StdResult, Uint128};
-use garden_wire::consortium::ConsortiumContract;
-use garden_wire::{Member, TrustLevel};
+use cosmwasm_std::{Addr, StdError, Storage, Uint128};
 
-use crate::engine::{provider_error, signer_error, ItemError, Ledger, Membership};
+use crate::engine::Ledger;
 use crate::state::{load_nonce_chunk, nonce_slot, ESCROWS, NONCE_FLOORS, OFFERS};
 use crate::types::{Escrow, OfferTerms};
 
@@ -19,47 +17,14 @@ type NonceCache = BTreeMap<([u8; 32], u32, u32), Bitmap>;
 /// A bitmap of 256 nonces and whether this batch changed it.
 type Bitmap = ([u8; 32], bool);
 
-/// A member record with the compromise times of its endorsers' keys, fetched together.
-struct Record {
-    addr: Addr,
-    member: Member,
-    endorsers: Vec<(Binary, Option<u64>)>,
-}
-
-impl Record {
-    fn standing_at(
-        &self,
-        t: u64,
-        now: u64,
-        min: TrustLevel,
-        scope: &str,
-    ) -> Result<(), garden_wire::Refusal> {
-        self.member.standing_at(t, now, min, scope, |k| {
-            self.endorsers
-                .iter()
-                .find(|(e, _)| e.as_slice() == k)
-                .and_then(|(_, c)| *c)
-        })
-    }
-}
-
 pub struct ChainLedger<'a> {
-    deps: Deps<'a>,
-    consortium: ConsortiumContract,
-    /// Block time: suspensions are judged now.
-    now: u64,
-    min_level: TrustLevel,
-    scope: &'a str,
-    signers: BTreeMap<[u8; 32], Option<Record>>,
-    providers: BTreeMap<String, Option<Record>>,
-    compromised: BTreeMap<Vec<u8>, Option<u64>>,
+    storage: &'a dyn Storage,
     offers: BTreeMap<(String, String), Option<OfferTerms>>,
     escrows: BTreeMap<String, (Option<Escrow>, bool)>,
     floors: BTreeMap<[u8; 32], u64>,
     nonces: NonceCache,
     paid: BTreeMap<(String, String), Uint128>,
-    /// A failed consortium read (or an overflow) is not the item's fault: the whole
-    /// transaction fails.
+    /// An overflow is not the item's fault: the whole transaction fails.
     fatal: Option<StdError>,
 }
 
@@ -72,22 +37,9 @@ pub struct Writes {
 }
 
 impl<'a> ChainLedger<'a> {
-    pub fn new(
-        deps: Deps<'a>,
-        consortium: &Addr,
-        now: u64,
-        min_level: TrustLevel,
-        scope: &'a str,
-    ) -> Self {
+    pub fn new(storage: &'a dyn Storage) -> Self {
         ChainLedger {
-            deps,
-            consortium: ConsortiumContract(consortium.clone()),
-            now,
-            min_level,
-            scope,
-            signers: BTreeMap::new(),
-            providers: BTreeMap::new(),
-            compromised: BTreeMap::new(),
+            storage,
             offers: BTreeMap::new(),
             escrows: BTreeMap::new(),
             floors: BTreeMap::new(),
@@ -97,41 +49,9 @@ impl<'a> ChainLedger<'a> {
         }
     }
 
-    fn keep<T>(&mut self, r: StdResult<Option<T>>) -> Option<T> {
-        r.unwrap_or_else(|e| {
-            self.fatal.get_or_insert(e);
-            None
-        })
-    }
-
-    /// Completes a member record with its endorsers' compromise times (cached per key).
-    fn record(&mut self, addr: Addr, member: Member) -> Record {
-        let mut endorsers = Vec::new();
-        for e in &member.endorsements {
-            let key = e.endorser_key.to_vec();
-            let c = match self.compromised.get(&key) {
-                Some(c) => *c,
-                None => {
-                    let q = self.deps.querier;
-                    let c = self
-                        .keep(self.consortium.compromised_at(&q, &key).map(Some))
-                        .flatten();
-                    self.compromised.insert(key, c);
-                    c
-                }
-            };
-            endorsers.push((e.endorser_key.clone(), c));
-        }
-        Record {
-            addr,
-            member,
-            endorsers,
-        }
-    }
-
     fn chunk(&mut self, key: &[u8; 32], nonce: u64) -> Option<(&mut Bitmap, usize, u8)> {
         let s = nonce_slot(nonce)?;
-        let storage = self.deps.storage;
+        let storage = self.storage;
         let entry = self
             .nonces
             .entry((*key, s.epoch, s.chunk))
@@ -150,7 +70,7 @@ impl<'a> ChainLedger<'a> {
                 .filter(|(_, (_, d))| *d)
                 .map(|((k, e, c), (b, _))| (k, e, c, b))
                 .collect(),
-            // Member addresses come from the consortium, which validated them.
+            // An escrow is only read for a consumer that deposited: a validated address.
             escrows: self
                 .escrows
                 .into_iter()
@@ -165,51 +85,16 @@ impl<'a> ChainLedger<'a> {
     }
 }
 
-impl Membership for ChainLedger<'_> {
-    fn signer_at(&mut self, key: &[u8; 32], signed_at: u64) -> Result<String, ItemError> {
-        if !self.signers.contains_key(key) {
-            let q = self.deps.querier;
-            let found = self.consortium.key_record(&q, key);
-            let rec = self.keep(found).map(|r| self.record(r.addr, r.member));
-            self.signers.insert(*key, rec);
-        }
-        let rec = self.signers[key].as_ref().ok_or(ItemError::UnknownSigner)?;
-        rec.standing_at(signed_at, self.now, self.min_level, self.scope)
-            .map_err(signer_error)?;
-        Ok(rec.addr.to_string())
-    }
-
-    fn provider_at(&mut self, provider: &str, signed_at: u64) -> Result<(), ItemError> {
-        if !self.providers.contains_key(provider) {
-            // Validate locally first: a malformed address is the item's problem, not a
-            // failed read.
-            let rec = match self.deps.api.addr_validate(provider) {
-                Ok(addr) if addr.as_str() == provider => {
-                    let q = self.deps.querier;
-                    let found = self.consortium.member(&q, &addr);
-                    self.keep(found).map(|m| self.record(addr, m))
-                }
-                _ => None,
-            };
-            self.providers.insert(provider.to_owned(), rec);
-        }
-        let rec = self.providers[provider]
-            .as_ref()
-            .ok_or(ItemError::ProviderNotMember)?;
-        rec.standing_at(signed_at, self.now, self.min_level, self.scope)
-            .map_err(provider_error)
-    }
-}
-
 impl Ledger for ChainLedger<'_> {
     fn offer(&mut self, provider: &str, kind: &str) -> Option<OfferTerms> {
         let key = (provider.to_owned(), kind.to_owned());
         if let Some(o) = self.offers.get(&key) {
             return o.clone();
         }
-        // provider_at ran first, so `provider` is a valid, canonical address.
+        // An offer exists only under an address this contract validated (its sender); any
+        // other string finds none.
         let o = OFFERS
-            .may_load(self.deps.storage, (&Addr::unchecked(provider), kind))
+            .may_load(self.storage, (&Addr::unchecked(provider), kind))
             .ok()
             .flatten()
             .map(|o| OfferTerms {
@@ -228,7 +113,7 @@ impl Ledger for ChainLedger<'_> {
     }
 
     fn nonce_floor(&mut self, key: &[u8; 32]) -> u64 {
-        let storage = self.deps.storage;
+        let storage = self.storage;
         *self.floors.entry(*key).or_insert_with(|| {
             NONCE_FLOORS
                 .may_load(storage, key.as_slice())
@@ -239,7 +124,7 @@ impl Ledger for ChainLedger<'_> {
     }
 
     fn escrow(&mut self, consumer: &str) -> Option<Escrow> {
-        let storage = self.deps.storage;
+        let storage = self.storage;
         let (e, _) = self.escrows.entry(consumer.to_owned()).or_insert_with(|| {
             (
                 ESCROWS

@@ -1,5 +1,9 @@
 //! Migration from earlier versions (cw2-checked).
 //!
+//! v0.2 -> v0.3 (IBC mode): nothing to rewrite. The stored config's `consortium` address
+//! reads as `Some`, the new `route` is missing and reads as `None` (no channel can open until
+//! the admin sends `set_route`).
+//!
 //! v0.1 -> v0.2: the config loses `min_lock_secs` for `withdrawal_notice_secs` (the larger of
 //! the old lock and the window) and its admin moves to the cw-controllers item; escrows lose
 //! `locked_until` (a consumer now asks for a withdrawal and waits out the notice; nothing is
@@ -73,9 +77,10 @@ pub mod v0_1 {
         super::CONFIG.save(
             deps.storage,
             &super::Config {
-                consortium: old.consortium,
+                consortium: Some(old.consortium),
                 denom: old.denom,
                 params,
+                route: None,
             },
         )?;
         ADMIN.set(deps.branch(), old.admin)?;
@@ -90,5 +95,36 @@ pub mod v0_1 {
             super::ESCROWS.save(deps.storage, consumer, &new)?;
         }
         Ok(escrows.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cosmwasm_std::testing::{mock_dependencies, mock_env};
+    use cosmwasm_std::Storage;
+
+    use crate::msg::MigrateMsg;
+    use crate::state::CONFIG;
+
+    /// v0.2 -> v0.3: the stored config has no `route` and a plain consortium address; it
+    /// loads as a single-chain config with no route, and migrate only bumps the version.
+    #[test]
+    fn a_v0_2_config_loads_and_migrates() {
+        let mut deps = mock_dependencies();
+        let v0_2 = br#"{"consortium":"cosmwasm1consortium","denom":"stake","params":{"max_batch":1000,"window_secs":604800,"max_future_secs":300,"min_level":"l2","scope":"settle","withdrawal_notice_secs":691200,"verify_chunk":200}}"#;
+        deps.storage.set(b"config", v0_2);
+        cw2::set_contract_version(&mut deps.storage, crate::contract::CONTRACT_NAME, "0.2.0")
+            .unwrap();
+        let cfg = CONFIG.load(&deps.storage).unwrap();
+        assert_eq!(cfg.consortium.unwrap().as_str(), "cosmwasm1consortium");
+        assert!(cfg.route.is_none());
+        let res = crate::contract::migrate(deps.as_mut(), mock_env(), MigrateMsg {}).unwrap();
+        assert!(res
+            .attributes
+            .iter()
+            .any(|a| a.key == "from_version" && a.value == "0.2.0"));
+        let v = cw2::get_contract_version(&deps.storage).unwrap();
+        assert_eq!(v.version, crate::contract::CONTRACT_VERSION);
+        assert_eq!(CONFIG.load(&deps.storage).unwrap().denom, "stake");
     }
 }

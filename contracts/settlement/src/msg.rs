@@ -4,17 +4,22 @@ use cosmwasm_std::{Addr, Binary, Uint128};
 use crate::types::Params;
 
 pub use cw_controllers::AdminResponse;
+pub use garden_wire::ibc::{ChannelInfo, ChannelResponse, Route, SettleAck};
 
 #[cw_serde]
 pub struct InstantiateMsg {
-    /// garden-consortium contract address.
-    pub consortium: String,
+    /// garden-consortium contract address, on this chain. None: an IBC-only settlement chain
+    /// (`settle_batch` and `set_nonce_floor` refused; batches come from the gateway).
+    pub consortium: Option<String>,
     /// The zone's native denom used for escrow and payment (e.g. "stake").
     pub denom: String,
     /// Defaults to `Params::default()`.
     pub params: Option<Params>,
     /// Governance admin (x/gov module account) allowed to `UpdateParams`, if any.
     pub admin: Option<String>,
+    /// The gateway's channel route (its connection here and its port `wasm.<gateway>`).
+    /// None: no channel can open until the admin sends `set_route`.
+    pub route: Option<Route>,
 }
 
 #[cw_serde]
@@ -65,18 +70,24 @@ pub enum ExecuteMsg {
     UpdateParams {
         params: Params,
     },
+    /// Admin only: the gateway's channel route. An open channel that does not follow the new
+    /// route is forgotten (its packets are refused from then on) so a new one can open.
+    SetRoute {
+        route: Route,
+    },
     /// Admin only.
     UpdateAdmin {
         admin: Option<String>,
     },
 }
 
-/// Migrates a v0.1 or v0.2 deployment to this version (see `docs/CONTRACTS.md`); the
+/// Migrates a v0.1, v0.2 or v0.3 deployment to this version (see `docs/CONTRACTS.md`); the
 /// consortium must be migrated first.
 #[cw_serde]
 pub struct MigrateMsg {}
 
 /// Response data of `SettleBatch` (also stored when something settled, see `QueryMsg::Batch`).
+/// A packet from the gateway is answered with the same fields as a [`SettleAck`].
 #[cw_serde]
 pub struct SettleBatchResponse {
     pub batch_id: u64,
@@ -85,6 +96,18 @@ pub struct SettleBatchResponse {
     pub paid: Uint128,
     /// One byte per item in batch order: 0 = settled, else the `ItemError` code.
     pub codes: Binary,
+}
+
+impl From<SettleBatchResponse> for SettleAck {
+    fn from(r: SettleBatchResponse) -> Self {
+        SettleAck {
+            batch_id: r.batch_id,
+            settled: r.settled,
+            rejected: r.rejected,
+            paid: r.paid,
+            codes: r.codes,
+        }
+    }
 }
 
 #[cw_serde]
@@ -120,16 +143,21 @@ pub enum QueryMsg {
     /// Batches submitted so far (each got an id).
     #[returns(u64)]
     BatchCount {},
+    /// The route and the gateway's open channel, if any.
+    #[returns(ChannelResponse)]
+    Channel {},
 }
 
 #[cw_serde]
 pub struct ConfigResponse {
-    pub consortium: Addr,
+    /// None on an IBC-only settlement chain.
+    pub consortium: Option<Addr>,
     pub denom: String,
     pub params: Params,
     pub admin: Option<Addr>,
     /// Nonce hours below this were pruned.
     pub pruned_below: u64,
+    pub route: Option<Route>,
 }
 
 #[cw_serde]

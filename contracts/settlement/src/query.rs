@@ -3,9 +3,9 @@
 use cosmwasm_std::{Binary, Deps, Order, StdError, StdResult, Uint128};
 use cw_storage_plus::Bound;
 
-use crate::msg::{ConfigResponse, OfferInfo, OffersResponse};
+use crate::msg::{ChannelResponse, ConfigResponse, OfferInfo, OffersResponse};
 use crate::state::{
-    nonce_floor, nonce_used, ADMIN, BATCHES, BATCH_COUNT, CONFIG, ESCROWS, OFFERS, PAID,
+    nonce_floor, nonce_used, ADMIN, BATCHES, BATCH_COUNT, CHANNEL, CONFIG, ESCROWS, OFFERS, PAID,
     PRUNED_BELOW, TOTALS,
 };
 use crate::types::{BatchRecord, Escrow, Offer, Totals};
@@ -21,6 +21,14 @@ pub fn query_config(deps: Deps) -> StdResult<ConfigResponse> {
         params: c.params,
         admin: ADMIN.get(deps)?,
         pruned_below: PRUNED_BELOW.may_load(deps.storage)?.unwrap_or(0),
+        route: c.route,
+    })
+}
+
+pub fn query_channel(deps: Deps) -> StdResult<ChannelResponse> {
+    Ok(ChannelResponse {
+        route: CONFIG.load(deps.storage)?.route,
+        channel: CHANNEL.may_load(deps.storage)?,
     })
 }
 

@@ -1,39 +1,54 @@
-//! Batch settlement glue (decode, run the engine over the chain ledger, write once), the
+//! Batch settlement glue: decode, run the engine over the chain ledger, write once. Two
+//! entries share the write step ([`commit`]): `settle_batch` (single-chain: membership and
+//! signatures checked here, against the consortium) and a packet from the IBC gateway
+//! ([`settle_packet`]: the gateway verified those, the payment rules run here). Also the
 //! incremental pruning of used-nonce bitmaps, and the consumer's nonce floor.
 
 use cosmwasm_std::{
-    to_json_binary, Addr, BankMsg, Binary, Coin, DepsMut, Env, MessageInfo, Response, Uint128,
+    to_json_binary, Addr, Attribute, BankMsg, Binary, Coin, DepsMut, Env, MessageInfo, Response,
+    Uint128,
 };
 use garden_wire::attestation::Domain;
 use garden_wire::consortium::ConsortiumContract;
-use garden_wire::{nonce, Batch, DecodeError};
+use garden_wire::{nonce, AttestationRef, Batch, DecodeError};
 
-use crate::engine::{settle, Rules};
-use crate::ledger::ChainLedger;
+use crate::engine::{settle, settle_verified, ItemResult, Rules, Split};
+use crate::ledger::{ChainLedger, Writes};
+use crate::membership::ChainMembership;
 use crate::msg::SettleBatchResponse;
 use crate::state::{
-    nonce_key, prune_nonces, BATCHES, BATCH_COUNT, CONFIG, ESCROWS, MAX_BATCH_RECORDS,
+    nonce_key, prune_nonces, Config, BATCHES, BATCH_COUNT, CONFIG, ESCROWS, MAX_BATCH_RECORDS,
     NONCE_FLOORS, PAID, PRUNED_BELOW, PRUNE_PER_BATCH, TOTALS,
 };
 use crate::types::BatchRecord;
 use crate::ContractError;
 
-pub fn execute_settle_batch(
-    deps: DepsMut,
-    env: Env,
-    info: MessageInfo,
-    batch: Binary,
-    strict: bool,
-) -> Result<Response, ContractError> {
-    let cfg = CONFIG.load(deps.storage)?;
-    let batch =
-        Batch::decode(batch.as_slice(), cfg.params.max_batch as usize).map_err(|e| match e {
-            DecodeError::TooManyItems { count, max } => {
-                ContractError::BatchTooLarge { size: count, max }
-            }
-            e => ContractError::BatchDecode(e),
-        })?;
-    let rules = Rules {
+/// What settling one batch wrote, for the caller to answer with (a transaction's response or
+/// an IBC acknowledgement).
+pub struct Settled {
+    pub data: SettleBatchResponse,
+    /// One payment per provider paid in this batch.
+    pub payments: Vec<BankMsg>,
+    /// `batch_id`, `items`, `settled`, `rejected`, `paid`, `pruned` and, if any,
+    /// `rejected_items` (`"index:code,..."`).
+    pub attributes: Vec<Attribute>,
+}
+
+/// Strict decode with the configured bound (more items than `max_batch` are refused before
+/// any item is read).
+pub fn decode_batch(bytes: &[u8], max_batch: u32) -> Result<Batch<'_>, ContractError> {
+    Batch::decode(bytes, max_batch as usize).map_err(|e| match e {
+        DecodeError::TooManyItems { count, max } => {
+            ContractError::BatchTooLarge { size: count, max }
+        }
+        e => ContractError::BatchDecode(e),
+    })
+}
+
+/// The payment rules' view of this chain now. The domain is this contract's: only the
+/// single-chain path verifies signatures (the gateway verifies under its own).
+fn rules<'a>(deps: &DepsMut, env: &'a Env, cfg: &Config) -> Result<Rules<'a>, ContractError> {
+    Ok(Rules {
         domain: Domain {
             chain_id: &env.block.chain_id,
             contract: env.contract.address.as_str(),
@@ -43,16 +58,39 @@ pub fn execute_settle_batch(
         max_future_secs: cfg.params.max_future_secs,
         verify_chunk: cfg.params.verify_chunk as usize,
         pruned_below: PRUNED_BELOW.may_load(deps.storage)?.unwrap_or(0),
-    };
+    })
+}
+
+pub fn execute_settle_batch(
+    deps: DepsMut,
+    env: Env,
+    info: MessageInfo,
+    batch: Binary,
+    strict: bool,
+) -> Result<Response, ContractError> {
+    let cfg = CONFIG.load(deps.storage)?;
+    let consortium = cfg.consortium.clone().ok_or(ContractError::NoConsortium {
+        what: "settle_batch",
+    })?;
+    let batch = decode_batch(batch.as_slice(), cfg.params.max_batch)?;
+    let rules = rules(&deps, &env, &cfg)?;
     let (results, writes) = {
-        let mut ledger = ChainLedger::new(
-            deps.as_ref(),
-            &cfg.consortium,
+        let mut members = ChainMembership::new(
+            deps.querier,
+            deps.api,
+            &consortium,
             rules.now,
             cfg.params.min_level,
             &cfg.params.scope,
         );
-        let results = settle(&mut ledger, deps.api, &rules, &batch);
+        let mut ledger = ChainLedger::new(deps.storage);
+        let results = settle(
+            &mut Split(&mut members, &mut ledger),
+            deps.api,
+            &rules,
+            &batch,
+        );
+        members.finish()?;
         (results, ledger.finish()?)
     };
     if strict {
@@ -63,8 +101,46 @@ pub fn execute_settle_batch(
             });
         }
     }
+    let done = commit(deps, &env, &cfg, info.sender, &results, writes)?;
+    Ok(Response::new()
+        .add_attribute("action", "settle_batch")
+        .add_attributes(done.attributes)
+        .set_data(to_json_binary(&done.data)?)
+        .add_messages(done.payments))
+}
 
-    // Apply: one write per nonce bitmap, escrow, (consumer, provider) pair.
+/// Settles the items of a packet from the IBC gateway: the payment rules only
+/// ([`settle_verified`]: window and nonce rule on this chain's clock, floor, used nonces,
+/// offer, price, escrow), written like a `settle_batch`. `relayer` is recorded as the
+/// submitter.
+pub fn settle_packet(
+    mut deps: DepsMut,
+    env: &Env,
+    relayer: Addr,
+    batch: &Batch<'_>,
+) -> Result<Settled, ContractError> {
+    let cfg = CONFIG.load(deps.storage)?;
+    let rules = rules(&deps, env, &cfg)?;
+    let items: Vec<AttestationRef<'_>> = batch.iter().collect();
+    let (results, writes) = {
+        let mut ledger = ChainLedger::new(deps.storage);
+        let results = settle_verified(&mut ledger, &rules, &items);
+        (results, ledger.finish()?)
+    };
+    commit(deps.branch(), env, &cfg, relayer, &results, writes)
+}
+
+/// The write step both paths share: one write per nonce bitmap, escrow, (consumer, provider)
+/// pair; totals; the batch record; incremental pruning. Payments leave as one `BankMsg` per
+/// provider.
+pub fn commit(
+    deps: DepsMut,
+    env: &Env,
+    cfg: &Config,
+    submitter: Addr,
+    results: &[ItemResult],
+    writes: Writes,
+) -> Result<Settled, ContractError> {
     for (key, epoch, chunk, bits) in &writes.nonces {
         deps.storage.set(&nonce_key(key, *epoch, *chunk), bits);
     }
@@ -105,7 +181,7 @@ pub fn execute_settle_batch(
     // Only batches that moved money leave a record, and only the last MAX_BATCH_RECORDS.
     if settled > 0 {
         let record = BatchRecord {
-            submitter: info.sender,
+            submitter,
             height: env.block.height,
             settled,
             rejected,
@@ -117,9 +193,17 @@ pub fn execute_settle_batch(
             BATCHES.remove(deps.storage, old);
         }
     }
-    let horizon = nonce::prune_horizon(rules.now, rules.window_secs);
+    let horizon = nonce::prune_horizon(env.block.time.seconds(), cfg.params.window_secs);
     let pruned = prune_nonces(deps.storage, horizon, PRUNE_PER_BATCH)?;
 
+    let mut attributes = vec![
+        Attribute::new("batch_id", batch_id.to_string()),
+        Attribute::new("items", codes.len().to_string()),
+        Attribute::new("settled", settled.to_string()),
+        Attribute::new("rejected", rejected.to_string()),
+        Attribute::new("paid", paid_total.to_string()),
+        Attribute::new("pruned", pruned.to_string()),
+    ];
     // Rejections listed as "index:code" so indexers need not query; settled items are the rest.
     let rejected_list: Vec<String> = codes
         .iter()
@@ -127,35 +211,30 @@ pub fn execute_settle_batch(
         .filter(|(_, c)| **c != 0)
         .map(|(i, c)| format!("{i}:{c}"))
         .collect();
-    let data = SettleBatchResponse {
-        batch_id,
-        settled,
-        rejected,
-        paid: paid_total,
-        codes,
-    };
-    let mut res = Response::new()
-        .add_attribute("action", "settle_batch")
-        .add_attribute("batch_id", batch_id.to_string())
-        .add_attribute("items", data.codes.len().to_string())
-        .add_attribute("settled", settled.to_string())
-        .add_attribute("rejected", rejected.to_string())
-        .add_attribute("paid", paid_total)
-        .add_attribute("pruned", pruned.to_string())
-        .set_data(to_json_binary(&data)?);
     if !rejected_list.is_empty() {
-        res = res.add_attribute("rejected_items", rejected_list.join(","));
+        attributes.push(Attribute::new("rejected_items", rejected_list.join(",")));
     }
-    for (provider, amount) in per_provider {
-        res = res.add_message(BankMsg::Send {
+    let payments = per_provider
+        .into_iter()
+        .map(|(provider, amount)| BankMsg::Send {
             to_address: provider.into_string(),
             amount: vec![Coin {
                 denom: cfg.denom.clone(),
                 amount: amount.into(),
             }],
-        });
-    }
-    Ok(res)
+        })
+        .collect();
+    Ok(Settled {
+        data: SettleBatchResponse {
+            batch_id,
+            settled,
+            rejected,
+            paid: paid_total,
+            codes,
+        },
+        payments,
+        attributes,
+    })
 }
 
 pub fn execute_prune(deps: DepsMut, env: Env, limit: u32) -> Result<Response, ContractError> {
@@ -179,17 +258,36 @@ pub fn execute_set_nonce_floor(
     floor: u64,
 ) -> Result<Response, ContractError> {
     let cfg = CONFIG.load(deps.storage)?;
-    let member = ConsortiumContract(cfg.consortium)
-        .member(&deps.querier, &info.sender)?
+    let consortium = cfg.consortium.ok_or(ContractError::NoConsortium {
+        what: "set_nonce_floor",
+    })?;
+    let now = env.block.time.seconds();
+    raise_nonce_floor(
+        deps,
+        &consortium,
+        &info.sender,
+        floor,
+        now.saturating_add(cfg.params.max_future_secs),
+    )
+}
+
+/// Raises the nonce floor of `sender`'s attestation key (read from the consortium) to
+/// `floor`: only upwards, and at most to the first nonce of the hour after `latest` (the
+/// latest `signed_at` accepted now), so a floor cannot cancel hours not yet begun. Shared
+/// with the IBC gateway, which keeps the floors of the IBC pair.
+pub fn raise_nonce_floor(
+    deps: DepsMut,
+    consortium: &Addr,
+    sender: &Addr,
+    floor: u64,
+    latest: u64,
+) -> Result<Response, ContractError> {
+    let member = ConsortiumContract(consortium.clone())
+        .member(&deps.querier, sender)?
         .ok_or_else(|| ContractError::NotMember {
-            addr: info.sender.to_string(),
+            addr: sender.to_string(),
         })?;
     let key = member.pubkey;
-    let latest = env
-        .block
-        .time
-        .seconds()
-        .saturating_add(cfg.params.max_future_secs);
     let max = nonce::first_nonce(nonce::epoch(latest).saturating_add(1));
     if floor > max {
         return Err(ContractError::FloorTooHigh {
@@ -209,7 +307,7 @@ pub fn execute_set_nonce_floor(
     NONCE_FLOORS.save(deps.storage, key.as_slice(), &floor)?;
     Ok(Response::new()
         .add_attribute("action", "set_nonce_floor")
-        .add_attribute("member", info.sender)
+        .add_attribute("member", sender)
         .add_attribute("signer", key.to_base64())
         .add_attribute("floor", floor.to_string()))
 }

@@ -5,18 +5,25 @@ use cosmwasm_schema::cw_serde;
 use cosmwasm_std::{Addr, Order, Storage, Uint128};
 use cw_controllers::Admin;
 use cw_storage_plus::{Item, Map};
+use garden_wire::ibc::Route;
 use garden_wire::nonce;
 
 use crate::types::{BatchRecord, Escrow, Offer, Params, Totals};
 
 #[cw_serde]
 pub struct Config {
-    pub consortium: Addr,
+    /// None: an IBC-only settlement chain; batches arrive from the gateway over the channel
+    /// (membership and signatures were verified there).
+    pub consortium: Option<Addr>,
     pub denom: String,
     pub params: Params,
+    /// Where the gateway's channel may come from (v0.2 configs have none: missing = None).
+    pub route: Option<Route>,
 }
 
 pub const CONFIG: Item<Config> = Item::new("config");
+/// The gateway's open channel: packets are accepted from it only.
+pub use garden_wire::ibc::CHANNEL;
 /// Governance admin (typically the x/gov module account).
 pub const ADMIN: Admin = Admin::new("admin");
 pub const OFFERS: Map<(&Addr, &str), Offer> = Map::new("offers");

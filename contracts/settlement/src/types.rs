@@ -155,4 +155,8 @@ pub enum ItemError {
     ProviderCompromised = 23,
     #[error("signed after the consumer requested withdrawal of the funds it needs")]
     WithdrawalPending = 24,
+    /// Only from the IBC gateway: the item was forwarded and the settlement chain has not
+    /// answered yet (query the gateway's `item` for when it settles or comes back).
+    #[error("nonce is pending at the gateway: forwarded, awaiting the settlement chain's answer")]
+    NoncePending = 25,
 }

@@ -11,6 +11,8 @@
 //!   an attestation's `signed_at` (departure, compromise, suspension, L2 endorsements).
 //! * [`consortium`]: the consortium's raw storage layout and the typed helper
 //!   ([`consortium::ConsortiumContract`]) other contracts read membership through.
+//! * [`ibc`]: the channel rule, the packet acknowledgement and the gateway's answers shared
+//!   by the IBC gateway (zone), the settlement contract (settlement chain) and signers.
 //! * [`nonce`]: the nonce rule (nonces tied to the signing hour) that the settlement
 //!   contract enforces and the sidecar's signer follows.
 //!
@@ -21,6 +23,7 @@ pub mod attestation;
 pub mod batch;
 pub mod consortium;
 pub mod endorsement;
+pub mod ibc;
 pub mod member;
 pub mod membership;
 pub mod nonce;

@@ -17,10 +17,11 @@ fn instantiate_validates_params() {
     let gov = s.gov.clone();
     let mut try_params = |params: Params, denom: &str| {
         let msg = InstantiateMsg {
-            consortium: s.consortium.to_string(),
+            consortium: Some(s.consortium.to_string()),
             denom: denom.into(),
             params: Some(params),
             admin: None,
+            route: None,
         };
         s.app
             .instantiate_contract(code, gov.clone(), &msg, &[], "x", None)
@@ -382,10 +383,11 @@ fn migrate_checks_contract_name() {
     );
     let code = s.app.store_code(with_migrate);
     let init = InstantiateMsg {
-        consortium: s.consortium.to_string(),
+        consortium: Some(s.consortium.to_string()),
         denom: DENOM.into(),
         params: None,
         admin: None,
+        route: None,
     };
     let addr = s
         .app
@@ -432,10 +434,11 @@ fn consortium_must_be_a_garden_consortium() {
     // not a contract at all, then a contract of another kind (a settlement contract)
     for addr in [alice.to_string(), s.settlement.to_string()] {
         let init = InstantiateMsg {
-            consortium: addr.clone(),
+            consortium: Some(addr.clone()),
             denom: DENOM.into(),
             params: None,
             admin: None,
+            route: None,
         };
         let err = s
             .app

@@ -177,7 +177,7 @@ impl World {
         .unwrap();
         w.renew();
         let init = InstantiateMsg {
-            consortium: w.consortium_env.contract.address.to_string(),
+            consortium: Some(w.consortium_env.contract.address.to_string()),
             denom: DENOM.into(),
             params: Some(Params {
                 window_secs: WINDOW,
@@ -185,6 +185,7 @@ impl World {
                 ..Params::default()
             }),
             admin: Some(w.gov.to_string()),
+            route: None,
         };
         let gov = w.gov.clone();
         w.settle_exec(&gov, &[], |deps, env, info| {

@@ -114,10 +114,11 @@ impl Suite {
             .unwrap();
         let scode = app.store_code(settlement_contract());
         let init = InstantiateMsg {
-            consortium: consortium.to_string(),
+            consortium: Some(consortium.to_string()),
             denom: DENOM.into(),
             params,
             admin: Some(gov.to_string()),
+            route: None,
         };
         let settlement = app
             .instantiate_contract(scode, gov.clone(), &init, &[], "settlement", None)

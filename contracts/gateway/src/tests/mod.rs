@@ -1,0 +1,4 @@
+mod channel;
+mod flows;
+mod model;
+mod pair;
