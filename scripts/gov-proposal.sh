@@ -6,7 +6,10 @@
 # for the end of the voting period (chain-config/params.env) and reports the outcome.
 #
 # Usage: scripts/gov-proposal.sh exec CONTRACT 'MSG_JSON' [TITLE]
-#   CONTRACT may be an address, or `consortium` / `settlement` (from deployment.json).
+#   CONTRACT may be an address, or `consortium` / `settlement` (from deployment.json), or
+#   `gateway` / `ibc-settlement` (from deployment-ibc.json; the latter lives on the settlement
+#   chain, whose governance then votes). GARDEN_GOV_CHAIN=garden-settle targets that chain
+#   for an address.
 # Example:
 #   scripts/gov-proposal.sh exec settlement \
 #     '{"update_params":{"params":{...}}}' "Longer settlement window"
@@ -18,7 +21,16 @@ jq -e . >/dev/null 2>&1 <<<"$MSG" || die "MSG_JSON is not valid JSON: $MSG"
 GAS_ADJUSTMENT=1.5
 source "$GARDEN_ROOT/scripts/zone-cli.sh"
 source "$GARDEN_ROOT/chain-config/params.env"
-if [[ $CONTRACT != wasm1* ]]; then
+[[ -n ${GARDEN_GOV_CHAIN:-} ]] && use_chain "$GARDEN_GOV_CHAIN"
+if [[ $CONTRACT == gateway || $CONTRACT == ibc-settlement ]]; then
+  [[ -f $GARDEN_NET/deployment-ibc.json ]] || die "no deployment-ibc.json: run scripts/deploy-ibc.sh first"
+  if [[ $CONTRACT == gateway ]]; then
+    CONTRACT=$(jq -r '.zone.gateway.address // empty' "$GARDEN_NET/deployment-ibc.json")
+  else
+    use_chain garden-settle
+    CONTRACT=$(jq -r '.settle.settlement.address // empty' "$GARDEN_NET/deployment-ibc.json")
+  fi
+elif [[ $CONTRACT != wasm1* ]]; then
   [[ -f $GARDEN_NET/deployment.json ]] || die "no deployment.json: run scripts/deploy-contracts.sh first"
   CONTRACT=$(jq -r --arg c "$CONTRACT" '.[$c].address // empty' "$GARDEN_NET/deployment.json")
   [[ -n $CONTRACT ]] || die "deployment.json has no contract named '$2' (consortium|settlement)"

@@ -73,6 +73,9 @@ relayer_up() {
 }
 step "hermes channel + start" relayer_up
 step "deploy with the chain CLI" "$GARDEN_ROOT/scripts/deploy-contracts.sh"
+# IBC mode: consortium + gateway on the zone, settlement on the settlement chain, the Garden
+# channel between their wasm ports (Hermes, already running, relays it).
+step "deploy IBC mode + channel" "$GARDEN_ROOT/scripts/deploy-ibc.sh"
 # e2e tests share the chain's test accounts: run them one at a time so account sequences
 # never race.
 step "e2e (real wasmd)" cargo test --locked -p garden-e2e -- --test-threads=1

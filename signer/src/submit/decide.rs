@@ -27,6 +27,8 @@
 //! submission whose outcome was lost, or by the provider's copy. Counting it `refused` would
 //! report a paid item as unpaid; counting it paid again is impossible (the contract paid once).
 
+use garden_wire::ibc::{ItemState, ItemStatus};
+
 use crate::queue::{RetryCause, MAX_BATCH_ITEMS};
 
 /// Contract item code `NonceReused` (contracts/settlement `ItemError`).
@@ -196,47 +198,23 @@ pub fn item_codes(
     Ok(codes)
 }
 
-/// What the gateway contract answers about one item (`QueryMsg::Item`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-pub struct GatewayItem {
-    pub state: GatewayItemState,
-    #[serde(default)]
-    pub batch_id: Option<u64>,
-    /// The settlement chain's item code, for an item it refused.
-    #[serde(default)]
-    pub code: Option<u32>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GatewayItemState {
-    /// The gateway holds no trace of the nonce.
-    Free,
-    /// Forwarded, the packet not yet acknowledged.
-    Pending,
-    /// The settlement chain paid it.
-    Settled,
-    /// Forwarded and came back: refused by the settlement chain (with `code`) or its packet
-    /// timed out or was error-acknowledged (no code).
-    Released,
-}
-
 /// What a relayed item becomes given the gateway's answer; `None` = still in flight.
 ///
 /// `Free` for an item the gateway accepted means it let the nonce go (a release whose
 /// record was pruned): nothing was paid under it, since a payment leaves the item
 /// `settled`, so it is requeued; should the settlement chain have paid it after all, the
 /// resubmission comes back "nonce already settled", which counts as final.
-pub fn on_gateway_item(item: &GatewayItem) -> Option<crate::queue::Relay> {
+/// (The answer is the gateway's `item` query, `garden_wire::ibc::ItemStatus`.)
+pub fn on_gateway_item(item: &ItemStatus) -> Option<crate::queue::Relay> {
     use crate::queue::Relay;
     match item.state {
-        GatewayItemState::Pending => None,
-        GatewayItemState::Settled => Some(Relay::Settled),
-        GatewayItemState::Released => Some(match item.code {
-            Some(c) if c != 0 => Relay::Refused(c),
+        ItemState::Pending => None,
+        ItemState::Settled => Some(Relay::Settled),
+        ItemState::Released => Some(match item.code {
+            Some(c) if c != 0 => Relay::Refused(u32::from(c)),
             _ => Relay::Released,
         }),
-        GatewayItemState::Free => Some(Relay::Released),
+        ItemState::Free => Some(Relay::Released),
     }
 }
 
@@ -388,9 +366,9 @@ mod tests {
     #[test]
     fn gateway_answers() {
         use crate::queue::Relay;
-        let parse = |j: &str| serde_json::from_str::<GatewayItem>(j).unwrap();
+        let parse = |j: &str| serde_json::from_str::<ItemStatus>(j).unwrap();
         assert_eq!(
-            on_gateway_item(&parse(r#"{"state":"pending","batch_id":3}"#)),
+            on_gateway_item(&parse(r#"{"state":"pending","batch_id":3,"code":null}"#)),
             None
         );
         assert_eq!(
@@ -402,15 +380,15 @@ mod tests {
             Some(Relay::Refused(14))
         );
         assert_eq!(
-            on_gateway_item(&parse(r#"{"state":"released","batch_id":3}"#)),
+            on_gateway_item(&parse(r#"{"state":"released","batch_id":3,"code":null}"#)),
             Some(Relay::Released),
             "timeout or error ack: resend"
         );
         assert_eq!(
-            on_gateway_item(&parse(r#"{"state":"free"}"#)),
+            on_gateway_item(&parse(r#"{"state":"free","batch_id":null,"code":null}"#)),
             Some(Relay::Released)
         );
-        assert!(serde_json::from_str::<GatewayItem>(r#"{"state":"paid"}"#).is_err());
+        assert!(serde_json::from_str::<ItemStatus>(r#"{"state":"paid"}"#).is_err());
     }
 
     #[test]

@@ -538,7 +538,7 @@ impl Submitter<'_> {
         use base64::Engine;
         let signer = base64::engine::general_purpose::STANDARD.encode(self.signer.public_key());
         for nonce in self.signer.relayed(MAX_POLLED_PER_PASS)? {
-            let status: decide::GatewayItem = self
+            let status: garden_wire::ibc::ItemStatus = self
                 .chain
                 .query(
                     &self.cfg.contract,

@@ -1,0 +1,388 @@
+//! IBC mode end to end (issue 17): consumption attestations signed by a consortium member's
+//! key go from the signer's queue to the zone's gateway contract, which checks membership and
+//! signatures and forwards them over the Garden channel, relayed by real Hermes (pull mode),
+//! to the settlement contract on the settlement chain, which pays the provider from the
+//! consumer's escrow there. Checked on both chains: paid exactly once, through a Hermes
+//! outage, and through a packet timeout (the batch comes back and settles on a later try).
+//!
+//! Needs `scripts/deploy-ibc.sh` run on the two-chain localnet (scripts/test.sh does it) and
+//! Hermes running (`scripts/relayer.sh start`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cosmrs::AccountId;
+use garden_e2e::localnet::{repo_root, test_mnemonic};
+use garden_e2e::settlement::unix_now;
+use garden_e2e::{founder, Chain, ChainConfig, TestAccount, Wallet};
+use garden_signer::{SettlementKey, Signer, SubmitConfig, Submitter, Target, UsageInput};
+use garden_wire::Domain;
+use serde_json::{json, Value};
+
+const KIND: &str = "ibc-cpu";
+const UNIT: &str = "cpu-second";
+const PRICE: u128 = 7;
+const QTY: u64 = 3;
+
+/// `$GARDEN_NET/deployment-ibc.json`, written by scripts/deploy-ibc.sh.
+struct Deployment {
+    gateway: AccountId,
+    settlement: AccountId,
+}
+
+fn net_dir() -> Result<PathBuf> {
+    Ok(ChainConfig::load("garden-zone")?
+        .home
+        .parent()
+        .context("GARDEN_NET")?
+        .to_path_buf())
+}
+
+fn deployment() -> Result<Deployment> {
+    let path = net_dir()?.join("deployment-ibc.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} missing: run scripts/deploy-ibc.sh", path.display()))?;
+    let v: Value = serde_json::from_str(&text)?;
+    let addr = |p: &str| -> Result<AccountId> {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .with_context(|| format!("no {p} in {}", path.display()))?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{p}: {e}"))
+    };
+    Ok(Deployment {
+        gateway: addr("/zone/gateway/address")?,
+        settlement: addr("/settle/settlement/address")?,
+    })
+}
+
+/// Runs one of the project's scripts; fails with its output.
+fn script(name: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(repo_root().join("scripts").join(name))
+        .args(args)
+        .output()
+        .with_context(|| format!("running scripts/{name}"))?;
+    if !out.status.success() {
+        bail!(
+            "scripts/{name} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The consumer's signer, shared by every test of this file and kept with the localnet's
+/// state (`$GARDEN_NET`, wiped by a reset, as the deployment is): one queue, so one
+/// persistent nonce counter for the consumer's key against the one deployed gateway. Two
+/// fresh queues in the same hour would hand out the same nonces, and the gateway would take
+/// the second one's items for the first one's, already settled.
+struct Site {
+    dir: PathBuf,
+    wallet: Wallet,
+}
+
+fn site() -> Result<&'static Site> {
+    static SITE: OnceLock<Site> = OnceLock::new();
+    if let Some(s) = SITE.get() {
+        return Ok(s);
+    }
+    // One per gateway: a queue is bound to its signing domain (a redeploy is a new one).
+    let dir = net_dir()?.join(format!("e2e-ibc-signer-{}", deployment()?.gateway));
+    std::fs::create_dir_all(&dir)?;
+    let key = dir.join("settlement.key");
+    if !key.exists() {
+        let seed = founder("consumer")?.attestation_key()?.to_bytes();
+        SettlementKey::import(&key, &seed)?;
+    }
+    let account = dir.join("account.key");
+    if !account.exists() {
+        write_0600(&account, test_mnemonic("signer")?.as_bytes())?;
+    }
+    let wallet = Wallet::load(&account)?;
+    let _ = SITE.set(Site { dir, wallet });
+    Ok(SITE.get().expect("set"))
+}
+
+fn write_0600(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+impl Site {
+    /// The queue, bound to the gateway's signing domain (zone chain id + gateway address).
+    fn open(&self, zone: &Chain, d: &Deployment) -> Result<Signer> {
+        let key = SettlementKey::load(&self.dir.join("settlement.key"))?;
+        let gateway = d.gateway.to_string();
+        let domain = Domain {
+            chain_id: &zone.config.chain_id,
+            contract: &gateway,
+        };
+        Ok(Signer::open(&self.dir.join("queue.redb"), key, &domain)?)
+    }
+}
+
+struct World {
+    zone: Chain,
+    settle: Chain,
+    d: Deployment,
+    provider: Wallet,
+    consumer: Wallet,
+}
+
+/// Both chains, the deployment, and a market on the settlement chain: the provider's offer
+/// and enough of the consumer's escrow for `items` attestations.
+async fn world(items: u64) -> Result<World> {
+    let zone = Chain::connect(ChainConfig::load("garden-zone")?).await?;
+    let settle = Chain::connect(ChainConfig::load("garden-settle")?).await?;
+    let d = deployment()?;
+    let provider = Wallet::test_account("provider")?;
+    let consumer = Wallet::test_account("consumer")?;
+    let offer = json!({"set_offer": {"kind": KIND, "unit": UNIT, "unit_price": PRICE.to_string()}});
+    settle
+        .execute(&provider, &d.settlement, &offer, vec![])
+        .await?;
+    let deposit = items as u128 * QTY as u128 * PRICE;
+    settle
+        .execute(
+            &consumer,
+            &d.settlement,
+            &json!({"deposit": {}}),
+            vec![settle.coin(deposit)?],
+        )
+        .await?;
+    Ok(World {
+        zone,
+        settle,
+        d,
+        provider,
+        consumer,
+    })
+}
+
+impl World {
+    fn usage(&self, now: u64, i: u64) -> UsageInput {
+        UsageInput {
+            provider: self.provider.address.to_string(),
+            consumer: self.consumer.address.to_string(),
+            resource_id: format!("ibc-vm-{i}"),
+            quantity: QTY,
+            unit: UNIT.into(),
+            price_ref: KIND.into(),
+            max_unit_price: PRICE,
+            period_start: now - 60,
+            period_end: now - 1,
+        }
+    }
+
+    async fn paid(&self) -> Result<u128> {
+        let v: Value = self
+            .settle
+            .query(
+                &self.d.settlement,
+                &json!({"paid": {"consumer": self.consumer.address.to_string(), "provider": self.provider.address.to_string()}}),
+            )
+            .await?;
+        Ok(v.as_str().unwrap_or("0").parse()?)
+    }
+
+    fn config(&self) -> SubmitConfig {
+        let mut c = SubmitConfig::new(self.d.gateway.clone());
+        c.target = Target::Gateway;
+        c
+    }
+
+    /// Submitter passes until no item is in flight (or `limit` passes); returns the time
+    /// from the first pass to the last item's payment being known.
+    async fn drain(&self, signer: &Signer, wallet: &Wallet, limit: Duration) -> Result<Duration> {
+        let t = Instant::now();
+        loop {
+            Submitter::new(signer, &self.zone, wallet, self.config())
+                .pass(unix_now(), true)
+                .await?;
+            let st = signer.stats(unix_now())?;
+            if st.signed + st.batched + st.submitted + st.relayed == 0 {
+                return Ok(t.elapsed());
+            }
+            if t.elapsed() > limit {
+                bail!("items still in flight after {limit:?}: {st:?}");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn usage_signed_on_the_zone_is_paid_once_on_the_settlement_chain() -> Result<()> {
+    let n = 25;
+    let w = world(n).await?;
+    let s = site()?;
+    let signer = s.open(&w.zone, &w.d)?;
+    let paid0 = w.paid().await?;
+    let provider = w.provider.address.to_string();
+    let bal0 = w.settle.balance(&provider, &w.settle.config.denom).await?;
+    let final0 = signer.stats(unix_now())?.final_;
+
+    let now = unix_now();
+    signer.sign_many((0..n).map(|i| w.usage(now, i)).collect(), now)?;
+    let took = w
+        .drain(&signer, &s.wallet, Duration::from_secs(120))
+        .await?;
+    println!(
+        "{n} attestations: signed -> paid on the settlement chain in {:.1} s",
+        took.as_secs_f64()
+    );
+    let st = signer.stats(unix_now())?;
+    assert_eq!((st.final_ - final0, st.refused), (n, 0));
+    let due = n as u128 * QTY as u128 * PRICE;
+    assert_eq!(w.paid().await? - paid0, due);
+    assert_eq!(
+        w.settle.balance(&provider, &w.settle.config.denom).await? - bal0,
+        due,
+        "the provider is paid on the settlement chain"
+    );
+
+    // The same attestations again, straight to the gateway: refused there (already
+    // settled), and nothing more is paid.
+    let again: Vec<_> = signer
+        .items()?
+        .into_iter()
+        .rev()
+        .take(n as usize)
+        .map(|i| i.attestation)
+        .collect();
+    let bytes = garden_wire::batch::encode(&again)?;
+    use base64::Engine;
+    let msg =
+        json!({"submit_batch": {"batch": base64::engine::general_purpose::STANDARD.encode(bytes)}});
+    let out = w
+        .zone
+        .execute(&s.wallet, &w.d.gateway, &msg, vec![])
+        .await?;
+    assert_eq!(
+        out.attribute("wasm", "forwarded"),
+        Some("0"),
+        "replays are refused at the gateway"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(w.paid().await? - paid0, due);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_sent_while_hermes_is_down_settles_once_when_it_returns() -> Result<()> {
+    let n = 10;
+    let w = world(n).await?;
+    let s = site()?;
+    let signer = s.open(&w.zone, &w.d)?;
+    let paid0 = w.paid().await?;
+    script("relayer.sh", &["stop"])?;
+    let result = async {
+        let now = unix_now();
+        signer.sign_many((0..n).map(|i| w.usage(now, i)).collect(), now)?;
+        let rep = Submitter::new(&signer, &w.zone, &s.wallet, w.config())
+            .pass(unix_now(), true)
+            .await?;
+        assert_eq!(rep.items_relayed, n, "the gateway took them");
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        // Nothing can move without the relayer: the items wait at the gateway.
+        Submitter::new(&signer, &w.zone, &s.wallet, w.config())
+            .pass(unix_now(), true)
+            .await?;
+        assert_eq!(signer.stats(unix_now())?.relayed, n);
+        assert_eq!(w.paid().await?, paid0);
+        anyhow::Ok(())
+    }
+    .await;
+    script("relayer.sh", &["start"])?;
+    result?;
+    w.drain(&signer, &s.wallet, Duration::from_secs(120))
+        .await?;
+    assert_eq!(w.paid().await? - paid0, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
+
+/// The gateway's parameters with `packet_timeout_secs` changed, passed as a zone governance
+/// proposal (the gateway's admin is the x/gov module account).
+fn set_packet_timeout(w: &World, cfg: &Value, secs: u64) -> Result<()> {
+    let mut params = cfg["params"].clone();
+    params["packet_timeout_secs"] = json!(secs);
+    let msg = json!({"update_params": {"params": params}}).to_string();
+    script(
+        "gov-proposal.sh",
+        &[
+            "exec",
+            &w.d.gateway.to_string(),
+            &msg,
+            "Gateway packet timeout",
+        ],
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_packet_that_times_out_comes_back_and_settles_once_later() -> Result<()> {
+    let n = 8;
+    let w = world(n).await?;
+    let s = site()?;
+    let signer = s.open(&w.zone, &w.d)?;
+    let paid0 = w.paid().await?;
+    let cfg: Value = w.zone.query(&w.d.gateway, &json!({"config": {}})).await?;
+    let timeout = 60; // the gateway's lowest packet_timeout_secs
+    set_packet_timeout(&w, &cfg, timeout)?;
+    script("relayer.sh", &["stop"])?;
+    let result = async {
+        let now = unix_now();
+        signer.sign_many((0..n).map(|i| w.usage(now, i)).collect(), now)?;
+        let rep = Submitter::new(&signer, &w.zone, &s.wallet, w.config())
+            .pass(unix_now(), true)
+            .await?;
+        assert_eq!(rep.items_relayed, n);
+        // Past the timeout on the settlement chain's clock, the packet can never be received.
+        tokio::time::sleep(Duration::from_secs(timeout + 8)).await;
+        anyhow::Ok(())
+    }
+    .await;
+    // Hermes clears on start: it proves the timeout to the gateway, which releases the
+    // nonces; the signer requeues the items and sends them again in a new packet.
+    script("relayer.sh", &["start"])?;
+    result?;
+    set_packet_timeout(
+        &w,
+        &cfg,
+        cfg["params"]["packet_timeout_secs"].as_u64().unwrap_or(600),
+    )?;
+    let t = Instant::now();
+    let mut released = 0;
+    loop {
+        let rep = Submitter::new(&signer, &w.zone, &s.wallet, w.config())
+            .pass(unix_now(), true)
+            .await?;
+        released += rep.items_released;
+        let st = signer.stats(unix_now())?;
+        if st.signed + st.batched + st.submitted + st.relayed == 0 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(150) {
+            bail!("still in flight after the timeout: {st:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(released, n, "every item came back once");
+    assert_eq!(
+        w.paid().await? - paid0,
+        n as u128 * QTY as u128 * PRICE,
+        "and settled once"
+    );
+    Ok(())
+}
