@@ -474,7 +474,7 @@ async fn start_service(
     .with_handoff(notify.clone());
     let (usage_tx, usage_rx) = usage::channel(USAGE_CHANNEL);
     let mut tasks = vec![tokio::spawn(events::settle::run(handoff, usage_tx, notify))];
-    let (events, stamper, requests) = if e.nats_url.is_empty() {
+    let (events, sink, requests) = if e.nats_url.is_empty() {
         (None, None, None)
     } else {
         let journal = events::journal::Journal::open(db, e.queue_capacity)
@@ -485,12 +485,12 @@ async fn start_service(
             jetstream: e.jetstream,
             name,
         };
-        let (h, stamper, requests) = events::bridge::connect(bcfg, journal, clock)
+        let (h, sink, requests) = events::bridge::connect(bcfg, journal, clock)
             .await
             .map_err(|err| fail("start", &err))?;
-        (Some(h), Some(stamper), Some(requests))
+        (Some(h), Some(sink), Some(requests))
     };
-    let (ops, core) = events::core::spawn(service, stamper, delivered, outcomes);
+    let (ops, core) = events::core::spawn(service, sink, delivered, outcomes);
     tasks.push(core);
     if let (Some(h), Some(r)) = (&events, requests) {
         events::bridge::serve(h, r, ops.clone());

@@ -37,10 +37,10 @@ pub(super) fn router(ops: Ops) -> Router {
             )
         })
         .method_not_allowed_fallback(|| async {
-            refusal(&BadRequest::new(
-                "(method)",
-                "this endpoint does not take that method",
-            ))
+            let e = BadRequest::new("(method)", "this endpoint does not take that method");
+            let mut r = refusal(&e);
+            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            r
         })
         .with_state(ops)
 }

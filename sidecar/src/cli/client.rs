@@ -101,6 +101,19 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Answer> {
+        let bytes = body
+            .map(|v| serde_json::to_vec(v).unwrap_or_default())
+            .unwrap_or_default();
+        self.send_raw(method, path, bytes).await
+    }
+
+    /// `method` on `path` with `body` as it is (the tests send bodies the API must refuse).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
         let what = format!("{method} http://{}{path}", self.authority);
         tokio::time::timeout(TIMEOUT, self.exchange(method, path, body))
             .await
@@ -108,27 +121,19 @@ impl Client {
             .with_context(|| what.clone())
     }
 
-    async fn exchange(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Answer> {
+    async fn exchange(&self, method: Method, path: &str, body: Vec<u8>) -> anyhow::Result<Answer> {
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
             .context("is the sidecar running with its API on? (`[api] listen`, `--api`)")?;
         let io = hyper_util::rt::TokioIo::new(stream);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
         let conn = tokio::spawn(conn);
-        let bytes = body
-            .map(|v| serde_json::to_vec(v).unwrap_or_default())
-            .unwrap_or_default();
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, &self.authority)
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(bytes)))?;
+            .body(Full::new(Bytes::from(body)))?;
         let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
         let body = Limited::new(resp.into_body(), MAX_RESPONSE)
@@ -162,7 +167,7 @@ impl Answer {
 }
 
 /// One path segment, percent-encoded (a booking id's `#` becomes `%23`).
-pub(super) fn segment(s: &str) -> String {
+pub fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {

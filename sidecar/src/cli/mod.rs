@@ -4,7 +4,7 @@
 //! JSON.
 
 mod bookings;
-mod client;
+pub mod client;
 mod human;
 mod keygen;
 mod outbox;

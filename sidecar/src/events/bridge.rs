@@ -8,8 +8,8 @@
 //! `Nats-Msg-Id` and wait for the server's acknowledgement, or a core publish and flush; on
 //! failure it retries the same event after a pause). During an outage requests cannot
 //! arrive, deliveries are still applied and their events wait in the journal, across a
-//! restart of the sidecar too. The events are stamped and journalled by the service task
-//! through the [`Stamper`] this module hands it.
+//! restart of the sidecar too. The service task stamps and journals its events through the
+//! sink [`connect`] hands it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::core::Ops;
+use super::core::{EventSink, Ops};
 use super::fields::BadRequest;
 use super::journal::Journal;
 use super::queue::Pending;
@@ -124,7 +124,7 @@ impl Handle {
 }
 
 /// Stamps events with an id and time and journals them for the publisher.
-pub struct Stamper {
+struct Stamper {
     queue: Arc<Mutex<Journal>>,
     shared: Arc<Shared>,
     notify: Arc<Notify>,
@@ -135,7 +135,7 @@ pub struct Stamper {
 }
 
 impl Stamper {
-    pub(super) fn queue(&mut self, (kind, mut body): Event) {
+    fn queue(&mut self, (kind, mut body): Event) {
         self.seq += 1;
         let id = format!("{:016x}-{}", self.epoch, self.seq);
         if let Value::Object(o) = &mut body {
@@ -172,13 +172,13 @@ pub struct Requests {
 }
 
 /// Connects (in the background), subscribes, and spawns the publisher, which starts with
-/// what `journal` holds from an earlier run. Events given to the returned [`Stamper`] are
-/// published; requests are answered once [`serve`] runs.
+/// what `journal` holds from an earlier run. Events given to the returned sink are stamped,
+/// journalled and published; requests are answered once [`serve`] runs.
 pub async fn connect(
     cfg: Config,
     journal: Journal,
     clock: Clock,
-) -> Result<(Handle, Stamper, Requests), Error> {
+) -> Result<(Handle, EventSink, Requests), Error> {
     let shared = Arc::new(Shared::default());
     let events = shared.clone();
     let client = async_nats::ConnectOptions::new()
@@ -214,7 +214,7 @@ pub async fn connect(
     let bookings = client.subscribe(s.booking_requests()).await?;
     let queue = Arc::new(Mutex::new(journal));
     let notify = Arc::new(Notify::new());
-    let stamper = Stamper {
+    let mut stamper = Stamper {
         queue: queue.clone(),
         shared: shared.clone(),
         notify: notify.clone(),
@@ -241,7 +241,8 @@ pub async fn connect(
         resources,
         bookings,
     };
-    Ok((handle, stamper, requests))
+    let sink: EventSink = Box::new(move |e| stamper.queue(e));
+    Ok((handle, sink, requests))
 }
 
 /// Answers the subscriptions' requests through `ops` (the data plane's one service task).

@@ -4,14 +4,13 @@
 //!
 //! One at a time on purpose: an update signs "the last version + 1" and a confirmation is
 //! admitted against the stored bookings; two transports running them side by side could
-//! race. The events each one causes go to the [`Stamper`] (the durable journal the NATS
-//! publisher drains) when NATS is configured; without it there is no reader and they are
-//! dropped (the changes themselves are stored, and the API shows them).
+//! race. The events each one causes go to the [`EventSink`] (the NATS bridge's durable
+//! journal, which its publisher drains) when NATS is configured; without it there is no
+//! reader and they are dropped (the changes themselves are stored, and the API shows them).
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::bridge::Stamper;
 use super::fields::{BadRequest, Kind};
 use super::request::Request;
 use super::service::{outcome_event, Answer, Event, Service};
@@ -65,13 +64,15 @@ impl Ops {
     }
 }
 
-/// Where events go.
-struct Sink(Option<Stamper>);
+/// Where the events of the service go (`events::bridge::connect` makes the NATS one).
+pub type EventSink = Box<dyn FnMut(Event) + Send>;
+
+struct Sink(Option<EventSink>);
 
 impl Sink {
     fn put(&mut self, events: Vec<Event>) {
         match &mut self.0 {
-            Some(s) => events.into_iter().for_each(|e| s.queue(e)),
+            Some(s) => events.into_iter().for_each(s),
             None => {
                 for (kind, _) in events {
                     tracing::trace!(?kind, "event without NATS: not published");
@@ -85,13 +86,13 @@ impl Sink {
 /// channels are closed, or when aborted.
 pub fn spawn(
     service: Service,
-    stamper: Option<Stamper>,
+    sink: Option<EventSink>,
     mut delivered: mpsc::Receiver<Delivered>,
     mut outcomes: mpsc::Receiver<Outcome>,
 ) -> (Ops, tokio::task::JoinHandle<()>) {
     let (tx, mut calls) = mpsc::channel::<Call>(QUEUE);
     let me = service.me().clone();
-    let mut sink = Sink(stamper);
+    let mut sink = Sink(sink);
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {

@@ -36,11 +36,12 @@ use super::view;
 use crate::delegation::Standing;
 use crate::dtn::{self, Delivered, Entry, Level};
 use crate::keys::NodeIdentity;
-use crate::resources::booking::{Booking, RequestError};
+use crate::resources::booking::{Action, Actor, Booking, RequestError, State};
 use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
+use crate::resources::mirror;
 use crate::resources::mutation::{to_partners, Mutation, Op, SignedMutation};
 use crate::resources::step::StepRefusal;
-use crate::resources::store::{BookError, BookingStore};
+use crate::resources::store::{BookError, BookingStore, Guard};
 use crate::resources::{BookingId, Did, Resource, ResourceId, ResourceRef};
 use crate::time::{Clock, Timestamp};
 
@@ -231,6 +232,18 @@ impl Service {
         let now = self.clock.now();
         let live = self.catalogue.get(&reference).map_err(store_failure)?;
         let last = self.catalogue.version(&reference).map_err(store_failure)?;
+        if matches!(op, Some(Op::Update(_))) && live.is_none() {
+            let deleted = self
+                .catalogue
+                .is_deleted(&reference)
+                .map_err(store_failure)?;
+            return Err(if deleted {
+                BadRequest::new("id", "deleted: a deleted resource never changes again")
+                    .of_kind(Kind::Conflict)
+            } else {
+                BadRequest::new("id", "no such resource of ours").of_kind(Kind::NotFound)
+            });
+        }
         // The audience: the resource's visibility (for a delete, the deleted value's).
         let (op, shown) = match op {
             Some(op) => {
@@ -440,7 +453,11 @@ impl Service {
                             && d.payload.len() <= MAX_BOOKING_BYTES =>
                     {
                         let state = self.bookings.get(&b.id).ok().flatten().map(|s| s.state);
-                        let r = StepRefusal::new(b.id.clone(), "request", &reason, state);
+                        let action = match b.state {
+                            State::Cancelled => "cancel",
+                            _ => "request",
+                        };
+                        let r = StepRefusal::new(b.id.clone(), action, &reason, state);
                         Some(self.refuse(&b.consumer, r).await)
                     }
                     _ => None,
@@ -461,6 +478,14 @@ pub(super) fn no_booking(id: &BookingId) -> BadRequest {
 /// pass [`Booking::request`] re-derived here (only the sender's terms are used: id, window,
 /// units) and the planner in [`BookingStore::request`]. A redelivery of a stored booking is a
 /// duplicate; another booking under a stored id is refused.
+///
+/// A request whose state is `Cancelled` is its **withdrawal**: the consumer cancelled it
+/// before hearing back, and sent it under the request's own outbox key, so it replaced the
+/// request if that was still queued (and otherwise follows it: one batch per peer at a
+/// time). Withdrawn before it arrived: nothing is stored (`withdrawn`); stored: the
+/// consumer's cancellation is applied by [`mirror::receive`] (`cancelled`, `duplicate`, or
+/// refused when no longer cancellable). A cancellation sent as a step instead could overtake
+/// its request and find no booking here.
 pub(crate) fn accept_booking(
     catalogue: &Catalogue,
     bookings: &BookingStore,
@@ -481,6 +506,9 @@ pub(crate) fn accept_booking(
     }
     if sent.provider != *me || sent.resource.owner != *me {
         return Err("not a booking of our resource".into());
+    }
+    if sent.state == State::Cancelled {
+        return withdraw(bookings, sent, now);
     }
     let resource: Resource = catalogue
         .get(&sent.resource)
@@ -512,6 +540,33 @@ pub(crate) fn accept_booking(
         .request(&resource, &b)
         .map(|()| ("requested", b))
         .map_err(|e| e.to_string())
+}
+
+/// A withdrawn request (see [`accept_booking`]).
+fn withdraw(
+    bookings: &BookingStore,
+    sent: Booking,
+    now: Timestamp,
+) -> Result<(&'static str, Booking), String> {
+    let Some(stored) = bookings.get(&sent.id).map_err(|e| e.to_string())? else {
+        return Ok(("withdrawn", sent));
+    };
+    if stored.resource != sent.resource
+        || stored.window != sent.window
+        || stored.units != sent.units
+    {
+        return Err("the booking id is taken by another booking".into());
+    }
+    let by = Actor::Party(sent.consumer.clone());
+    let u = bookings
+        .update(&sent.id, Guard::default(), |b| {
+            Ok(mirror::receive(b, &by, &Action::Cancel, now)?.into_change())
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(match u.after {
+        Some(b) => ("cancelled", b),
+        None => ("duplicate", u.before),
+    })
 }
 
 fn refusal_field(r: &Refusal) -> &'static str {
@@ -659,5 +714,63 @@ mod tests {
         assert!(accept(&p, &junk).unwrap_err().starts_with("malformed"));
         junk.payload = vec![0; MAX_BOOKING_BYTES + 1];
         assert!(accept(&p, &junk).is_err());
+    }
+
+    #[test]
+    fn a_withdrawn_request_is_cancelled_or_never_stored() {
+        let p = provider();
+        let consumer = NodeIdentity::generate();
+        let now = Timestamp::from_millis(500);
+        let request = |nonce| {
+            let id = BookingId {
+                consumer: Did::of(&consumer),
+                nonce,
+            };
+            Booking::request(id, &p.resource, w(2_000, 3_000), 2, 1_500_000, now).unwrap()
+        };
+        let withdrawn = |b: &Booking| Booking {
+            state: State::Cancelled,
+            ..b.clone()
+        };
+        // Withdrawn before its request arrived (it replaced it): nothing is stored.
+        let early = request(1);
+        let d = delivered(consumer.peer_id(), &withdrawn(&early));
+        assert_eq!(accept(&p, &d).unwrap().0, "withdrawn");
+        assert_eq!(p.bookings.get(&early.id).unwrap(), None);
+        // Withdrawn after: the consumer's cancellation is applied, once.
+        let b = request(2);
+        assert_eq!(
+            accept(&p, &delivered(consumer.peer_id(), &b)).unwrap().0,
+            "requested"
+        );
+        let d = delivered(consumer.peer_id(), &withdrawn(&b));
+        let (outcome, stored) = accept(&p, &d).unwrap();
+        assert_eq!((outcome, stored.state), ("cancelled", State::Cancelled));
+        assert_eq!(accept(&p, &d).unwrap().0, "duplicate");
+        // Only by its consumer, and only of the same booking.
+        let c = request(3);
+        accept(&p, &delivered(consumer.peer_id(), &c)).unwrap();
+        let thief = NodeIdentity::generate().peer_id();
+        assert!(accept(&p, &delivered(thief, &withdrawn(&c))).is_err());
+        let mut other = withdrawn(&c);
+        other.units = 1;
+        let r = accept(&p, &delivered(consumer.peer_id(), &other));
+        assert_eq!(r.unwrap_err(), "the booking id is taken by another booking");
+        assert_eq!(
+            p.bookings.get(&c.id).unwrap().unwrap().state,
+            State::Requested
+        );
+        // Confirmed meanwhile: still the consumer's to cancel.
+        p.bookings
+            .transition(
+                &c.id,
+                &p.resource,
+                &Actor::Party(p.me.clone()),
+                &Action::Confirm,
+                now,
+            )
+            .unwrap();
+        let d = delivered(consumer.peer_id(), &withdrawn(&c));
+        assert_eq!(accept(&p, &d).unwrap().0, "cancelled");
     }
 }

@@ -6,13 +6,18 @@
 //!   countersign) makes the step on the stored booking — a confirmation admitted by the
 //!   planner in the same write transaction, a usage confirmation queued for settlement in
 //!   it too (`usage.pending`) — then a critical entry carries it to the other party on
-//!   [`STEP_PROTOCOL`], keyed by the booking (a newer step replaces one still queued).
+//!   [`STEP_PROTOCOL`], keyed by the booking (a newer step replaces one still queued). A
+//!   consumer's cancellation of a booking still `requested` is sent as the request's
+//!   withdrawal instead, under the request's key ([`BOOKING_PROTOCOL`]), so it can never
+//!   overtake the request.
 //! * **Received** ([`Service::received_step`]): accepted only from the other party's own
 //!   peer; [`mirror::receive`] decides — applied (with the steps a replaced message implied),
 //!   a duplicate (acknowledged, nothing changes), or refused. A refusal is sent back to that
 //!   peer on [`REFUSAL_PROTOCOL`] (critical, keyed by the booking: at most one per booking
 //!   waits) and becomes an event here; the sender turns it into an event
-//!   ([`Service::received_refusal`]) and never answers a refusal.
+//!   ([`Service::received_refusal`]) and never answers a refusal. A refused *request* is the
+//!   provider's decline (it will never serve it): the consumer's booking follows, to
+//!   `cancelled`.
 //!
 //! Every outcome is an `out.booking` event on the site where it happens; usage we confirm
 //! as consumer is also an `out.usage.confirmed` event and goes to settlement
@@ -24,11 +29,13 @@ use serde_json::{json, Value};
 use super::fields::{BadRequest, Kind};
 use super::request::{StepKind, StepRequest};
 use super::service::{no_booking, pushed, store_failure, Answer, Event, Service};
-use super::service::{REFUSAL_PROTOCOL, STEP_PROTOCOL};
+use super::service::{BOOKING_PROTOCOL, REFUSAL_PROTOCOL, STEP_PROTOCOL};
 use super::subjects::Outbound;
 use super::view;
 use crate::dtn::{self, Delivered, Entry, Level};
-use crate::resources::booking::{Action, Actor, Booking, ReportError, Role, TransitionError};
+use crate::resources::booking::{
+    Action, Actor, Booking, ReportError, Role, State, TransitionError,
+};
 use crate::resources::mirror::{self, Mirrored};
 use crate::resources::step::{Step, StepMessage, StepRefusal};
 use crate::resources::store::{BookError, Guard};
@@ -137,7 +144,23 @@ impl Service {
             Role::Provider => b.consumer.clone(),
             _ => b.provider.clone(),
         };
-        let sent = self.send_step(&other, &b, &action, now).await;
+        // A cancellation before the provider answered withdraws the request under its own
+        // outbox key (see `accept_booking`): a step could overtake a request still queued.
+        let sent = if matches!(action, Action::Cancel) && updated.before.state == State::Requested {
+            let payload = cbor4ii::serde::to_vec(Vec::new(), &b).unwrap_or_default();
+            let r = self
+                .push(
+                    &other,
+                    BOOKING_PROTOCOL,
+                    dtn::Op::Message,
+                    &b.id.to_string(),
+                    payload,
+                )
+                .await;
+            pushed(&other, r)
+        } else {
+            self.send_step(&other, &b, &action, now).await
+        };
         let mut events: Vec<Event> = vec![(
             Outbound::Booking,
             json!({
@@ -291,7 +314,7 @@ impl Service {
                     implied: i,
                 } => {
                     implied = i;
-                    Ok(Some(booking))
+                    Ok(Some(*booking))
                 }
             }
         });
@@ -357,11 +380,33 @@ impl Service {
             });
         };
         tracing::warn!(booking = %r.booking, action = %r.action, reason = %r.reason, "the other party refused our step");
+        // A provider that refused our request will never serve it: that is its decline,
+        // which it may make itself, so our booking follows (it would stay requested for ever).
+        let mut adopted = Value::Null;
+        let mut booking = held;
+        if role == Role::Consumer && r.action == "request" {
+            if let Some(b) = &booking {
+                let by = Actor::Party(b.provider.clone());
+                let now = self.clock.now();
+                let u = self.bookings.update(&r.booking, Guard::default(), |cur| {
+                    Ok(mirror::receive(cur, &by, &Action::Decline, now)?.into_change())
+                });
+                match u {
+                    Ok(u) => {
+                        if let Some(after) = u.after {
+                            adopted = json!("decline");
+                            booking = Some(after);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "refused request not adopted"),
+                }
+            }
+        }
         json!({
             "side": side(role), "from": from, "id": view::booking_id(&r.booking),
             "action": r.action, "outcome": "refused_by_peer", "reason": r.reason,
-            "peer_state": r.state.map(|s| s.name()),
-            "booking": held.as_ref().map(view::booking),
+            "peer_state": r.state.map(|s| s.name()), "adopted": adopted,
+            "booking": booking.as_ref().map(view::booking),
         })
     }
 }

@@ -28,11 +28,22 @@ use crate::time::Timestamp;
 pub enum Mirrored {
     /// The booking after the step, and the names of the steps it implied (applied first).
     Applied {
-        booking: Booking,
+        /// Boxed: a booking with its report and usage is large, a duplicate is nothing.
+        booking: Box<Booking>,
         implied: Vec<&'static str>,
     },
     /// Already applied: acknowledged, nothing changes.
     Duplicate,
+}
+
+impl Mirrored {
+    /// What the store writes: the new booking, or nothing for a duplicate.
+    pub fn into_change(self) -> Option<Booking> {
+        match self {
+            Mirrored::Applied { booking, .. } => Some(*booking),
+            Mirrored::Duplicate => None,
+        }
+    }
 }
 
 /// Position on the main line; `None` for `Cancelled`, which is off it.
@@ -125,7 +136,7 @@ pub fn receive(
         }
     }
     Ok(Mirrored::Applied {
-        booking: b.step(by, action, at)?,
+        booking: Box::new(b.step(by, action, at)?),
         implied: names,
     })
 }
@@ -145,7 +156,7 @@ mod tests {
 
     fn applied(m: Result<Mirrored, TransitionError>) -> (Booking, Vec<&'static str>) {
         match m {
-            Ok(Mirrored::Applied { booking, implied }) => (booking, implied),
+            Ok(Mirrored::Applied { booking, implied }) => (*booking, implied),
             other => panic!("not applied: {other:?}"),
         }
     }

@@ -372,7 +372,7 @@ mod tests {
         let (req, _) = store.list(Some(State::Requested), 10).unwrap();
         assert_eq!(req.len(), 1);
         assert_eq!(req[0].id.nonce, 2);
-        assert_eq!(store.list(None, 1).unwrap().1, true);
+        assert!(store.list(None, 1).unwrap().1);
         assert!(store.list(Some(State::Cancelled), 10).unwrap().0.is_empty());
     }
 }
