@@ -13,6 +13,8 @@ use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::time::Clock;
 use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr};
 
+pub mod nats;
+
 /// Deadline for anything a test waits for.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
