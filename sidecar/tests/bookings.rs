@@ -511,7 +511,24 @@ async fn the_api_refuses_what_it_cannot_take() {
     );
     assert_eq!(v["per_peer"][0]["critical"], 1, "{v}");
     assert!(v["oldest_age_ms"].is_u64(), "{v}");
-    a.shutdown().await;
+    // A client that stops in the middle of its body cannot keep the sidecar from stopping.
+    use tokio::io::AsyncWriteExt as _;
+    let addr = a.api.as_ref().unwrap().addr;
+    let mut stuck = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stuck
+        .write_all(b"POST /v1/resources HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    within_for(
+        Duration::from_secs(15),
+        "shutdown with a stuck API client",
+        a.shutdown(),
+    )
+    .await;
+    drop(stuck);
 }
 
 /// Without NATS (the API alone): a request the provider refuses (over capacity, because of

@@ -34,6 +34,9 @@ use tokio::sync::oneshot;
 
 use crate::events::Ops;
 
+/// How long requests in progress may take to finish when the API stops.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} ([api] listen): {source}")]
@@ -52,12 +55,20 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Stops accepting, lets requests in progress finish, and waits.
+    /// Stops accepting, lets requests in progress finish (for [`STOP_GRACE`] at most: a
+    /// client that holds its connection open cannot keep the sidecar from stopping), and
+    /// waits.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let _ = self.task.await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+            let _ = (&mut self.task).await;
+        }
     }
 }
 
