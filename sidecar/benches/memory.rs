@@ -154,6 +154,8 @@ fn spawn_sidecar(
         .env("GARDEN_NETWORK_SEEDS", seeds)
         .env("GARDEN_DISCOVERY_NAME", name)
         .env("GARDEN_MEMBERSHIP_ALLOW_LOOPBACK", "true")
+        // Many sidecars on one host: none takes the operator API's default port.
+        .env("GARDEN_API_LISTEN", "")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log file"))

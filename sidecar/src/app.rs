@@ -21,6 +21,7 @@ use crate::net::{
     membership::without_p2p,
     Client, Membership, NodeConfig, Settings,
 };
+use crate::resources::usage::UsageReceiver;
 use crate::time::{Clock, Timestamp};
 
 pub use crate::net::Launch;
@@ -44,6 +45,8 @@ pub enum Error {
     Settings(#[from] crate::config::Error),
     #[error("events bridge: {0}")]
     Events(String),
+    #[error("operator API: {0}")]
+    Api(#[from] crate::api::Error),
 }
 
 fn parse_addrs(field: &'static str, list: &[String]) -> Result<Vec<Multiaddr>, Error> {
@@ -212,6 +215,9 @@ pub fn membership(
         .with_heartbeat_interval(Duration::from_secs(m.heartbeat_interval_secs))
 }
 
+/// Confirmed usage waiting in the settlement channel (beyond, rows wait in redb).
+pub const USAGE_CHANNEL: usize = 256;
+
 /// A running node.
 pub struct App {
     pub client: Client,
@@ -219,11 +225,20 @@ pub struct App {
     pub streams: libp2p_stream::Control,
     /// The DTN data plane (`[data_plane] enabled`).
     pub data_plane: Option<dtn::Handle>,
-    /// Entries peers delivered to us, each once (taken by the application; by the NATS
-    /// bridge when `[events] nats_url` is set, and then `None` here).
+    /// Entries peers delivered to us, each once (taken by the application; by the data
+    /// plane's service when NATS or the API is configured, and then `None` here).
     pub delivered: Option<tokio::sync::mpsc::Receiver<dtn::Delivered>>,
     /// The NATS bridge (`[events] nats_url`).
     pub events: Option<events::Handle>,
+    /// The data plane's service (resources, bookings, steps), when NATS or the API is
+    /// configured: what both transports call.
+    pub ops: Option<events::Ops>,
+    /// The local operator API (`[api] listen`).
+    pub api: Option<crate::api::Handle>,
+    /// Usage this site confirmed as a consumer, for settlement (bounded, `USAGE_CHANNEL`;
+    /// each confirmed usage once per run, kept in redb until taken). Present with `ops`.
+    pub usage: Option<UsageReceiver>,
+    service: Vec<tokio::task::JoinHandle<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -323,27 +338,53 @@ impl App {
         } else {
             (None, None)
         };
-        let (delivered, events) = match (&data_plane, delivered) {
-            (Some(plane), Some(delivered)) if !cfg.events.nats_url.is_empty() => {
-                let h = start_events(cfg, me, plane, &dir, clock_for_events, delivered).await?;
-                (None, Some(h))
+        let api_addr = cfg.api.address()?;
+        let wanted = !cfg.events.nats_url.is_empty() || api_addr.is_some();
+        let (delivered, svc) = match (&data_plane, delivered) {
+            (Some(plane), Some(delivered)) if wanted => {
+                let svc = start_service(cfg, me, plane, &dir, clock_for_events, delivered).await?;
+                (None, Some(svc))
             }
             (_, delivered) => (delivered, None),
         };
-        Ok(App {
+        let mut app = App {
             client: started.client,
             streams: started.streams,
             data_plane,
             delivered,
-            events,
+            events: None,
+            ops: None,
+            api: None,
+            usage: None,
+            service: Vec::new(),
             task: started.task,
-        })
+        };
+        if let Some(svc) = svc {
+            app.events = svc.events;
+            app.usage = Some(svc.usage);
+            app.service = svc.tasks;
+            if let Some(addr) = api_addr {
+                app.api = Some(crate::api::spawn(addr, svc.ops.clone()).await?);
+            }
+            app.ops = Some(svc.ops);
+        }
+        Ok(app)
     }
 
     /// Stops the event loop and waits for it.
     pub async fn shutdown(self) {
+        if let Some(a) = self.api {
+            a.stop().await;
+        }
         if let Some(e) = &self.events {
             e.stop().await;
+        }
+        // The service tasks hold the resources database: gone before a restart reopens it.
+        for t in &self.service {
+            t.abort();
+        }
+        for t in self.service {
+            let _ = t.await;
         }
         if let Some(d) = &self.data_plane {
             d.stop().await;
@@ -384,17 +425,28 @@ fn standing(cfg: &Config) -> Result<crate::delegation::Standing, Error> {
     })
 }
 
-/// Opens the resources database (`<dir>/resources.redb`) and starts the NATS bridge over it,
-/// the data plane's deliveries and its outcomes.
-async fn start_events(
+/// The data plane's service as started.
+struct Started {
+    ops: events::Ops,
+    events: Option<events::Handle>,
+    usage: UsageReceiver,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Opens the resources database (`<dir>/resources.redb`) and starts the data plane's service
+/// over it, the data plane's deliveries and its outcomes (`events::core`), the hand-over of
+/// confirmed usage to settlement (`events::settle`), and the NATS bridge when configured.
+async fn start_service(
     cfg: &Config,
     identity: Arc<NodeIdentity>,
     plane: &dtn::Handle,
     dir: &std::path::Path,
     clock: Clock,
     delivered: tokio::sync::mpsc::Receiver<dtn::Delivered>,
-) -> Result<events::Handle, Error> {
-    use crate::resources::{catalogue::Catalogue, db, store::BookingStore, Did};
+) -> Result<Started, Error> {
+    use crate::resources::{
+        catalogue::Catalogue, db, handoff::Handoff, store::BookingStore, usage, Did,
+    };
     let e = &cfg.events;
     let fail = |what: &str, err: &dyn std::fmt::Display| Error::Events(format!("{what}: {err}"));
     let subjects = events::subjects::Subjects::new(&e.prefix).ok_or_else(|| Error::Config {
@@ -406,10 +458,10 @@ async fn start_events(
     let catalogue =
         Catalogue::new(db.clone(), Did::of(&identity)).map_err(|err| fail("catalogue", &err))?;
     let bookings = BookingStore::new(db.clone()).map_err(|err| fail("bookings", &err))?;
-    let journal = events::journal::Journal::open(db, e.queue_capacity)
-        .map_err(|err| fail("events journal", &err))?;
+    let handoff = Handoff::new(db.clone()).map_err(|err| fail("usage hand-over", &err))?;
     let outcomes = plane.watch(4096).await?;
     let name = format!("garden-{}", identity.peer_id());
+    let notify = Arc::new(tokio::sync::Notify::new());
     let service = events::Service::new(
         identity,
         catalogue,
@@ -418,16 +470,37 @@ async fn start_events(
         clock.clone(),
         Duration::from_secs(e.delivery_ttl_secs),
     )
-    .with_standing(standing(cfg)?);
-    let bcfg = events::bridge::Config {
-        url: e.nats_url.clone(),
-        subjects,
-        jetstream: e.jetstream,
-        name,
+    .with_standing(standing(cfg)?)
+    .with_handoff(notify.clone());
+    let (usage_tx, usage_rx) = usage::channel(USAGE_CHANNEL);
+    let mut tasks = vec![tokio::spawn(events::settle::run(handoff, usage_tx, notify))];
+    let (events, sink, requests) = if e.nats_url.is_empty() {
+        (None, None, None)
+    } else {
+        let journal = events::journal::Journal::open(db, e.queue_capacity)
+            .map_err(|err| fail("events journal", &err))?;
+        let bcfg = events::bridge::Config {
+            url: e.nats_url.clone(),
+            subjects,
+            jetstream: e.jetstream,
+            name,
+        };
+        let (h, sink, requests) = events::bridge::connect(bcfg, journal, clock)
+            .await
+            .map_err(|err| fail("start", &err))?;
+        (Some(h), Some(sink), Some(requests))
     };
-    events::bridge::spawn(bcfg, service, journal, clock, delivered, outcomes)
-        .await
-        .map_err(|err| fail("start", &err))
+    let (ops, core) = events::core::spawn(service, sink, delivered, outcomes);
+    tasks.push(core);
+    if let (Some(h), Some(r)) = (&events, requests) {
+        events::bridge::serve(h, r, ops.clone());
+    }
+    Ok(Started {
+        ops,
+        events,
+        usage: usage_rx,
+        tasks,
+    })
 }
 
 /// The resources database inside the data plane's directory.

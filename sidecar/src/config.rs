@@ -49,6 +49,7 @@ pub struct Config {
     pub delegation: DelegationConfig,
     pub data_plane: DataPlaneConfig,
     pub events: EventsConfig,
+    pub api: ApiConfig,
     pub log: LogConfig,
 }
 
@@ -342,6 +343,50 @@ pub struct EventsConfig {
     pub delivery_ttl_secs: u64,
 }
 
+/// The local operator API (`api/`, used by `garden outbox|resources|bookings`); needs the
+/// data plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `IP:port` of the HTTP listener; empty: no API. [Default: "127.0.0.1:7450"]
+    pub listen: String,
+    /// Accept a non-loopback `listen` address (the API has no authentication: anyone who
+    /// reaches it acts as this site). [Default: false]
+    pub allow_remote: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7450".into(),
+            allow_remote: false,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The address to listen on (`None`: the API is off), or why `listen` is refused.
+    pub fn address(&self) -> Result<Option<std::net::SocketAddr>, Error> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        let addr: std::net::SocketAddr = self.listen.parse().map_err(|e| Error::Invalid {
+            key: "api.listen",
+            reason: format!("{:?} is not IP:port ({e})", self.listen),
+        })?;
+        if !addr.ip().is_loopback() && !self.allow_remote {
+            return Err(Error::Invalid {
+                key: "api.listen",
+                reason: format!(
+                    "{addr} is not a loopback address; the API has no authentication \
+                     (set [api] allow_remote = true to accept it anyway)"
+                ),
+            });
+        }
+        Ok(Some(addr))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -594,6 +639,7 @@ impl Config {
                 reason: "must be > 0 and < 604800 (the outbox remembers a key 7 days)".into(),
             });
         }
+        self.api.address()?;
         if self.gater.strikes_before_ban == 0 {
             return Err(Error::Invalid {
                 key: "gater.strikes_before_ban",
@@ -615,6 +661,7 @@ const SECTIONS: &[&str] = &[
     "delegation",
     "data_plane",
     "events",
+    "api",
     "log",
 ];
 
@@ -630,6 +677,10 @@ fn apply_env(
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
             continue;
         };
+        // Before the sections: `GARDEN_API_URL` (the CLI's) is not `[api] url`.
+        if is_tool_var(&var) {
+            continue;
+        }
         let rest = rest.to_ascii_lowercase();
         // Section names may hold an underscore themselves (`data_plane`): the longest one
         // that prefixes the variable wins.
@@ -641,7 +692,7 @@ fn apply_env(
         let Some((section, key)) = section.map(|s| (*s, &rest[s.len() + 1..])) else {
             // The CLI and Garden's scripts and benches have GARDEN_* variables of their own;
             // anything else is most likely a misspelt section, which must not pass silently.
-            if rest.contains('_') && !is_tool_var(&var) {
+            if rest.contains('_') {
                 return Err(Error::UnknownEnvSection { var });
             }
             continue;
@@ -662,11 +713,13 @@ fn apply_env(
     Ok(())
 }
 
-/// `GARDEN_*` variables that are not config overrides: the CLI's (`GARDEN_CONFIG`), the
+/// `GARDEN_*` variables that are not config overrides: the CLI's (`GARDEN_CONFIG`,
+/// `GARDEN_API_URL`), the
 /// scripts' (`scripts/lib.sh`, `localnet.sh`, `sidecars.sh`,
 /// `build-contracts.sh`) and the benches' knobs (`GARDEN_BENCH_*`).
 const TOOL_VARS: &[&str] = &[
     "GARDEN_CONFIG",
+    "GARDEN_API_URL",
     "GARDEN_NET",
     "GARDEN_CACHE",
     "GARDEN_TOOLS",
@@ -849,6 +902,35 @@ mod tests {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
         }
         assert!(Config::from_toml("[events]\nprefix = \"garden.site-a\"\n").is_ok());
+    }
+
+    #[test]
+    fn api_settings_are_checked() {
+        let env = |v: &str| vec![("GARDEN_API_LISTEN".to_string(), v.to_string())];
+        let cfg = Config::load(None, env("127.0.0.1:0")).unwrap();
+        assert_eq!(cfg.api.address().unwrap().unwrap().port(), 0);
+        let cfg = Config::load(None, env("")).unwrap();
+        assert_eq!(cfg.api.address().unwrap(), None);
+        assert!(Config::load(None, env("[::1]:7450")).is_ok());
+        // A bare port reads as a TOML integer: refused too, as a type error.
+        assert!(Config::load(None, env("7450")).is_err());
+        for bad in ["0.0.0.0:7450", "10.1.2.3:80", "localhost:7450", "127.0.0.1"] {
+            match Config::load(None, env(bad)) {
+                Err(Error::Invalid { key, reason }) => {
+                    assert_eq!(key, "api.listen");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let remote = "[api]\nlisten = \"0.0.0.0:7450\"\nallow_remote = true\n";
+        assert!(Config::from_toml(remote).is_ok());
+        // The CLI's GARDEN_API_URL shares the namespace and is not `[api] url`.
+        let env = vec![(
+            "GARDEN_API_URL".to_string(),
+            "http://127.0.0.1:1".to_string(),
+        )];
+        assert_eq!(Config::load(None, env).unwrap(), Config::default());
     }
 
     #[test]

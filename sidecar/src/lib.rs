@@ -14,9 +14,11 @@
 //! | [`resources`] | data plane: resources catalogue, signed mutations, bookings, usage (redb) |
 //! | [`time`] | protocol time: `Timestamp` and the one `Clock` (scalable, skewable) |
 //! | [`offence`] | what a peer can do wrong, for every plane; the gater prices it |
+//! | [`api`] | the local operator API (axum, loopback): the `garden outbox|resources|bookings` commands' server |
 //! | [`app`] | wiring: config → runtime configs → running node |
 //! | [`cli`] | `garden` subcommands |
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

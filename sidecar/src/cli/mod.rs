@@ -1,7 +1,15 @@
 //! `garden` command line: one file per subcommand. `anyhow` is used here only (the edge).
+//! `outbox`, `resources` and `bookings` talk to a running sidecar's operator API
+//! (`crate::api`; `client.rs`), and print tables (`human.rs`) or, with `--json`, the API's
+//! JSON.
 
+mod bookings;
+pub mod client;
+mod human;
 mod keygen;
+mod outbox;
 mod peers;
+mod resources;
 mod run;
 mod search;
 
@@ -29,6 +37,12 @@ pub enum Command {
     Search(search::Args),
     /// Peers matching a name, DID or peer id, with connectivity profiles and nano→master links.
     Peers(peers::Args),
+    /// What the DTN outbox of the running sidecar holds, per peer and class.
+    Outbox(outbox::Args),
+    /// The running sidecar's catalogue: list, show, create, update, delete resources.
+    Resources(resources::Args),
+    /// The running sidecar's bookings: list, show, request, and each transition of a booking.
+    Bookings(bookings::Args),
 }
 
 /// Options shared by commands that read the configuration.
@@ -82,6 +96,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Search(args) => search::run(args).await,
         Command::Peers(args) => peers::run(args).await,
+        Command::Outbox(args) => outbox::run(args).await,
+        Command::Resources(args) => resources::run(args).await,
+        Command::Bookings(args) => bookings::run(args).await,
     }
 }
 

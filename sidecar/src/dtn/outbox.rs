@@ -175,6 +175,8 @@ pub struct Stats {
     /// Age of the oldest entry.
     pub oldest_age: Option<Duration>,
     pub per_peer: BTreeMap<PeerId, usize>,
+    /// Of `per_peer`, the critical entries (the rest are moderate).
+    pub critical_per_peer: BTreeMap<PeerId, usize>,
     pub expired_total: u64,
     pub dropped_total: u64,
     pub corrupted_total: u64,
@@ -813,7 +815,10 @@ impl Outbox {
         for s in self.slots.values() {
             *st.per_peer.entry(s.key.peer).or_default() += 1;
             match s.level {
-                Level::Critical => st.critical += 1,
+                Level::Critical => {
+                    st.critical += 1;
+                    *st.critical_per_peer.entry(s.key.peer).or_default() += 1;
+                }
                 Level::Moderate => st.moderate += 1,
             }
         }

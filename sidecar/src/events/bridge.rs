@@ -1,12 +1,15 @@
 //! The NATS glue: connects (in the background, reconnecting for ever), answers the inbound
-//! subjects through [`Service`], turns delivered entries and outbox outcomes into events, and
-//! publishes events from the durable, bounded [`Journal`] until the server confirmed each.
+//! subjects through the data plane's service task ([`Ops`], `events::core`, which also turns
+//! delivered entries and outbox outcomes into events), and publishes events from the durable,
+//! bounded [`Journal`] until the server confirmed each.
 //!
-//! Two tasks: the *bridge* (requests, deliveries, outcomes: never waits on a publish) and the
-//! *publisher* (the queue's oldest event, JetStream publish with its id as `Nats-Msg-Id` and
-//! wait for the server's acknowledgement, or a core publish and flush; on failure it retries
-//! the same event after a pause). During an outage requests cannot arrive, deliveries are
-//! still applied and their events wait in the journal, across a restart of the sidecar too.
+//! Two tasks: the *bridge* (requests: parsed here, run by the service task; never waits on a
+//! publish) and the *publisher* (the queue's oldest event, JetStream publish with its id as
+//! `Nats-Msg-Id` and wait for the server's acknowledgement, or a core publish and flush; on
+//! failure it retries the same event after a pause). During an outage requests cannot
+//! arrive, deliveries are still applied and their events wait in the journal, across a
+//! restart of the sidecar too. The service task stamps and journals its events through the
+//! sink [`connect`] hands it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,16 +18,16 @@ use std::time::Duration;
 use async_nats::jetstream::{self, context::Publish};
 use futures::StreamExt;
 use serde_json::Value;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
+use super::core::{EventSink, Ops};
 use super::fields::BadRequest;
 use super::journal::Journal;
 use super::queue::Pending;
 use super::request::parse_request;
-use super::service::{outcome_event, Event, Service};
-use super::subjects::{Inbound, Subjects};
+use super::service::Event;
+use super::subjects::Subjects;
 use super::view;
-use crate::dtn::{Delivered, Outcome};
 use crate::time::Clock;
 
 /// Bound of one server round trip (a publish acknowledgement, a JetStream API request).
@@ -120,7 +123,7 @@ impl Handle {
     }
 }
 
-/// Stamps events with an id and time and queues them.
+/// Stamps events with an id and time and journals them for the publisher.
 struct Stamper {
     queue: Arc<Mutex<Journal>>,
     shared: Arc<Shared>,
@@ -160,16 +163,22 @@ impl Stamper {
     }
 }
 
-/// Connects (in the background) and spawns the bridge and the publisher, which starts with
-/// what `journal` holds from an earlier run.
-pub async fn spawn(
+/// The subscriptions, waiting for [`serve`].
+pub struct Requests {
+    client: async_nats::Client,
+    subjects: Subjects,
+    resources: async_nats::Subscriber,
+    bookings: async_nats::Subscriber,
+}
+
+/// Connects (in the background), subscribes, and spawns the publisher, which starts with
+/// what `journal` holds from an earlier run. Events given to the returned sink are stamped,
+/// journalled and published; requests are answered once [`serve`] runs.
+pub async fn connect(
     cfg: Config,
-    service: Service,
     journal: Journal,
     clock: Clock,
-    mut delivered: mpsc::Receiver<Delivered>,
-    mut outcomes: mpsc::Receiver<Outcome>,
-) -> Result<Handle, Error> {
+) -> Result<(Handle, EventSink, Requests), Error> {
     let shared = Arc::new(Shared::default());
     let events = shared.clone();
     let client = async_nats::ConnectOptions::new()
@@ -201,8 +210,8 @@ pub async fn spawn(
         .connect(cfg.url.as_str())
         .await?;
     let s = &cfg.subjects;
-    let mut resources = client.subscribe(s.resource_requests()).await?;
-    let mut bookings = client.subscribe(s.inbound(Inbound::Book)).await?;
+    let resources = client.subscribe(s.resource_requests()).await?;
+    let bookings = client.subscribe(s.booking_requests()).await?;
     let queue = Arc::new(Mutex::new(journal));
     let notify = Arc::new(Notify::new());
     let mut stamper = Stamper {
@@ -214,53 +223,60 @@ pub async fn spawn(
         epoch: rand::random(),
         seq: 0,
     };
-    let bridge = {
-        let client = client.clone();
-        let shared = shared.clone();
-        let subjects = cfg.subjects.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    Some(m) = resources.next() => {
-                        answer(&client, &subjects, &service, &shared, &mut stamper, m).await
-                    }
-                    Some(m) = bookings.next() => {
-                        answer(&client, &subjects, &service, &shared, &mut stamper, m).await
-                    }
-                    Some(d) = delivered.recv() => {
-                        if let Some(e) = service.on_delivered(&d) {
-                            stamper.queue(e);
-                        } else {
-                            tracing::debug!(protocol = %d.protocol, "delivered entry of a protocol the bridge does not handle");
-                        }
-                    }
-                    Some(o) = outcomes.recv() => stamper.queue(outcome_event(&o)),
-                    else => break,
-                }
-            }
-            tracing::debug!("events bridge stopped");
-        })
-    };
     let publisher = tokio::spawn(publish_loop(
-        client,
+        client.clone(),
         cfg.clone(),
         queue.clone(),
         notify,
         shared.clone(),
     ));
-    Ok(Handle {
+    let handle = Handle {
         shared,
         queue,
-        tasks: Arc::new(Mutex::new(vec![bridge, publisher])),
-    })
+        tasks: Arc::new(Mutex::new(vec![publisher])),
+    };
+    let requests = Requests {
+        client,
+        subjects: cfg.subjects,
+        resources,
+        bookings,
+    };
+    let sink: EventSink = Box::new(move |e| stamper.queue(e));
+    Ok((handle, sink, requests))
+}
+
+/// Answers the subscriptions' requests through `ops` (the data plane's one service task).
+pub fn serve(handle: &Handle, requests: Requests, ops: Ops) {
+    let shared = handle.shared.clone();
+    let Requests {
+        client,
+        subjects,
+        mut resources,
+        mut bookings,
+    } = requests;
+    let task = tokio::spawn(async move {
+        loop {
+            let m = tokio::select! {
+                Some(m) = resources.next() => m,
+                Some(m) = bookings.next() => m,
+                else => break,
+            };
+            answer(&client, &subjects, &ops, &shared, m).await;
+        }
+        tracing::debug!("events bridge stopped");
+    });
+    handle
+        .tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(task);
 }
 
 async fn answer(
     client: &async_nats::Client,
     subjects: &Subjects,
-    service: &Service,
+    ops: &Ops,
     shared: &Shared,
-    stamper: &mut Stamper,
     m: async_nats::Message,
 ) {
     shared.requests.fetch_add(1, Ordering::Relaxed);
@@ -272,21 +288,18 @@ async fn answer(
     let parsed = subjects
         .classify(&m.subject)
         .ok_or_else(|| BadRequest::new("(subject)", "not a request subject of this site"))
-        .and_then(|kind| parse_request(kind, &m.payload, service.me()));
+        .and_then(|kind| parse_request(kind, &m.payload, ops.me()));
     let reply = match parsed {
         Err(e) => {
             shared.bad_requests.fetch_add(1, Ordering::Relaxed);
             view::error(&e.field, &e.reason)
         }
         Ok(req) => {
-            let a = service.handle(req).await;
-            if a.reply.get("ok") != Some(&Value::Bool(true)) {
+            let r = ops.call(req).await;
+            if r.error.is_some() {
                 shared.bad_requests.fetch_add(1, Ordering::Relaxed);
             }
-            for e in a.events {
-                stamper.queue(e);
-            }
-            a.reply
+            r.value
         }
     };
     let bytes = serde_json::to_vec(&reply).unwrap_or_default();

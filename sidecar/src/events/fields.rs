@@ -15,6 +15,28 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub struct BadRequest {
     pub field: String,
     pub reason: String,
+    /// What kind of refusal it is (the local API's HTTP status; NATS replies do not show it).
+    pub kind: Kind,
+}
+
+/// What kind of refusal a [`BadRequest`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// A field is missing, malformed or out of its bounds.
+    #[default]
+    Invalid,
+    /// This site's party may not do that (a consumer confirming, a stranger).
+    Forbidden,
+    /// No such booking or resource here.
+    NotFound,
+    /// Not in the current state (confirming a cancelled booking, a nonce already used).
+    Conflict,
+    /// The payload is over [`MAX_REQUEST_BYTES`].
+    TooLarge,
+    /// A storage failure.
+    Store,
+    /// The sidecar is stopping.
+    Unavailable,
 }
 
 impl BadRequest {
@@ -22,7 +44,14 @@ impl BadRequest {
         BadRequest {
             field: field.into(),
             reason: reason.into(),
+            kind: Kind::Invalid,
         }
+    }
+
+    /// The same refusal, of kind `kind`.
+    pub fn of_kind(mut self, kind: Kind) -> BadRequest {
+        self.kind = kind;
+        self
     }
 }
 
@@ -42,7 +71,8 @@ pub fn parse(bytes: &[u8]) -> Result<Value, BadRequest> {
         return Err(BadRequest::new(
             PAYLOAD,
             format!("{} bytes (at most {MAX_REQUEST_BYTES})", bytes.len()),
-        ));
+        )
+        .of_kind(Kind::TooLarge));
     }
     serde_json::from_slice(bytes).map_err(|e| BadRequest::new(PAYLOAD, format!("not JSON: {e}")))
 }

@@ -1,7 +1,8 @@
-//! The NATS bridge of the data plane: other services of a site create, update, delete and
-//! search resources and request bookings over NATS request/reply, and read what peers
-//! delivered, bookings and delivery outcomes as events. Subjects and payloads:
-//! docs/EVENTS.md; settings: `[events]` in docs/CONFIG.md.
+//! The data plane's operations and the NATS bridge: other services of a site (over NATS
+//! request/reply) and its operators (over the local API, `crate::api`) create, update,
+//! delete and search resources, request bookings and make their later transitions; they
+//! read what peers delivered, bookings, confirmed usage and delivery outcomes as events.
+//! Subjects and payloads: docs/EVENTS.md; settings: `[events]` in docs/CONFIG.md.
 //!
 //! | module | what |
 //! |---|---|
@@ -12,6 +13,9 @@
 //! | [`queue`] | the bounded queue of events waiting for NATS, with its drop count (pure) |
 //! | [`journal`] | that queue made durable in redb (`events.pending`) |
 //! | [`service`] | the operations over the catalogue, bookings and outbox; delivered entries applied |
+//! | [`steps`] | a booking's transitions after its request: made here and sent, or received (applied, duplicate, refused and told) |
+//! | [`core`] | the one task running the service: requests of every transport, deliveries, outcomes |
+//! | [`settle`] | confirmed usage handed to settlement through the typed channel |
 //! | [`bridge`] | the NATS glue: connection, subscriptions, publisher |
 //!
 //! **What a NATS outage costs.** A request that got an `ok` reply is in redb and its entries
@@ -23,13 +27,17 @@
 //! (`bridge::Stats::dropped`).
 
 pub mod bridge;
+pub mod core;
 pub mod fields;
 pub mod journal;
 pub mod queue;
 pub mod request;
 pub mod service;
+pub mod settle;
+mod steps;
 pub mod subjects;
 pub mod view;
 
 pub use bridge::{Handle, Stats};
-pub use service::{Service, BOOKING_PROTOCOL, MUTATION_PROTOCOL};
+pub use core::{Ops, Reply};
+pub use service::{Service, BOOKING_PROTOCOL, MUTATION_PROTOCOL, REFUSAL_PROTOCOL, STEP_PROTOCOL};

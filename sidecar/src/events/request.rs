@@ -7,9 +7,12 @@ use serde_json::Value;
 
 use super::fields::{parse, BadRequest, Fields};
 use super::subjects::Inbound;
+use crate::resources::booking::State;
 use crate::resources::catalogue::Filter;
 use crate::resources::resource::{MAX_PARTNERS, MAX_PAYLOAD, MAX_WINDOWS};
-use crate::resources::{Did, Kind, Resource, ResourceId, ResourceRef, Visibility, Window};
+use crate::resources::{
+    BookingId, Did, Kind, Resource, ResourceId, ResourceRef, Visibility, Window,
+};
 use crate::time::Timestamp;
 
 /// Most resources a search answers with.
@@ -25,6 +28,72 @@ pub struct BookRequest {
     pub nonce: Option<u64>,
 }
 
+/// A transition of a booking made by this site's party.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Confirm,
+    Decline,
+    Start,
+    Complete,
+    Cancel,
+    ConfirmUsage,
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 6] = [
+        StepKind::Confirm,
+        StepKind::Decline,
+        StepKind::Start,
+        StepKind::Complete,
+        StepKind::Cancel,
+        StepKind::ConfirmUsage,
+    ];
+
+    /// The name in the API's paths and the CLI (`confirm-usage`).
+    pub fn path(self) -> &'static str {
+        match self {
+            StepKind::Confirm => "confirm",
+            StepKind::Decline => "decline",
+            StepKind::Start => "start",
+            StepKind::Complete => "complete",
+            StepKind::Cancel => "cancel",
+            StepKind::ConfirmUsage => "confirm-usage",
+        }
+    }
+
+    /// The inbound NATS subject of this step.
+    pub fn inbound(self) -> Inbound {
+        match self {
+            StepKind::Confirm => Inbound::Confirm,
+            StepKind::Decline => Inbound::Decline,
+            StepKind::Start => Inbound::Start,
+            StepKind::Complete => Inbound::Complete,
+            StepKind::Cancel => Inbound::Cancel,
+            StepKind::ConfirmUsage => Inbound::ConfirmUsage,
+        }
+    }
+}
+
+/// What the provider reports when it completes a booking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsageTerms {
+    pub units_used: u64,
+    /// When consumption started and ended; the booked window when not given.
+    pub window: Option<Window>,
+}
+
+/// A step asked of this site's party on one booking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRequest {
+    pub booking: BookingId,
+    pub kind: StepKind,
+    /// Complete only.
+    pub usage: Option<UsageTerms>,
+}
+
+/// Most bookings a listing answers with.
+pub const MAX_LISTED_BOOKINGS: usize = 1000;
+
 /// A validated inbound request.
 #[derive(Clone, Debug)]
 pub enum Request {
@@ -38,7 +107,21 @@ pub enum Request {
         filter: Filter,
         limit: usize,
     },
+    /// One of our resources (the local API).
+    Resource(ResourceId),
     Book(BookRequest),
+    /// A transition of a booking by our party.
+    Step(StepRequest),
+    /// Our bookings (as consumer or provider), only those in `state` when given (the local
+    /// API).
+    Bookings {
+        state: Option<State>,
+        limit: usize,
+    },
+    /// One booking (the local API).
+    Booking(BookingId),
+    /// The DTN outbox's figures (the local API).
+    Outbox,
 }
 
 /// Parses the payload of inbound subject `kind`; `me` owns what is created.
@@ -53,7 +136,47 @@ pub fn parse_request(kind: Inbound, bytes: &[u8], me: &Did) -> Result<Request, B
         }
         Inbound::Search => search(&v),
         Inbound::Book => book(&v),
+        Inbound::Confirm => step(&v, StepKind::Confirm),
+        Inbound::Decline => step(&v, StepKind::Decline),
+        Inbound::Start => step(&v, StepKind::Start),
+        Inbound::Complete => step(&v, StepKind::Complete),
+        Inbound::Cancel => step(&v, StepKind::Cancel),
+        Inbound::ConfirmUsage => step(&v, StepKind::ConfirmUsage),
     }
+}
+
+/// A booking id as JSON: `{"consumer": did, "nonce": n}` (the shape of `booking.id` in
+/// replies and events).
+pub fn booking_id(v: &Value, path: &str) -> Result<BookingId, BadRequest> {
+    let f = Fields::of(v, path, &["consumer", "nonce"])?;
+    Ok(BookingId {
+        consumer: did(f.required("consumer")?, f.name("consumer"))?,
+        nonce: f.u64("nonce")?,
+    })
+}
+
+fn step(v: &Value, kind: StepKind) -> Result<Request, BadRequest> {
+    let known: &[&str] = match kind {
+        StepKind::Complete => &["booking", "units_used", "start_ms", "end_ms"],
+        _ => &["booking"],
+    };
+    let f = Fields::of(v, "", known)?;
+    let booking = booking_id(f.required("booking")?, "booking")?;
+    let usage = match kind {
+        StepKind::Complete => Some(UsageTerms {
+            units_used: f.u64("units_used")?,
+            window: match (f.get("start_ms"), f.get("end_ms")) {
+                (None, None) => None,
+                _ => Some(window_of(&f)?),
+            },
+        }),
+        _ => None,
+    };
+    Ok(Request::Step(StepRequest {
+        booking,
+        kind,
+        usage,
+    }))
 }
 
 pub fn kind_name(k: Kind) -> &'static str {
@@ -259,6 +382,74 @@ mod tests {
         assert_eq!(r.price_per_unit, 1_500_000);
         assert_eq!(r.payload, vec![0, 255]);
         assert_eq!(r.visibility, Visibility::Partners(vec![partner]));
+    }
+
+    #[test]
+    fn steps_parse_with_their_booking_and_usage_terms() {
+        let consumer = me();
+        let id = format!(r#"{{"consumer":"{consumer}","nonce":7}}"#);
+        let parse = |kind, json: String| parse_request(kind, json.as_bytes(), &me());
+        let Ok(Request::Step(s)) = parse(Inbound::Confirm, format!(r#"{{"booking":{id}}}"#)) else {
+            panic!("a step")
+        };
+        assert_eq!(s.booking.nonce, 7);
+        assert_eq!((s.kind, s.usage), (StepKind::Confirm, None));
+        let Ok(Request::Step(s)) = parse(
+            Inbound::Complete,
+            format!(r#"{{"booking":{id},"units_used":2,"start_ms":1,"end_ms":5}}"#),
+        ) else {
+            panic!("a step")
+        };
+        let terms = s.usage.unwrap();
+        assert_eq!(terms.units_used, 2);
+        assert_eq!(terms.window.unwrap().end().as_millis(), 5);
+        let Ok(Request::Step(s)) = parse(
+            Inbound::Complete,
+            format!(r#"{{"booking":{id},"units_used":0}}"#),
+        ) else {
+            panic!("a step")
+        };
+        assert_eq!(s.usage.unwrap().window, None);
+        let field = |kind, json: String| parse(kind, json).expect_err("refused").field;
+        assert_eq!(field(Inbound::Cancel, "{}".into()), "booking");
+        assert_eq!(
+            field(
+                Inbound::Cancel,
+                r#"{"booking":{"consumer":"did:key:z","nonce":1}}"#.into()
+            ),
+            "booking.consumer"
+        );
+        assert_eq!(
+            field(
+                Inbound::Start,
+                format!(r#"{{"booking":{{"consumer":"{consumer}","nonce":-1}}}}"#)
+            ),
+            "booking.nonce"
+        );
+        assert_eq!(
+            field(
+                Inbound::Start,
+                format!(r#"{{"booking":{id},"units_used":1}}"#)
+            ),
+            "units_used"
+        );
+        assert_eq!(
+            field(Inbound::Complete, format!(r#"{{"booking":{id}}}"#)),
+            "units_used"
+        );
+        assert_eq!(
+            field(
+                Inbound::Complete,
+                format!(r#"{{"booking":{id},"units_used":1,"start_ms":5}}"#)
+            ),
+            "end_ms"
+        );
+        for k in StepKind::ALL {
+            assert!(
+                parse(k.inbound(), format!(r#"{{"booking":{id}}}"#)).is_ok()
+                    || k == StepKind::Complete
+            );
+        }
     }
 
     #[test]

@@ -12,10 +12,16 @@
 //!   a master pushes a change to one of its nanos only if the nano owns the resource;
 //! * delivered entries: mutations go through [`Catalogue::apply`]; a booking is accepted
 //!   only from its consumer's own peer, re-derived against our resource and stored by
-//!   [`BookingStore::request`]. Each yields an outbound event.
+//!   [`BookingStore::request`] (a refused one is told to its consumer on
+//!   [`REFUSAL_PROTOCOL`]). Each yields an outbound event;
+//! * the later transitions of a booking (confirm … confirm usage), made here and sent to
+//!   the other party on [`STEP_PROTOCOL`], or received from it: `events::steps`;
+//! * listings for the local API (bookings, one booking, one of our resources, the outbox).
 //!
+//! One implementation per operation: the NATS bridge and the local API (`crate::api`) both
+//! call [`Service::handle`], through `events::core`, which runs requests one at a time.
 //! Once a reply says `ok`, the change is in redb and its entries in the durable outbox: a
-//! NATS outage can lose the reply, never the change.
+//! lost reply loses nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,17 +29,19 @@ use std::time::Duration;
 use libp2p::PeerId;
 use serde_json::{json, Value};
 
-use super::fields::BadRequest;
+use super::fields::{BadRequest, Kind};
 use super::request::{BookRequest, Request};
 use super::subjects::Outbound;
 use super::view;
 use crate::delegation::Standing;
 use crate::dtn::{self, Delivered, Entry, Level};
 use crate::keys::NodeIdentity;
-use crate::resources::booking::{Booking, RequestError};
+use crate::resources::booking::{Action, Actor, Booking, RequestError, State};
 use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
+use crate::resources::mirror;
 use crate::resources::mutation::{to_partners, Mutation, Op, SignedMutation};
-use crate::resources::store::{BookError, BookingStore};
+use crate::resources::step::StepRefusal;
+use crate::resources::store::{BookError, BookingStore, Guard};
 use crate::resources::{BookingId, Did, Resource, ResourceId, ResourceRef};
 use crate::time::{Clock, Timestamp};
 
@@ -41,23 +49,40 @@ use crate::time::{Clock, Timestamp};
 pub const MUTATION_PROTOCOL: &str = "/garden/resource/1.0.0";
 /// Protocol of booking requests carried by the outbox.
 pub const BOOKING_PROTOCOL: &str = "/garden/booking/1.0.0";
+/// Protocol of the later transitions of a booking (`resources::step::StepMessage`), from
+/// one party to the other.
+pub const STEP_PROTOCOL: &str = "/garden/booking-step/1.0.0";
+/// Protocol of refusals of a step or a booking request (`resources::step::StepRefusal`),
+/// back to the party that sent it.
+pub const REFUSAL_PROTOCOL: &str = "/garden/booking-refusal/1.0.0";
 /// Largest booking message accepted from a peer.
 pub const MAX_BOOKING_BYTES: usize = 8 * 1024;
 
 /// An outbound event before the bridge stamps it.
 pub type Event = (Outbound, Value);
 
-/// The result of a request: the reply, and the events it caused.
+/// The result of a request: the reply, the refusal it carries (if any), and the events it
+/// caused.
 pub struct Answer {
     pub reply: Value,
+    pub error: Option<BadRequest>,
     pub events: Vec<Event>,
 }
 
 impl Answer {
-    fn bad(e: BadRequest) -> Answer {
+    pub(crate) fn bad(e: BadRequest) -> Answer {
         Answer {
             reply: view::error(&e.field, &e.reason),
+            error: Some(e),
             events: Vec::new(),
+        }
+    }
+
+    pub(super) fn ok(reply: Value, events: Vec<Event>) -> Answer {
+        Answer {
+            reply,
+            error: None,
+            events,
         }
     }
 }
@@ -65,18 +90,20 @@ impl Answer {
 /// See the module docs.
 #[derive(Clone)]
 pub struct Service {
-    identity: Arc<NodeIdentity>,
-    me: Did,
-    catalogue: Catalogue,
-    bookings: BookingStore,
-    plane: dtn::Handle,
-    clock: Clock,
-    ttl: Duration,
-    standing: Standing,
+    pub(super) identity: Arc<NodeIdentity>,
+    pub(super) me: Did,
+    pub(super) catalogue: Catalogue,
+    pub(super) bookings: BookingStore,
+    pub(super) plane: dtn::Handle,
+    pub(super) clock: Clock,
+    pub(super) ttl: Duration,
+    pub(super) standing: Standing,
+    /// Woken when the consumer confirmed usage (rows wait in `usage.pending`).
+    pub(super) handoff: Option<Arc<tokio::sync::Notify>>,
 }
 
-fn store_failure(e: impl std::fmt::Display) -> BadRequest {
-    BadRequest::new("(store)", e.to_string())
+pub(super) fn store_failure(e: impl std::fmt::Display) -> BadRequest {
+    BadRequest::new("(store)", e.to_string()).of_kind(Kind::Store)
 }
 
 impl Service {
@@ -98,7 +125,15 @@ impl Service {
             clock,
             ttl,
             standing: Standing::Standalone,
+            handoff: None,
         }
+    }
+
+    /// `notify` is woken whenever usage confirmed here waits in `usage.pending` (the task
+    /// that hands it to settlement, `events::settle`).
+    pub fn with_handoff(mut self, notify: Arc<tokio::sync::Notify>) -> Service {
+        self.handoff = Some(notify);
+        self
     }
 
     /// This site's place in a nano/master pair (`[delegation]`); standalone by default.
@@ -111,6 +146,8 @@ impl Service {
         &self.me
     }
 
+    /// Runs one request: the only implementation of each operation, whichever transport
+    /// (NATS, the local API) brought it. Requests are run one at a time (`events::core`).
     pub async fn handle(&self, req: Request) -> Answer {
         let r = match req {
             Request::Create(r) => self.mutate(r.id.clone(), Some(Op::Create(r))).await,
@@ -119,18 +156,71 @@ impl Service {
             Request::Search { filter, limit } => self
                 .catalogue
                 .search(&filter)
-                .map(|found| Answer {
-                    reply: json!({
-                        "ok": true,
-                        "resources": found.iter().take(limit).map(view::resource).collect::<Vec<_>>(),
-                        "truncated": found.len() > limit,
-                    }),
-                    events: Vec::new(),
+                .map(|found| {
+                    Answer::ok(
+                        json!({
+                            "ok": true,
+                            "resources": found.iter().take(limit).map(view::resource).collect::<Vec<_>>(),
+                            "truncated": found.len() > limit,
+                        }),
+                        Vec::new(),
+                    )
                 })
                 .map_err(store_failure),
+            Request::Resource(id) => self.own_resource(id),
             Request::Book(b) => self.book(b).await,
+            Request::Step(s) => self.step(s).await,
+            Request::Bookings { state, limit } => self
+                .bookings
+                .list(state, limit)
+                .map(|(found, truncated)| {
+                    Answer::ok(
+                        json!({
+                            "ok": true,
+                            "me": self.me.as_str(),
+                            "bookings": found.iter().map(view::booking).collect::<Vec<_>>(),
+                            "truncated": truncated,
+                        }),
+                        Vec::new(),
+                    )
+                })
+                .map_err(store_failure),
+            Request::Booking(id) => match self.bookings.get(&id) {
+                Ok(Some(b)) => Ok(Answer::ok(
+                    json!({"ok": true, "booking": view::booking(&b)}),
+                    Vec::new(),
+                )),
+                Ok(None) => Err(no_booking(&id)),
+                Err(e) => Err(store_failure(e)),
+            },
+            Request::Outbox => self.outbox().await,
         };
         r.unwrap_or_else(Answer::bad)
+    }
+
+    fn own_resource(&self, id: ResourceId) -> Result<Answer, BadRequest> {
+        let reference = ResourceRef {
+            owner: self.me.clone(),
+            id,
+        };
+        let r = self.catalogue.get(&reference).map_err(store_failure)?;
+        let r = r.ok_or_else(|| {
+            BadRequest::new("id", "no such resource of ours").of_kind(Kind::NotFound)
+        })?;
+        let version = self.catalogue.version(&reference).map_err(store_failure)?;
+        Ok(Answer::ok(
+            json!({"ok": true, "version": version, "resource": view::resource(&r)}),
+            Vec::new(),
+        ))
+    }
+
+    /// The outbox's figures: depth, oldest entry, per peer and per class.
+    async fn outbox(&self) -> Result<Answer, BadRequest> {
+        let st =
+            self.plane.stats().await.map_err(|e| {
+                BadRequest::new("(outbox)", e.to_string()).of_kind(Kind::Unavailable)
+            })?;
+        Ok(Answer::ok(view::outbox(&st), Vec::new()))
     }
 
     /// `op` None: delete.
@@ -142,6 +232,18 @@ impl Service {
         let now = self.clock.now();
         let live = self.catalogue.get(&reference).map_err(store_failure)?;
         let last = self.catalogue.version(&reference).map_err(store_failure)?;
+        if matches!(op, Some(Op::Update(_))) && live.is_none() {
+            let deleted = self
+                .catalogue
+                .is_deleted(&reference)
+                .map_err(store_failure)?;
+            return Err(if deleted {
+                BadRequest::new("id", "deleted: a deleted resource never changes again")
+                    .of_kind(Kind::Conflict)
+            } else {
+                BadRequest::new("id", "no such resource of ours").of_kind(Kind::NotFound)
+            });
+        }
         // The audience: the resource's visibility (for a delete, the deleted value's).
         let (op, shown) = match op {
             Some(op) => {
@@ -151,7 +253,7 @@ impl Service {
             None => (Op::Delete, live.clone()),
         };
         let Some(audience) = shown.as_ref().map(|r| to_partners(r, &[])) else {
-            return Err(BadRequest::new("id", "no such resource of ours"));
+            return Err(BadRequest::new("id", "no such resource of ours").of_kind(Kind::NotFound));
         };
         let m = Mutation {
             owner: self.me.clone(),
@@ -163,20 +265,28 @@ impl Service {
         let signed = m.sign(&self.identity);
         match self.catalogue.apply(&signed, now).map_err(store_failure)? {
             Outcome::Applied => {}
-            Outcome::Duplicate => return Err(BadRequest::new("id", "already applied")),
-            Outcome::Refused(r) => return Err(BadRequest::new(refusal_field(&r), r.to_string())),
+            Outcome::Duplicate => {
+                return Err(BadRequest::new("id", "already applied").of_kind(Kind::Conflict))
+            }
+            Outcome::Refused(r) => {
+                let kind = match r {
+                    Refusal::Invalid(_) => Kind::Invalid,
+                    _ => Kind::Conflict,
+                };
+                return Err(BadRequest::new(refusal_field(&r), r.to_string()).of_kind(kind));
+            }
         }
         let sent = self.send(&signed, &audience).await;
-        Ok(Answer {
-            reply: json!({
+        Ok(Answer::ok(
+            json!({
                 "ok": true,
                 "resource": view::reference(&reference),
                 "version": m.version,
                 "op": m.op.name(),
                 "sent": sent,
             }),
-            events: Vec::new(),
-        })
+            Vec::new(),
+        ))
     }
 
     /// Pushes a mutation to each partner; says what became of each push.
@@ -207,7 +317,7 @@ impl Service {
         out
     }
 
-    async fn push(
+    pub(super) async fn push(
         &self,
         did: &Did,
         protocol: &str,
@@ -237,7 +347,9 @@ impl Service {
             .catalogue
             .get(&req.resource)
             .map_err(store_failure)?
-            .ok_or_else(|| BadRequest::new("resource", "not in our catalogue"))?;
+            .ok_or_else(|| {
+                BadRequest::new("resource", "not in our catalogue").of_kind(Kind::NotFound)
+            })?;
         let id = BookingId {
             consumer: self.me.clone(),
             nonce: req.nonce.unwrap_or_else(rand::random),
@@ -254,13 +366,13 @@ impl Service {
                 BadRequest::new(field, e.to_string())
             })?;
         self.bookings.request(&resource, &b).map_err(|e| {
-            let field = match e {
-                BookError::Exists(_) => "nonce",
-                BookError::Plan(_) => "units",
-                BookError::Store(_) => "(store)",
-                _ => "resource",
+            let (field, kind) = match e {
+                BookError::Exists(_) => ("nonce", Kind::Conflict),
+                BookError::Plan(_) => ("units", Kind::Conflict),
+                BookError::Store(_) => ("(store)", Kind::Store),
+                _ => ("resource", Kind::Invalid),
             };
-            BadRequest::new(field, e.to_string())
+            BadRequest::new(field, e.to_string()).of_kind(kind)
         })?;
         let payload = cbor4ii::serde::to_vec(Vec::new(), &b).unwrap_or_default();
         let r = self
@@ -275,19 +387,24 @@ impl Service {
         let sent = pushed(&b.provider, r);
         let event =
             json!({"side": "consumer", "outcome": "requested", "booking": view::booking(&b)});
-        Ok(Answer {
-            reply: json!({"ok": true, "booking": view::booking(&b), "sent": sent}),
-            events: vec![(Outbound::Booking, event)],
-        })
+        Ok(Answer::ok(
+            json!({"ok": true, "booking": view::booking(&b), "sent": sent}),
+            vec![(Outbound::Booking, event)],
+        ))
     }
 
-    /// What an entry a peer delivered becomes: applied here, and an event (None for
-    /// protocols the bridge does not handle).
-    pub fn on_delivered(&self, d: &Delivered) -> Option<Event> {
+    /// What an entry a peer delivered becomes: applied here, and its events (none for
+    /// protocols the data plane's service does not handle).
+    pub async fn on_delivered(&self, d: &Delivered) -> Vec<Event> {
         match d.protocol.as_str() {
-            MUTATION_PROTOCOL => Some((Outbound::ResourceReceived, self.received_mutation(d))),
-            BOOKING_PROTOCOL => Some((Outbound::Booking, self.received_booking(d))),
-            _ => None,
+            MUTATION_PROTOCOL => vec![(Outbound::ResourceReceived, self.received_mutation(d))],
+            BOOKING_PROTOCOL => vec![(Outbound::Booking, self.received_booking(d).await)],
+            STEP_PROTOCOL => vec![(Outbound::Booking, self.received_step(d).await)],
+            REFUSAL_PROTOCOL => vec![(Outbound::Booking, self.received_refusal(d))],
+            _ => {
+                tracing::debug!(protocol = %d.protocol, "delivered entry of a protocol the service does not handle");
+                Vec::new()
+            }
         }
     }
 
@@ -320,7 +437,7 @@ impl Service {
         })
     }
 
-    fn received_booking(&self, d: &Delivered) -> Value {
+    async fn received_booking(&self, d: &Delivered) -> Value {
         let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
         let now = self.clock.now();
         match accept_booking(&self.catalogue, &self.bookings, &self.me, d, now) {
@@ -328,10 +445,32 @@ impl Service {
                 "side": "provider", "from": from, "outcome": outcome, "booking": view::booking(&b),
             }),
             Err(reason) => {
-                json!({"side": "provider", "from": from, "outcome": "refused", "reason": reason})
+                // Told to the consumer when the request is its own (not to anyone who sends
+                // garbage: what we queue for a peer is bounded by what its party sends).
+                let told = match cbor4ii::serde::from_slice::<Booking>(&d.payload) {
+                    Ok(b)
+                        if b.consumer.peer_id() == Some(d.from)
+                            && d.payload.len() <= MAX_BOOKING_BYTES =>
+                    {
+                        let state = self.bookings.get(&b.id).ok().flatten().map(|s| s.state);
+                        let action = match b.state {
+                            State::Cancelled => "cancel",
+                            _ => "request",
+                        };
+                        let r = StepRefusal::new(b.id.clone(), action, &reason, state);
+                        Some(self.refuse(&b.consumer, r).await)
+                    }
+                    _ => None,
+                };
+                json!({"side": "provider", "from": from, "outcome": "refused", "reason": reason, "told": told})
             }
         }
     }
+}
+
+/// A booking that is not here.
+pub(super) fn no_booking(id: &BookingId) -> BadRequest {
+    BadRequest::new("booking", format!("no booking {id} here")).of_kind(Kind::NotFound)
 }
 
 /// A booking request a peer delivered, checked and stored (the provider's side): it must
@@ -339,6 +478,14 @@ impl Service {
 /// pass [`Booking::request`] re-derived here (only the sender's terms are used: id, window,
 /// units) and the planner in [`BookingStore::request`]. A redelivery of a stored booking is a
 /// duplicate; another booking under a stored id is refused.
+///
+/// A request whose state is `Cancelled` is its **withdrawal**: the consumer cancelled it
+/// before hearing back, and sent it under the request's own outbox key, so it replaced the
+/// request if that was still queued (and otherwise follows it: one batch per peer at a
+/// time). Withdrawn before it arrived: nothing is stored (`withdrawn`); stored: the
+/// consumer's cancellation is applied by [`mirror::receive`] (`cancelled`, `duplicate`, or
+/// refused when no longer cancellable). A cancellation sent as a step instead could overtake
+/// its request and find no booking here.
 pub(crate) fn accept_booking(
     catalogue: &Catalogue,
     bookings: &BookingStore,
@@ -359,6 +506,9 @@ pub(crate) fn accept_booking(
     }
     if sent.provider != *me || sent.resource.owner != *me {
         return Err("not a booking of our resource".into());
+    }
+    if sent.state == State::Cancelled {
+        return withdraw(bookings, sent, now);
     }
     let resource: Resource = catalogue
         .get(&sent.resource)
@@ -392,6 +542,33 @@ pub(crate) fn accept_booking(
         .map_err(|e| e.to_string())
 }
 
+/// A withdrawn request (see [`accept_booking`]).
+fn withdraw(
+    bookings: &BookingStore,
+    sent: Booking,
+    now: Timestamp,
+) -> Result<(&'static str, Booking), String> {
+    let Some(stored) = bookings.get(&sent.id).map_err(|e| e.to_string())? else {
+        return Ok(("withdrawn", sent));
+    };
+    if stored.resource != sent.resource
+        || stored.window != sent.window
+        || stored.units != sent.units
+    {
+        return Err("the booking id is taken by another booking".into());
+    }
+    let by = Actor::Party(sent.consumer.clone());
+    let u = bookings
+        .update(&sent.id, Guard::default(), |b| {
+            Ok(mirror::receive(b, &by, &Action::Cancel, now)?.into_change())
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(match u.after {
+        Some(b) => ("cancelled", b),
+        None => ("duplicate", u.before),
+    })
+}
+
 fn refusal_field(r: &Refusal) -> &'static str {
     match r {
         Refusal::Invalid(_) => "(resource)",
@@ -399,7 +576,7 @@ fn refusal_field(r: &Refusal) -> &'static str {
     }
 }
 
-fn pushed(did: &Did, r: Result<(PeerId, dtn::Id), String>) -> Value {
+pub(super) fn pushed(did: &Did, r: Result<(PeerId, dtn::Id), String>) -> Value {
     match r {
         Ok((peer, id)) => {
             json!({"did": did.as_str(), "peer": peer.to_string(), "entry": id.to_string()})
@@ -537,5 +714,63 @@ mod tests {
         assert!(accept(&p, &junk).unwrap_err().starts_with("malformed"));
         junk.payload = vec![0; MAX_BOOKING_BYTES + 1];
         assert!(accept(&p, &junk).is_err());
+    }
+
+    #[test]
+    fn a_withdrawn_request_is_cancelled_or_never_stored() {
+        let p = provider();
+        let consumer = NodeIdentity::generate();
+        let now = Timestamp::from_millis(500);
+        let request = |nonce| {
+            let id = BookingId {
+                consumer: Did::of(&consumer),
+                nonce,
+            };
+            Booking::request(id, &p.resource, w(2_000, 3_000), 2, 1_500_000, now).unwrap()
+        };
+        let withdrawn = |b: &Booking| Booking {
+            state: State::Cancelled,
+            ..b.clone()
+        };
+        // Withdrawn before its request arrived (it replaced it): nothing is stored.
+        let early = request(1);
+        let d = delivered(consumer.peer_id(), &withdrawn(&early));
+        assert_eq!(accept(&p, &d).unwrap().0, "withdrawn");
+        assert_eq!(p.bookings.get(&early.id).unwrap(), None);
+        // Withdrawn after: the consumer's cancellation is applied, once.
+        let b = request(2);
+        assert_eq!(
+            accept(&p, &delivered(consumer.peer_id(), &b)).unwrap().0,
+            "requested"
+        );
+        let d = delivered(consumer.peer_id(), &withdrawn(&b));
+        let (outcome, stored) = accept(&p, &d).unwrap();
+        assert_eq!((outcome, stored.state), ("cancelled", State::Cancelled));
+        assert_eq!(accept(&p, &d).unwrap().0, "duplicate");
+        // Only by its consumer, and only of the same booking.
+        let c = request(3);
+        accept(&p, &delivered(consumer.peer_id(), &c)).unwrap();
+        let thief = NodeIdentity::generate().peer_id();
+        assert!(accept(&p, &delivered(thief, &withdrawn(&c))).is_err());
+        let mut other = withdrawn(&c);
+        other.units = 1;
+        let r = accept(&p, &delivered(consumer.peer_id(), &other));
+        assert_eq!(r.unwrap_err(), "the booking id is taken by another booking");
+        assert_eq!(
+            p.bookings.get(&c.id).unwrap().unwrap().state,
+            State::Requested
+        );
+        // Confirmed meanwhile: still the consumer's to cancel.
+        p.bookings
+            .transition(
+                &c.id,
+                &p.resource,
+                &Actor::Party(p.me.clone()),
+                &Action::Confirm,
+                now,
+            )
+            .unwrap();
+        let d = delivered(consumer.peer_id(), &withdrawn(&c));
+        assert_eq!(accept(&p, &d).unwrap().0, "cancelled");
     }
 }

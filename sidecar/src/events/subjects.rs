@@ -1,9 +1,10 @@
 //! Subject names of the bridge, all under one configurable prefix (docs/EVENTS.md).
 //!
 //! Inbound (request/reply): `<prefix>.resource.{create,update,delete,search}`,
-//! `<prefix>.booking.request`. Outbound (events): `<prefix>.out.resource.received`,
-//! `<prefix>.out.booking`, `<prefix>.out.delivery.{delivered,expired,dropped}`, kept by the
-//! JetStream stream [`Subjects::stream`] when JetStream is on.
+//! `<prefix>.booking.{request,confirm,decline,start,complete,cancel,usage.confirm}`.
+//! Outbound (events): `<prefix>.out.resource.received`, `<prefix>.out.booking`,
+//! `<prefix>.out.usage.confirmed`, `<prefix>.out.delivery.{delivered,expired,dropped}`, kept
+//! by the JetStream stream [`Subjects::stream`] when JetStream is on.
 
 /// Longest prefix accepted.
 pub const MAX_PREFIX_LEN: usize = 64;
@@ -16,15 +17,33 @@ pub enum Inbound {
     Delete,
     Search,
     Book,
+    /// The provider confirms a requested booking.
+    Confirm,
+    /// The provider declines a requested booking.
+    Decline,
+    /// The provider starts a confirmed booking.
+    Start,
+    /// The provider completes a running booking with its usage report.
+    Complete,
+    /// The consumer cancels its booking.
+    Cancel,
+    /// The consumer countersigns the provider's usage report.
+    ConfirmUsage,
 }
 
 impl Inbound {
-    pub const ALL: [Inbound; 5] = [
+    pub const ALL: [Inbound; 11] = [
         Inbound::Create,
         Inbound::Update,
         Inbound::Delete,
         Inbound::Search,
         Inbound::Book,
+        Inbound::Confirm,
+        Inbound::Decline,
+        Inbound::Start,
+        Inbound::Complete,
+        Inbound::Cancel,
+        Inbound::ConfirmUsage,
     ];
 
     /// The subject's tail after the prefix.
@@ -35,6 +54,12 @@ impl Inbound {
             Inbound::Delete => "resource.delete",
             Inbound::Search => "resource.search",
             Inbound::Book => "booking.request",
+            Inbound::Confirm => "booking.confirm",
+            Inbound::Decline => "booking.decline",
+            Inbound::Start => "booking.start",
+            Inbound::Complete => "booking.complete",
+            Inbound::Cancel => "booking.cancel",
+            Inbound::ConfirmUsage => "booking.usage.confirm",
         }
     }
 }
@@ -44,8 +69,10 @@ impl Inbound {
 pub enum Outbound {
     /// A peer's resource mutation reached us (and what the catalogue made of it).
     ResourceReceived,
-    /// A booking was requested by us, or reached us as provider.
+    /// A booking was requested or changed, here or by the other party.
     Booking,
+    /// Usage this site confirmed as a consumer, handed to settlement.
+    UsageConfirmed,
     /// A partner acknowledged an entry of ours.
     Delivered,
     /// An entry of ours expired undelivered.
@@ -59,6 +86,7 @@ impl Outbound {
         match self {
             Outbound::ResourceReceived => "out.resource.received",
             Outbound::Booking => "out.booking",
+            Outbound::UsageConfirmed => "out.usage.confirmed",
             Outbound::Delivered => "out.delivery.delivered",
             Outbound::Expired => "out.delivery.expired",
             Outbound::Dropped => "out.delivery.dropped",
@@ -111,6 +139,11 @@ impl Subjects {
         format!("{}.resource.*", self.prefix)
     }
 
+    /// The booking request subjects (one subscription; `usage.confirm` has two tokens).
+    pub fn booking_requests(&self) -> String {
+        format!("{}.booking.>", self.prefix)
+    }
+
     /// Every outbound subject (what the JetStream stream captures).
     pub fn all_outbound(&self) -> String {
         format!("{}.out.>", self.prefix)
@@ -151,6 +184,12 @@ mod tests {
             assert_eq!(s.classify(&s.inbound(i)), Some(i));
         }
         assert_eq!(s.classify("garden.site-a.out.booking"), None);
+        assert_eq!(s.classify("garden.site-a.booking.usage"), None);
+        assert_eq!(
+            s.classify("garden.site-a.booking.usage.confirm"),
+            Some(Inbound::ConfirmUsage)
+        );
+        assert_eq!(s.booking_requests(), "garden.site-a.booking.>");
         assert_eq!(s.classify("garden.site-ab.resource.create"), None);
         assert_eq!(
             s.outbound(Outbound::Delivered),

@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use super::request::kind_name;
 use crate::resources::booking::{Booking, State};
-use crate::resources::{Resource, ResourceRef, Visibility, Window};
+use crate::resources::usage::{ConfirmedUsage, UsageReport};
+use crate::resources::{BookingId, Resource, ResourceRef, Visibility, Window};
 
 pub fn window(w: &Window) -> Value {
     json!({"start_ms": w.start().as_millis(), "end_ms": w.end().as_millis()})
@@ -38,20 +39,40 @@ pub fn resource(r: &Resource) -> Value {
 }
 
 pub fn state_name(s: State) -> &'static str {
-    match s {
-        State::Requested => "requested",
-        State::Confirmed => "confirmed",
-        State::Running => "running",
-        State::Completed => "completed",
-        State::UsageConfirmed => "usage_confirmed",
-        State::Settled => "settled",
-        State::Cancelled => "cancelled",
-    }
+    s.name()
+}
+
+pub fn booking_id(id: &BookingId) -> Value {
+    json!({"consumer": id.consumer.as_str(), "nonce": id.nonce})
+}
+
+/// The provider's usage report.
+pub fn report(r: &UsageReport) -> Value {
+    json!({
+        "units_used": r.units_used,
+        "window": window(&r.window),
+        "provider_sig_hex": hex::encode(&r.provider_sig),
+    })
+}
+
+/// Usage both parties signed: what settlement receives (`out.usage.confirmed`).
+pub fn usage(u: &ConfirmedUsage) -> Value {
+    json!({
+        "booking": booking_id(&u.booking),
+        "resource": reference(&u.resource),
+        "provider": u.provider.as_str(),
+        "consumer": u.consumer.as_str(),
+        "units": u.units,
+        "price": u.price.to_string(),
+        "window": window(&u.window),
+        "provider_sig_hex": hex::encode(&u.provider_sig),
+        "consumer_sig_hex": hex::encode(&u.consumer_sig),
+    })
 }
 
 pub fn booking(b: &Booking) -> Value {
     json!({
-        "id": {"consumer": b.id.consumer.as_str(), "nonce": b.id.nonce},
+        "id": booking_id(&b.id),
         "resource": reference(&b.resource),
         "consumer": b.consumer.as_str(),
         "provider": b.provider.as_str(),
@@ -61,6 +82,40 @@ pub fn booking(b: &Booking) -> Value {
         "state": state_name(b.state),
         "requested_at_ms": b.requested_at_ms,
         "updated_at_ms": b.updated_at_ms,
+        "report": b.report.as_ref().map(report),
+        "usage": b.usage.as_ref().map(usage),
+    })
+}
+
+/// The data plane's outbox and link figures (`GET /v1/outbox`).
+pub fn outbox(st: &crate::dtn::plane::Stats) -> Value {
+    let o = &st.outbox;
+    let per_peer: Vec<Value> = o
+        .per_peer
+        .iter()
+        .map(|(peer, n)| {
+            let critical = o.critical_per_peer.get(peer).copied().unwrap_or(0);
+            json!({"peer": peer.to_string(), "entries": n, "critical": critical, "moderate": n - critical.min(*n)})
+        })
+        .collect();
+    json!({
+        "ok": true,
+        "depth": o.depth,
+        "critical": o.critical,
+        "moderate": o.moderate,
+        "oldest_age_ms": o.oldest_age.map(|d| d.as_millis() as u64),
+        "per_peer": per_peer,
+        "totals": {
+            "acked": st.acked,
+            "expired": o.expired_total,
+            "dropped": o.dropped_total,
+            "corrupted": o.corrupted_total,
+            "refused": o.refused_total,
+            "delivered_to_us": st.delivered,
+            "duplicates_received": st.duplicates,
+            "inbound_refused": st.refused,
+            "failed_batches": st.failed_batches,
+        },
     })
 }
 

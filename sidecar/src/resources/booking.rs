@@ -73,6 +73,52 @@ pub enum Role {
     Settlement,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Consumer => "consumer",
+            Role::Provider => "provider",
+            Role::Settlement => "settlement module",
+        })
+    }
+}
+
+impl State {
+    /// The state's name in JSON and messages (`usage_confirmed`).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Requested => "requested",
+            State::Confirmed => "confirmed",
+            State::Running => "running",
+            State::Completed => "completed",
+            State::UsageConfirmed => "usage_confirmed",
+            State::Settled => "settled",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// From [`State::name`].
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Requested,
+            State::Confirmed,
+            State::Running,
+            State::Completed,
+            State::UsageConfirmed,
+            State::Settled,
+            State::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.name() == s)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Who attempts a transition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -193,13 +239,13 @@ pub enum ReportError {
 pub enum TransitionError {
     #[error("{0} is not a party to this booking")]
     NotAParty(Did),
-    #[error("only the {allowed:?} may {action}, not the {by:?}")]
+    #[error("only the {allowed} may {action}, not the {by}")]
     Forbidden {
         action: &'static str,
         allowed: Role,
         by: Role,
     },
-    #[error("cannot {action} a booking in state {state:?}")]
+    #[error("cannot {action} a booking in state {state}")]
     InvalidFrom { action: &'static str, state: State },
     #[error("the booked window is over")]
     WindowOver,

@@ -80,6 +80,31 @@ pub struct BookingId {
     pub nonce: u64,
 }
 
+/// Why a string is not a booking id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookingIdError {
+    #[error("a booking id is <consumer did>#<nonce>")]
+    Shape,
+    #[error("the consumer: {0}")]
+    Consumer(#[from] super::did::DidError),
+    #[error("the nonce must be a non-negative integer below 2^64")]
+    Nonce,
+}
+
+impl BookingId {
+    /// Parses the [`fmt::Display`] form `did:key:z…#<nonce>`.
+    pub fn parse(s: &str) -> Result<BookingId, BookingIdError> {
+        let (did, nonce) = s.rsplit_once('#').ok_or(BookingIdError::Shape)?;
+        if nonce.is_empty() || nonce.len() > 20 || !nonce.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BookingIdError::Nonce);
+        }
+        Ok(BookingId {
+            consumer: Did::parse(did)?,
+            nonce: nonce.parse().map_err(|_| BookingIdError::Nonce)?,
+        })
+    }
+}
+
 impl fmt::Display for BookingId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}#{}", self.consumer, self.nonce)
@@ -89,6 +114,30 @@ impl fmt::Display for BookingId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn booking_ids_round_trip_through_their_text() {
+        let consumer = Did::of(&crate::keys::NodeIdentity::generate());
+        let id = BookingId {
+            consumer: consumer.clone(),
+            nonce: u64::MAX,
+        };
+        assert_eq!(BookingId::parse(&id.to_string()), Ok(id));
+        assert_eq!(BookingId::parse("x"), Err(BookingIdError::Shape));
+        for bad in ["#1", "did:key:z#1"] {
+            assert!(matches!(
+                BookingId::parse(bad),
+                Err(BookingIdError::Consumer(_))
+            ));
+        }
+        for bad in ["", "-1", "1.5", "18446744073709551616", "+1"] {
+            assert_eq!(
+                BookingId::parse(&format!("{consumer}#{bad}")),
+                Err(BookingIdError::Nonce),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn resource_ids_are_short_and_plain() {

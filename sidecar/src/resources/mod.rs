@@ -16,6 +16,9 @@
 //! | [`booking`] | the booking state machine and who may make each transition |
 //! | [`planner`] | free capacity over time, and admission of a booking without over-booking |
 //! | [`store`] | bookings persisted in redb |
+//! | [`step`] | the transitions the two parties send each other, and refusals (bounded CBOR) |
+//! | [`mirror`] | what a party's site makes of the other party's transition: catch-up, duplicate or refusal (pure) |
+//! | [`handoff`] | confirmed usage waiting for settlement (`usage.pending`, written with the confirmation) |
 //!
 //! Key material: these modules only ever see the node identity (`NodeIdentity`), which signs
 //! mutations, usage reports and usage confirmations. Nothing here can reach a settlement key:
@@ -26,10 +29,13 @@ pub mod booking;
 pub mod catalogue;
 pub mod db;
 pub mod did;
+pub mod handoff;
 pub mod ids;
+pub mod mirror;
 pub mod mutation;
 pub mod planner;
 pub mod resource;
+pub mod step;
 pub mod store;
 pub mod usage;
 pub mod window;

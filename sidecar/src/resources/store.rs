@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use super::booking::{Action, Actor, Booking, TransitionError};
+use super::booking::{Action, Actor, Booking, State, TransitionError};
 use super::db::{db, StoreError};
+use super::handoff;
 use super::ids::{BookingId, ResourceRef};
 use super::planner::{self, PlanError};
 use super::resource::Resource;
@@ -30,6 +31,35 @@ pub enum BookError {
     Transition(#[from] TransitionError),
     #[error("{0}")]
     Store(#[from] StoreError),
+}
+
+/// Checks [`BookingStore::update`] makes in its transaction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Guard<'a> {
+    /// The booking's resource: a change that makes the booking hold capacity (a
+    /// confirmation) is admitted by the planner against the other bookings first. `None`:
+    /// no capacity check (a consumer mirroring its provider's decision).
+    pub capacity: Option<&'a Resource>,
+    /// Usage confirmed by this change is queued for settlement in the same transaction
+    /// (`usage.pending`, [`super::handoff`]): the consumer's own confirmation.
+    pub handoff: bool,
+}
+
+/// A booking before and after [`BookingStore::update`] (`after`: `None` when unchanged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Updated {
+    pub before: Booking,
+    pub after: Option<Booking>,
+}
+
+impl Updated {
+    /// The usage this change confirmed, if it did.
+    pub fn newly_confirmed_usage(&self) -> Option<&super::usage::ConfirmedUsage> {
+        let after = self.after.as_ref()?;
+        (self.before.state != State::UsageConfirmed && after.state == State::UsageConfirmed)
+            .then_some(after.usage.as_ref())
+            .flatten()
+    }
 }
 
 /// The bookings of this node (as consumer, as provider, or both).
@@ -105,27 +135,91 @@ impl BookingStore {
         action: &Action,
         now: Timestamp,
     ) -> Result<Booking, BookError> {
-        let key = (id.consumer.as_str(), id.nonce);
-        let tx = self.db.begin_write().map_err(db)?;
-        let next = {
-            let mut t = tx.open_table(BOOKINGS).map_err(db)?;
-            let current = match t.get(key).map_err(db)? {
-                Some(v) => decode(v.value())?,
-                None => return Err(BookError::NotFound(id.clone())),
-            };
+        let guard = Guard {
+            capacity: Some(resource),
+            handoff: false,
+        };
+        let u = self.update(id, guard, |current| {
             if current.resource != resource.reference() {
                 return Err(BookError::WrongResource);
             }
-            let next = current.step(actor, action, now)?;
-            if matches!(action, Action::Confirm) {
-                let others = all_of(&t, &current.resource)?;
-                planner::admit(resource, &others, &current.window, current.units, Some(id))?;
+            Ok(Some(current.step(actor, action, now)?))
+        })?;
+        Ok(u.after.unwrap_or(u.before))
+    }
+
+    /// Replaces booking `id` by what `change` makes of it (`None`: leave it as it is), in one
+    /// write transaction, under `guard`'s checks. Nothing is written when `change` or a
+    /// check refuses.
+    pub fn update(
+        &self,
+        id: &BookingId,
+        guard: Guard<'_>,
+        change: impl FnOnce(&Booking) -> Result<Option<Booking>, BookError>,
+    ) -> Result<Updated, BookError> {
+        let key = (id.consumer.as_str(), id.nonce);
+        let tx = self.db.begin_write().map_err(db)?;
+        let updated = {
+            let mut t = tx.open_table(BOOKINGS).map_err(db)?;
+            let before = match t.get(key).map_err(db)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(BookError::NotFound(id.clone())),
+            };
+            let Some(after) = change(&before)? else {
+                return Ok(Updated {
+                    before,
+                    after: None,
+                });
+            };
+            if after.id != before.id || after.resource != before.resource {
+                return Err(BookError::WrongResource);
             }
-            t.insert(key, encode(&next).as_slice()).map_err(db)?;
-            next
+            if let Some(resource) = guard.capacity {
+                if after.state.holds_capacity() && !before.state.holds_capacity() {
+                    if before.resource != resource.reference() {
+                        return Err(BookError::WrongResource);
+                    }
+                    let others = all_of(&t, &before.resource)?;
+                    planner::admit(resource, &others, &after.window, after.units, Some(id))?;
+                }
+            }
+            t.insert(key, encode(&after).as_slice()).map_err(db)?;
+            Updated {
+                before,
+                after: Some(after),
+            }
         };
+        if guard.handoff {
+            if let Some(usage) = updated.newly_confirmed_usage() {
+                handoff::queue(&tx, usage)?;
+            }
+        }
         tx.commit().map_err(db)?;
-        Ok(next)
+        Ok(updated)
+    }
+
+    /// Bookings in key order (consumer, nonce), only those in `state` when given: at most
+    /// `max`, and whether more matched.
+    pub fn list(
+        &self,
+        state: Option<State>,
+        max: usize,
+    ) -> Result<(Vec<Booking>, bool), StoreError> {
+        let tx = self.db.begin_read().map_err(db)?;
+        let t = tx.open_table(BOOKINGS).map_err(db)?;
+        let mut out = Vec::new();
+        for e in t.iter().map_err(db)? {
+            let (_, v) = e.map_err(db)?;
+            let b = decode(v.value())?;
+            if state.is_some_and(|s| s != b.state) {
+                continue;
+            }
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            out.push(b);
+        }
+        Ok((out, false))
     }
 
     /// A booking by id.
@@ -216,5 +310,69 @@ mod tests {
             store.transition(&b.id, &other, &p.provider(), &Action::Start, t),
             Err(BookError::WrongResource)
         ));
+    }
+
+    #[test]
+    fn a_confirmed_usage_is_queued_with_its_confirmation_and_listings_filter() {
+        use crate::resources::handoff::Handoff;
+        use crate::resources::usage::ConfirmedUsage;
+        let p = parties();
+        let database = db::temp();
+        let store = BookingStore::new(database.clone()).unwrap();
+        let handoff = Handoff::new(database).unwrap();
+        let t = Timestamp::from_millis(2_000);
+        let b = p.booking(1, w(2_000, 5_000), 2);
+        store.request(&p.resource, &b).unwrap();
+        store
+            .request(&p.resource, &p.booking(2, w(2_000, 5_000), 1))
+            .unwrap();
+        for a in [Action::Confirm, Action::Start] {
+            store
+                .transition(&b.id, &p.resource, &p.provider(), &a, t)
+                .unwrap();
+        }
+        let report = p.report(&b, 2, w(2_000, 4_000));
+        let done = store
+            .transition(
+                &b.id,
+                &p.resource,
+                &p.provider(),
+                &Action::Complete(report.clone()),
+                t,
+            )
+            .unwrap();
+        let usage = ConfirmedUsage::confirm(&p.consumer, &report, done.unit_price).unwrap();
+        let confirm = Action::ConfirmUsage(usage.clone());
+        let guard = Guard {
+            capacity: None,
+            handoff: true,
+        };
+        // A refused change queues nothing.
+        let refused = store.update(&b.id, guard, |cur| {
+            Ok(Some(cur.step(&p.provider(), &confirm, t)?))
+        });
+        assert!(matches!(refused, Err(BookError::Transition(_))));
+        assert!(handoff.is_empty().unwrap());
+        let u = store
+            .update(&b.id, guard, |cur| {
+                Ok(Some(cur.step(&p.consumer(), &confirm, t)?))
+            })
+            .unwrap();
+        assert_eq!(u.newly_confirmed_usage(), Some(&usage));
+        assert_eq!(handoff.pending(10).unwrap(), vec![usage.clone()]);
+        // Unchanged (a duplicate): nothing more is queued.
+        let same = store.update(&b.id, guard, |_| Ok(None)).unwrap();
+        assert_eq!((&same.after, same.newly_confirmed_usage()), (&None, None));
+        assert_eq!(handoff.len().unwrap(), 1);
+        assert!(handoff.done(&b.id).unwrap());
+        assert!(!handoff.done(&b.id).unwrap());
+        // Listings: all, by state, bounded.
+        let (all, more) = store.list(None, 10).unwrap();
+        assert_eq!((all.len(), more), (2, false));
+        let (req, _) = store.list(Some(State::Requested), 10).unwrap();
+        assert_eq!(req.len(), 1);
+        assert_eq!(req[0].id.nonce, 2);
+        assert!(store.list(None, 1).unwrap().1);
+        assert!(store.list(Some(State::Cancelled), 10).unwrap().0.is_empty());
     }
 }

@@ -13,6 +13,8 @@ use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::time::Clock;
 use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr};
 
+pub mod nats;
+
 /// Deadline for anything a test waits for.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -33,6 +35,9 @@ pub fn config(role: Role, name: &str, seeds: &[Multiaddr]) -> Config {
     c.log.filter = "warn".into();
     // Each identity gets its own subdirectory; keep them out of the source tree.
     c.data_plane.dir = test_data_dir();
+    // Many sites share this process: none takes the default API port (a test that wants
+    // the API sets `api.listen` to "127.0.0.1:0" and reads `App::api`).
+    c.api.listen = String::new();
     c
 }
 
