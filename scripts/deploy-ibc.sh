@@ -33,6 +33,11 @@ instantiate() {  # code_id label msg admin -> address
 }
 
 CONN_FILE="$GARDEN_NET/hermes/connection.json"
+# A recorded connection is reused only if the zone still knows it (chains may have been reset).
+if [[ -f $CONN_FILE ]] && ! wasmd q ibc connection end "$(jq -r .zone "$CONN_FILE")" "${Q[@]}" >/dev/null 2>&1; then
+  warn "recorded connection $(jq -r .zone "$CONN_FILE") is unknown to the zone: creating a new one"
+  rm -f "$CONN_FILE"
+fi
 if [[ ! -f $CONN_FILE ]]; then "$GARDEN_ROOT/scripts/relayer.sh" connection >/dev/null; fi
 ZONE_CONN=$(jq -r .zone "$CONN_FILE"); SETTLE_CONN=$(jq -r .settle "$CONN_FILE")
 log "attestation channel over $ZONE_CONN (garden-zone) / $SETTLE_CONN (garden-settle)"

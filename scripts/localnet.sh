@@ -168,6 +168,12 @@ case "$cmd" in
   start)
     need wasmd; need jq; need curl
     mkdir -p "$GARDEN_NET"
+    if [[ $RESET -eq 1 ]]; then
+      # What was derived from the old chains is void with them: deployments, Hermes' client,
+      # connection and channel ids, queues bound to old contracts. Hermes' keyring stays.
+      rm -rf "$GARDEN_NET"/deployment*.json "$GARDEN_NET"/hermes/connection.json \
+        "$GARDEN_NET"/hermes/channel-*.json "$GARDEN_NET"/e2e-*
+    fi
     start_chain garden-zone
     [[ $TWO -eq 1 ]] && start_chain garden-settle
     status ;;

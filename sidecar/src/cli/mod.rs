@@ -12,6 +12,7 @@ mod peers;
 mod resources;
 mod run;
 mod search;
+mod settlement;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ pub enum Command {
     Resources(resources::Args),
     /// The running sidecar's bookings: list, show, request, and each transition of a booking.
     Bookings(bookings::Args),
+    /// The settlement signer (a separate `garden-signer` process with its own keys):
+    /// status, queue, submit, query.
+    Settlement(settlement::Args),
 }
 
 /// Options shared by commands that read the configuration.
@@ -99,6 +103,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox(args) => outbox::run(args).await,
         Command::Resources(args) => resources::run(args).await,
         Command::Bookings(args) => bookings::run(args).await,
+        Command::Settlement(args) => settlement::run(args),
     }
 }
 
