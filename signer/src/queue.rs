@@ -721,9 +721,6 @@ impl Signer {
             };
             let to = match outcome {
                 Relay::Settled => ItemState::Final { batch },
-                Relay::Refused(code) if code == crate::submit::decide::CODE_NONCE_REUSED => {
-                    ItemState::Final { batch }
-                }
                 Relay::Refused(code) => ItemState::Refused { batch, code },
                 Relay::Released => ItemState::Signed,
             };
@@ -1300,20 +1297,14 @@ mod tests {
         assert_eq!(again.nonces, vec![r[2]]);
         s.mark_submitted(again.id, "T2").unwrap();
         s.mark_relayed(again.id, &[0]).unwrap();
-        // "already settled" from the settlement chain means this very item was paid
         assert_eq!(
-            s.resolve_relayed(r[2], Relay::Refused(decide_nonce_reused()))
-                .unwrap(),
+            s.resolve_relayed(r[2], Relay::Settled).unwrap(),
             ItemState::Final { batch: again.id }
         );
         // survives a reopen
         drop(s);
         let s = open(&dir);
         assert_eq!(s.stats(T0).unwrap().final_, 2);
-    }
-
-    fn decide_nonce_reused() -> u32 {
-        crate::submit::decide::CODE_NONCE_REUSED
     }
 
     #[test]

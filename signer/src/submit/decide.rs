@@ -210,8 +210,11 @@ pub fn on_gateway_item(item: &ItemStatus) -> Option<crate::queue::Relay> {
     match item.state {
         ItemState::Pending => None,
         ItemState::Settled => Some(Relay::Settled),
-        ItemState::Released => Some(match item.code {
-            Some(c) if c != 0 => Relay::Refused(u32::from(c)),
+        ItemState::Released => Some(match item.code.map(u32::from) {
+            // "already settled" on the settlement chain: this very item was paid (the
+            // queue signs each nonce once), by an earlier packet or the provider's copy.
+            Some(CODE_NONCE_REUSED) => Relay::Settled,
+            Some(c) if c != 0 => Relay::Refused(c),
             _ => Relay::Released,
         }),
         ItemState::Free => Some(Relay::Released),
@@ -378,6 +381,11 @@ mod tests {
         assert_eq!(
             on_gateway_item(&parse(r#"{"state":"released","batch_id":3,"code":14}"#)),
             Some(Relay::Refused(14))
+        );
+        assert_eq!(
+            on_gateway_item(&parse(r#"{"state":"released","batch_id":3,"code":5}"#)),
+            Some(Relay::Settled),
+            "already settled there = this item was paid"
         );
         assert_eq!(
             on_gateway_item(&parse(r#"{"state":"released","batch_id":3,"code":null}"#)),
