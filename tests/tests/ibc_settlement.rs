@@ -322,7 +322,7 @@ fn set_packet_timeout(w: &World, cfg: &Value, secs: u64) -> Result<()> {
         "gov-proposal.sh",
         &[
             "exec",
-            &w.d.gateway.to_string(),
+            w.d.gateway.as_ref(),
             &msg,
             "Gateway packet timeout",
         ],
@@ -383,6 +383,104 @@ async fn a_packet_that_times_out_comes_back_and_settles_once_later() -> Result<(
         w.paid().await? - paid0,
         n as u128 * QTY as u128 * PRICE,
         "and settled once"
+    );
+    Ok(())
+}
+
+/// Gas used by the transactions of block `height` that carry an IBC `recv_packet` (Hermes'
+/// relay of our packet to the settlement chain).
+async fn recv_gas(chain: &Chain, height: u64) -> Result<u64> {
+    use tendermint_rpc::Client;
+    let r = chain.rpc().block_results(u32::try_from(height)?).await?;
+    Ok(r.txs_results
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t.events.iter().any(|e| e.kind == "recv_packet"))
+        .map(|t| t.gas_used as u64)
+        .sum())
+}
+
+async fn block_time(chain: &Chain, height: u64) -> Result<f64> {
+    use tendermint_rpc::Client;
+    let b = chain.rpc().block(u32::try_from(height)?).await?;
+    Ok(b.block.header.time.unix_timestamp_nanos() as f64 / 1e9)
+}
+
+/// Figures of the IBC path for docs/PERFORMANCE.md ("IBC settlement"): `GARDEN_IBC_ITEMS`
+/// attestations (default 200; 1 000 for the table) in batches of up to 1 000, end to end,
+/// with the gas each chain spends per item and the time from a batch's inclusion on the zone
+/// to its payment on the settlement chain. Prints; asserts only that everything was paid.
+#[tokio::test]
+async fn ibc_settlement_figures() -> Result<()> {
+    let n: u64 = std::env::var("GARDEN_IBC_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let w = world(n).await?;
+    let s = site()?;
+    let signer = s.open(&w.zone, &w.d)?;
+    let paid0 = w.paid().await?;
+    let batches0: u64 = w
+        .zone
+        .query(&w.d.gateway, &json!({"batch_count": {}}))
+        .await?;
+    let now = unix_now();
+    signer.sign_many((0..n).map(|i| w.usage(now, i)).collect(), now)?;
+
+    let t = Instant::now();
+    let mut cfg = w.config();
+    cfg.max_items = 1_000;
+    let rep = Submitter::new(&signer, &w.zone, &s.wallet, cfg)
+        .pass(unix_now(), true)
+        .await?;
+    let submitted = t.elapsed();
+    let took = w
+        .drain(&signer, &s.wallet, Duration::from_secs(300))
+        .await?
+        + submitted;
+    assert_eq!(w.paid().await? - paid0, n as u128 * QTY as u128 * PRICE);
+
+    // Per gateway batch: inclusion on the zone -> the settlement chain's record of it.
+    let batches1: u64 = w
+        .zone
+        .query(&w.d.gateway, &json!({"batch_count": {}}))
+        .await?;
+    let (mut recv_gas_total, mut lags) = (0u64, Vec::new());
+    for id in batches0 + 1..=batches1 {
+        let g: Value = w
+            .zone
+            .query(&w.d.gateway, &json!({"batch": {"batch_id": id}}))
+            .await?;
+        let Some(sid) = g["settlement_batch_id"].as_u64() else {
+            continue;
+        };
+        let r: Value = w
+            .settle
+            .query(&w.d.settlement, &json!({"batch": {"batch_id": sid}}))
+            .await?;
+        let (hz, hs) = (
+            g["height"].as_u64().unwrap_or(0),
+            r["height"].as_u64().unwrap_or(0),
+        );
+        recv_gas_total += recv_gas(&w.settle, hs).await?;
+        lags.push(block_time(&w.settle, hs).await? - block_time(&w.zone, hz).await?);
+    }
+    let (z0, z1) = (w.zone.height().await?, w.zone.height().await?);
+    let zone_block = {
+        let h = z1.max(z0);
+        (block_time(&w.zone, h).await? - block_time(&w.zone, h - 20).await?) / 20.0
+    };
+    let lag = lags.iter().copied().fold(0.0, f64::max);
+    println!(
+        "IBC settlement: {n} attestations in {} gateway batches: signed -> paid on the settlement chain in {:.1} s ({:.0} attestations/min); \
+         zone gas {:.0}/item (submit_batch), settlement-chain gas {:.0}/item (recv_packet, paid by the relayer); \
+         inclusion on the zone -> payment on the settlement chain: max {lag:.1} s ≈ {:.0} zone blocks of {zone_block:.2} s",
+        lags.len(),
+        took.as_secs_f64(),
+        n as f64 * 60.0 / took.as_secs_f64(),
+        rep.gas_used as f64 / n as f64,
+        recv_gas_total as f64 / n as f64,
+        lag / zone_block,
     );
     Ok(())
 }
