@@ -320,12 +320,7 @@ fn set_packet_timeout(w: &World, cfg: &Value, secs: u64) -> Result<()> {
     let msg = json!({"update_params": {"params": params}}).to_string();
     script(
         "gov-proposal.sh",
-        &[
-            "exec",
-            w.d.gateway.as_ref(),
-            &msg,
-            "Gateway packet timeout",
-        ],
+        &["exec", w.d.gateway.as_ref(), &msg, "Gateway packet timeout"],
     )?;
     Ok(())
 }
@@ -482,5 +477,131 @@ async fn ibc_settlement_figures() -> Result<()> {
         recv_gas_total as f64 / n as f64,
         lag / zone_block,
     );
+    Ok(())
+}
+
+/// The `garden-signer` binary the unit step built (`GARDEN_SIGNER_BIN` overrides).
+fn signer_bin() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("GARDEN_SIGNER_BIN") {
+        return Ok(p.into());
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    let p = target.join("debug/garden-signer");
+    anyhow::ensure!(
+        p.exists(),
+        "{} missing: build it with cargo build -p garden-signer (or set GARDEN_SIGNER_BIN)",
+        p.display()
+    );
+    Ok(p)
+}
+
+/// The signer's settings for the binary, in IBC mode: the gateway as target.
+fn signer_config(w: &World, s: &Site) -> Result<PathBuf> {
+    let path = s.dir.join("signer.toml");
+    let cfg = format!(
+        "rpc_url = \"{}\"\nchain_id = \"{}\"\ndenom = \"{}\"\ncontract = \"{}\"\ntarget = \"gateway\"\nsettlement_key = \"{}\"\naccount_key = \"{}\"\nqueue = \"{}\"\n",
+        w.zone.config.rpc_url,
+        w.zone.config.chain_id,
+        w.zone.config.denom,
+        w.d.gateway,
+        s.dir.join("settlement.key").display(),
+        s.dir.join("account.key").display(),
+        s.dir.join("queue.redb").display(),
+    );
+    std::fs::write(&path, cfg)?;
+    Ok(path)
+}
+
+#[tokio::test]
+async fn kill_9_of_the_signer_in_ibc_mode_loses_nothing_and_pays_nothing_twice() -> Result<()> {
+    let n = 24u64;
+    let w = world(n).await?;
+    let s = site()?;
+    let cfg = signer_config(&w, s)?;
+    let paid0 = w.paid().await?;
+    {
+        let signer = s.open(&w.zone, &w.d)?;
+        let now = unix_now();
+        signer.sign_many((0..n).map(|i| w.usage(now, i)).collect(), now)?;
+    }
+    // Batches of 2, killed at pseudo-random instants: between broadcast and confirmation,
+    // while items are relayed, while the gateway is being asked about them.
+    let mut kills = 0;
+    for cycle in 0..5u64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos() as u64;
+        let delay = Duration::from_millis(300 + (nanos + cycle * 977) % 1_500);
+        let mut child = Command::new(signer_bin()?)
+            .args(["--json", "--max-items", "2", "submit", "--flush"])
+            .env("GARDEN_SIGNER_CONFIG", &cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        tokio::time::sleep(delay).await;
+        if child.try_wait()?.is_none() {
+            child.kill()?; // SIGKILL
+            kills += 1;
+        }
+        child.wait()?;
+    }
+    // Then passes until nothing is in flight.
+    let signer = s.open(&w.zone, &w.d)?;
+    w.drain(&signer, &s.wallet, Duration::from_secs(120))
+        .await?;
+    let st = signer.stats(unix_now())?;
+    println!("{kills} kills; queue {st:?}");
+    assert_eq!(st.refused, 0, "{st:?}");
+    assert_eq!(
+        w.paid().await? - paid0,
+        n as u128 * QTY as u128 * PRICE,
+        "paid once"
+    );
+    Ok(())
+}
+
+/// Kills the zone's validator (its pid file under `$GARDEN_NET`).
+fn stop_zone() -> Result<()> {
+    let pid = std::fs::read_to_string(net_dir()?.join("garden-zone/wasmd.pid"))?;
+    let st = Command::new("kill").arg(pid.trim()).status()?;
+    anyhow::ensure!(st.success(), "kill {pid} failed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_zone_down_the_queue_holds_then_drains() -> Result<()> {
+    let n = 12u64;
+    let w = world(n).await?;
+    let s = site()?;
+    let paid0 = w.paid().await?;
+    stop_zone()?;
+    let result = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let signer = s.open(&w.zone, &w.d)?;
+        // Sites keep producing: usage is signed offline, in two bursts.
+        for burst in 0..2 {
+            let now = unix_now();
+            signer.sign_many(
+                (0..n / 2).map(|i| w.usage(now, burst * 100 + i)).collect(),
+                now,
+            )?;
+            let pass = Submitter::new(&signer, &w.zone, &s.wallet, w.config())
+                .pass(unix_now(), true)
+                .await;
+            assert!(pass.is_err(), "no zone, no pass: {pass:?}");
+        }
+        let st = signer.stats(unix_now())?;
+        assert_eq!(st.signed + st.batched, n, "the queue holds: {st:?}");
+        anyhow::Ok(())
+    }
+    .await;
+    script("localnet.sh", &["start", "--two-chain"])?;
+    result?;
+    let signer = s.open(&w.zone, &w.d)?;
+    w.drain(&signer, &s.wallet, Duration::from_secs(180))
+        .await?;
+    assert_eq!(w.paid().await? - paid0, n as u128 * QTY as u128 * PRICE);
     Ok(())
 }
