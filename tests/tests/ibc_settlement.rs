@@ -29,6 +29,7 @@ const QTY: u64 = 3;
 
 /// `$GARDEN_NET/deployment-ibc.json`, written by scripts/deploy-ibc.sh.
 struct Deployment {
+    consortium: AccountId,
     gateway: AccountId,
     settlement: AccountId,
 }
@@ -54,6 +55,7 @@ fn deployment() -> Result<Deployment> {
             .map_err(|e| anyhow::anyhow!("{p}: {e}"))
     };
     Ok(Deployment {
+        consortium: addr("/zone/consortium/address")?,
         gateway: addr("/zone/gateway/address")?,
         settlement: addr("/settle/settlement/address")?,
     })
@@ -603,5 +605,137 @@ async fn the_zone_down_the_queue_holds_then_drains() -> Result<()> {
     w.drain(&signer, &s.wallet, Duration::from_secs(180))
         .await?;
     assert_eq!(w.paid().await? - paid0, n as u128 * QTY as u128 * PRICE);
+    Ok(())
+}
+
+/// A site signing for `account` with the test attestation key of that name (seed =
+/// sha256("garden/test-attestation-key/" + account), the founders' rule), its queue kept
+/// per gateway like the consumer's.
+fn site_for(account: &str) -> Result<(Site, ed25519_dalek::SigningKey)> {
+    use sha2::{Digest, Sha256};
+    let seed: [u8; 32] = Sha256::digest(format!("garden/test-attestation-key/{account}")).into();
+    let dir = net_dir()?.join(format!("e2e-ibc-{account}-{}", deployment()?.gateway));
+    std::fs::create_dir_all(&dir)?;
+    let key = dir.join("settlement.key");
+    if !key.exists() {
+        SettlementKey::import(&key, &seed)?;
+    }
+    // Fees are paid by the `signer` account, as for the consumer's site.
+    let wallet = Wallet::load(&site()?.dir.join("account.key"))?;
+    Ok((
+        Site { dir, wallet },
+        ed25519_dalek::SigningKey::from_bytes(&seed),
+    ))
+}
+
+/// One zone governance proposal executing `action` on the consortium as its admin.
+fn consortium_admin(w: &World, action: Value) -> Result<()> {
+    let msg = json!({"admin_execute": {"action": action}}).to_string();
+    script(
+        "gov-proposal.sh",
+        &[
+            "exec",
+            w.d.consortium.as_ref(),
+            &msg,
+            "Consortium membership",
+        ],
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn departure_after_signing_is_paid_compromise_is_refused() -> Result<()> {
+    use base64::Engine;
+    let n = 3u64;
+    let w = world(0).await?;
+    // Two more consumers: the `admin` founder (L1), and the `validator` account admitted
+    // now as an L1 member with its own attestation key.
+    let (departing, _) = site_for("admin")?;
+    let (compromised, vkey) = site_for("validator")?;
+    let admin = Wallet::test_account("admin")?;
+    let validator = Wallet::test_account("validator")?;
+    let pubkey = base64::engine::general_purpose::STANDARD.encode(vkey.verifying_key().as_bytes());
+    let member: Value = w
+        .zone
+        .query(
+            &w.d.consortium,
+            &json!({"member": {"addr": validator.address.to_string()}}),
+        )
+        .await?;
+    if member.is_null() {
+        consortium_admin(
+            &w,
+            json!({"admit": {"addr": validator.address.to_string(), "pubkey": pubkey,
+                "level": "l1", "weight": 1, "endorsement": null}}),
+        )?;
+        tokio::time::sleep(Duration::from_secs(2)).await; // sign after the admission block
+    }
+    for who in [&admin, &validator] {
+        w.settle
+            .execute(
+                who,
+                &w.d.settlement,
+                &json!({"deposit": {}}),
+                vec![w.settle.coin(n as u128 * QTY as u128 * PRICE)?],
+            )
+            .await?;
+    }
+    let usage = |consumer: &Wallet, now: u64, i: u64| UsageInput {
+        consumer: consumer.address.to_string(),
+        ..w.usage(now, i)
+    };
+    let paid_by = |consumer: &Wallet| {
+        let q = json!({"paid": {"consumer": consumer.address.to_string(), "provider": w.provider.address.to_string()}});
+        let settle = &w.settle;
+        let contract = &w.d.settlement;
+        async move {
+            let v: Value = settle.query(contract, &q).await?;
+            anyhow::Ok(v.as_str().unwrap_or("0").parse::<u128>()?)
+        }
+    };
+    let (p_admin, p_validator) = (paid_by(&admin).await?, paid_by(&validator).await?);
+
+    // Both sign while members in good standing (offline: nothing is submitted yet).
+    let a = departing.open(&w.zone, &w.d)?;
+    let v = compromised.open(&w.zone, &w.d)?;
+    let now = unix_now();
+    a.sign_many((0..n).map(|i| usage(&admin, now, i)).collect(), now)?;
+    v.sign_many((0..n).map(|i| usage(&validator, now, i)).collect(), now)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Then the admin founder departs, and the validator's key is declared compromised.
+    consortium_admin(
+        &w,
+        json!({"revoke": {"addr": admin.address.to_string(), "reason": "left the consortium", "kind": "departure"}}),
+    )?;
+    consortium_admin(
+        &w,
+        json!({"revoke": {"addr": validator.address.to_string(), "reason": "key leaked", "kind": "compromise"}}),
+    )?;
+
+    // Submitted after the revocations: what the departed member signed before leaving is
+    // paid; nothing a compromised key signed is, whenever it was signed.
+    w.drain(&a, &departing.wallet, Duration::from_secs(120))
+        .await?;
+    w.drain(&v, &compromised.wallet, Duration::from_secs(120))
+        .await?;
+    let (sa, sv) = (a.stats(unix_now())?, v.stats(unix_now())?);
+    assert_eq!((sa.final_, sa.refused), (n, 0), "departed: {sa:?}");
+    assert_eq!((sv.final_, sv.refused), (0, n), "compromised: {sv:?}");
+    for item in v.items()? {
+        assert!(
+            matches!(
+                item.state,
+                garden_signer::ItemState::Refused { code: 20, .. }
+            ),
+            "refused as SignerCompromised: {:?}",
+            item.state
+        );
+    }
+    assert_eq!(
+        paid_by(&admin).await? - p_admin,
+        n as u128 * QTY as u128 * PRICE
+    );
+    assert_eq!(paid_by(&validator).await? - p_validator, 0);
     Ok(())
 }
