@@ -19,6 +19,8 @@
 //! All integers are big-endian. The decoder checks every length and index before it returns,
 //! so [`Batch::get`] cannot fail afterwards.
 
+use std::collections::BTreeSet;
+
 use crate::attestation::{Attestation, AttestationRef, PUBKEY_LEN, SIGNATURE_LEN};
 use crate::MAX_STR_LEN;
 
@@ -55,6 +57,14 @@ pub enum DecodeError {
     TooManyItems { count: usize, max: usize },
     #[error("{0} trailing bytes after the last item")]
     TrailingBytes(usize),
+    /// The tables are not what the encoder writes: each entry used, first-use order, no
+    /// repeats. One content has one encoding, so batch bytes (and their hashes) identify it.
+    #[error("item {item}: {field} is not in canonical form ({reason})")]
+    NonCanonical {
+        item: usize,
+        field: &'static str,
+        reason: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,7 +212,61 @@ impl<'a> Batch<'a> {
                 }
             }
         }
+        batch.check_canonical()?;
         Ok(batch)
+    }
+
+    /// The encoder's form: string and key tables in first-use order (item by item; strings
+    /// in field order provider, consumer, resource_id, unit, price_ref), every entry used,
+    /// none repeated. O(items + table × log table).
+    fn check_canonical(&self) -> Result<(), DecodeError> {
+        let bad = |item, field, reason| DecodeError::NonCanonical {
+            item,
+            field,
+            reason,
+        };
+        let (mut next_s, mut next_k) = (0usize, 0usize);
+        let mut seen_s: BTreeSet<&str> = BTreeSet::new();
+        let mut seen_k: BTreeSet<&[u8; PUBKEY_LEN]> = BTreeSet::new();
+        for item in 0..self.len() {
+            let ix = self.indices(item);
+            for (field, index) in [
+                ("provider", ix.provider),
+                ("consumer", ix.consumer),
+                ("resource_id", ix.resource_id),
+                ("unit", ix.unit),
+                ("price_ref", ix.price_ref),
+            ] {
+                let index = index as usize;
+                if index > next_s {
+                    return Err(bad(item, field, "string table not in first-use order"));
+                }
+                if index == next_s {
+                    if !seen_s.insert(self.strings[index]) {
+                        return Err(bad(item, field, "string repeated in the table"));
+                    }
+                    next_s += 1;
+                }
+            }
+            let index = ix.signer as usize;
+            if index > next_k {
+                return Err(bad(item, "signer", "key table not in first-use order"));
+            }
+            if index == next_k {
+                if !seen_k.insert(self.keys[index]) {
+                    return Err(bad(item, "signer", "key repeated in the table"));
+                }
+                next_k += 1;
+            }
+        }
+        let last = self.len().saturating_sub(1);
+        if next_s != self.strings.len() {
+            return Err(bad(last, "strings", "unused entries in the string table"));
+        }
+        if next_k != self.keys.len() {
+            return Err(bad(last, "signer", "unused entries in the key table"));
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -341,6 +405,59 @@ mod tests {
             signer: [(n % 2) as u8; 32],
             signature: [n as u8; 64],
         }
+    }
+
+    /// `encode` of one item whose five strings are "p", "c", "r", "u", "k" (table in that
+    /// order, each 1 byte), so tests can edit the bytes: the string table starts at 7, entry
+    /// i's byte at 8 + 2i; the key table count at 17; the item at 17 + 2 + 32 + 4 = 55.
+    fn one_item() -> Vec<u8> {
+        let mut a = att(1, "p");
+        a.consumer = "c".into();
+        a.resource_id = "r".into();
+        a.unit = "u".into();
+        a.price_ref = "k".into();
+        let bytes = encode(&[a]).unwrap();
+        assert_eq!(&bytes[7..17], b"\x01p\x01c\x01r\x01u\x01k");
+        bytes
+    }
+
+    #[test]
+    fn only_the_encoders_form_decodes() {
+        let ok = one_item();
+        assert!(Batch::decode(&ok, 5).is_ok());
+        let nc = |b: &[u8]| match Batch::decode(b, 5) {
+            Err(DecodeError::NonCanonical { reason, .. }) => reason,
+            other => panic!("expected NonCanonical, got {other:?}"),
+        };
+        // provider and consumer indices swapped: the table is not in first-use order
+        let mut b = ok.clone();
+        b[55..59].copy_from_slice(&[0, 1, 0, 0]);
+        assert_eq!(nc(&b), "string table not in first-use order");
+        // "c" replaced by a second "p": a repeated entry
+        let mut b = ok.clone();
+        b[10] = b'p';
+        assert_eq!(nc(&b), "string repeated in the table");
+        // an extra string nobody uses
+        let mut b = ok.clone();
+        b[6] = 6;
+        b.splice(17..17, [1u8, b'x']);
+        assert_eq!(nc(&b), "unused entries in the string table");
+        // an extra key nobody uses
+        let mut b = ok.clone();
+        b[18] = 2;
+        b.splice(19..19, [9u8; 32]);
+        assert_eq!(nc(&b), "unused entries in the key table");
+        // and every canonical encoding still round-trips byte for byte
+        let items: Vec<_> = (0..50)
+            .map(|n| att(n, ["p", "q"][n as usize % 2]))
+            .collect();
+        let bytes = encode(&items).unwrap();
+        let again: Vec<_> = Batch::decode(&bytes, 50)
+            .unwrap()
+            .iter()
+            .map(|a| a.to_owned())
+            .collect();
+        assert_eq!(encode(&again).unwrap(), bytes);
     }
 
     #[test]
