@@ -36,8 +36,16 @@ zone_tx() {
   code=$(jq -r '.code // 0' <<<"$out" 2>/dev/null || echo 1)
   [[ $code == 0 ]] || die "wasmd tx $1 $2 refused: $(jq -r .raw_log <<<"$out" 2>/dev/null || echo "$out")"
   hash=$(jq -r .txhash <<<"$out")
-  res=$(wasmd q wait-tx "$hash" --timeout 30s "${Q[@]}" 2>"$ZONE_ERR") \
-    || die "tx $hash not committed: $(tail -n 2 "$ZONE_ERR")"
+  # wait-tx listens on the node's websocket, which can drop under load: fall back to
+  # looking the hash up before giving up.
+  if ! res=$(wasmd q wait-tx "$hash" --timeout 30s "${Q[@]}" 2>"$ZONE_ERR"); then
+    local tries=0
+    until res=$(wasmd q tx "$hash" "${Q[@]}" 2>>"$ZONE_ERR"); do
+      tries=$((tries + 1))
+      [[ $tries -lt 30 ]] || die "tx $hash not committed: $(tail -n 2 "$ZONE_ERR")"
+      sleep 1
+    done
+  fi
   code=$(jq -r '.code // 0' <<<"$res")
   [[ $code == 0 ]] || die "tx $hash failed: $(jq -r .raw_log <<<"$res")"
   echo "$res"
