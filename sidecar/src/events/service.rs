@@ -657,6 +657,7 @@ mod tests {
             op: dtn::Op::Message,
             resource: b.id.to_string(),
             payload: cbor4ii::serde::to_vec(Vec::new(), b).unwrap(),
+            receipt: dtn::plane::Receipt::detached(),
         }
     }
 
