@@ -100,12 +100,17 @@ async fn serving(nc: &async_nats::Client, prefix: &str) {
 
 /// A resource body: `id`, visible to `partner`, `description` telling which change it is.
 fn resource(id: &str, partner: &Did, description: &str) -> Value {
+    named(id, "GPU box", partner, description)
+}
+
+/// [`resource`] named `name`.
+fn named(id: &str, name: &str, partner: &Did, description: &str) -> Value {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
     json!({
-        "id": id, "kind": "compute", "name": "GPU box", "description": description,
+        "id": id, "kind": "compute", "name": name, "description": description,
         "capacity": 4, "unit": "gpu", "price_per_unit": "1500000",
         "availability": [{"start_ms": now - 60_000, "end_ms": now + 365 * 86_400_000u64}],
         "visibility": {"partners": [partner.as_str()]},
@@ -121,9 +126,17 @@ async fn ask(nc: &async_nats::Client, subject: &str, body: &Value) -> Option<Val
     }
 }
 
-/// `owner`'s live resources as `site` holds them: id → description.
-async fn catalogue(site: &Site, owner: &Did) -> Option<BTreeMap<String, String>> {
-    let path = format!("/v1/resources?owner={}&limit=100", segment(owner.as_str()));
+/// `owner`'s live resources as `site` holds them (those whose name contains `name`, when
+/// given: a search returns 100 at most): id → description.
+async fn catalogue(
+    site: &Site,
+    owner: &Did,
+    name: Option<&str>,
+) -> Option<BTreeMap<String, String>> {
+    let mut path = format!("/v1/resources?owner={}&limit=100", segment(owner.as_str()));
+    if let Some(n) = name {
+        path.push_str(&format!("&name={}", segment(n)));
+    }
     let a = site.api().get(&path).await.ok()?;
     if a.status != 200 {
         return None;
@@ -145,14 +158,34 @@ async fn catalogue(site: &Site, owner: &Did) -> Option<BTreeMap<String, String>>
 /// accepted, including changes whose reply was lost in a kill) and A's outbox is empty (B
 /// acknowledged everything, deletes included); returns them.
 async fn converged(p: &Pair) -> BTreeMap<String, String> {
+    converged_in(p, &[]).await
+}
+
+/// Both sites' view of A's resources, searched per name group (all at once without one).
+async fn views(
+    p: &Pair,
+    groups: &[String],
+) -> Option<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let names: Vec<Option<&str>> = match groups {
+        [] => vec![None],
+        g => g.iter().map(|n| Some(n.as_str())).collect(),
+    };
+    let (mut at_a, mut at_b) = (BTreeMap::new(), BTreeMap::new());
+    for n in names {
+        at_a.extend(catalogue(&p.a, &p.a.did, n).await?);
+        at_b.extend(catalogue(&p.b, &p.a.did, n).await?);
+    }
+    Some((at_a, at_b))
+}
+
+/// [`converged`] over resources named by `groups` (see [`views`]).
+async fn converged_in(p: &Pair, groups: &[String]) -> BTreeMap<String, String> {
     let t0 = Instant::now();
     let wait = async {
         loop {
-            if let (Some(at_a), Some(at_b), Some(0)) = (
-                catalogue(&p.a, &p.a.did).await,
-                catalogue(&p.b, &p.a.did).await,
-                outbox_depth(&p.a).await,
-            ) {
+            if let (Some((at_a, at_b)), Some(0)) =
+                (views(p, groups).await, outbox_depth(&p.a).await)
+            {
                 if at_a == at_b {
                     return at_a;
                 }
@@ -161,10 +194,7 @@ async fn converged(p: &Pair) -> BTreeMap<String, String> {
         }
     };
     let Ok(got) = tokio::time::timeout(common::DEADLINE, wait).await else {
-        let (at_a, at_b) = (
-            catalogue(&p.a, &p.a.did).await.unwrap_or_default(),
-            catalogue(&p.b, &p.a.did).await.unwrap_or_default(),
-        );
+        let (at_a, at_b) = views(p, groups).await.unwrap_or_default();
         let differ: Vec<_> = at_a
             .iter()
             .filter(|(k, v)| at_b.get(*k) != Some(*v))
@@ -239,6 +269,14 @@ fn applied_once(events: &[(String, u64, String)]) -> (usize, usize) {
         }
     }
     (applied, dup)
+}
+
+/// The data plane's totals at `site` (`GET /v1/outbox`).
+async fn totals(site: &Site) -> Value {
+    match site.api().get("/v1/outbox").await {
+        Ok(a) => a.body["totals"].clone(),
+        Err(e) => json!(e.to_string()),
+    }
 }
 
 async fn outbox_depth(site: &Site) -> Option<u64> {
@@ -323,7 +361,7 @@ async fn a_mutation_made_while_the_destination_is_unreachable_arrives_once() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        catalogue(&p.b, &p.a.did).await,
+        catalogue(&p.b, &p.a.did, None).await,
         Some(BTreeMap::new()),
         "nothing crosses a down link"
     );
@@ -351,7 +389,10 @@ async fn a_mutation_made_while_the_destination_is_unreachable_arrives_once() {
         upd.to_string().as_bytes(),
     )
     .await;
-    assert_eq!((r["ok"].clone(), r["version"].clone()), (json!(true), json!(2)));
+    assert_eq!(
+        (r["ok"].clone(), r["version"].clone()),
+        (json!(true), json!(2))
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(outbox_depth(&p.a).await, Some(1), "kept for B");
     p.b.start().await;
@@ -387,8 +428,9 @@ struct Burst {
 }
 
 /// Sends changes to A as fast as it answers, until `stop` or until a request gets no answer
-/// (A was killed): first a few creates (`creates` at most, ids `prefix-i`) mixed with
-/// updates, then only updates of them, so A's outbox is busy sending to B all along.
+/// (A was killed): first creates (`creates` at most, ids `prefix-i`, named
+/// [`group`]`(prefix)`) mixed with updates, then only updates of them, so A's outbox is busy
+/// sending to B all along. A create lost on the way is never made up for by a later change.
 async fn burst(
     nc: async_nats::Client,
     partner: Did,
@@ -404,19 +446,22 @@ async fn burst(
         if *stop.borrow() {
             break;
         }
-        let create = made.is_empty() || (made.len() < creates && rng.gen_bool(0.6));
-        let (subject, body) = if create {
+        let create = made.len() < creates && rng.gen_bool(0.8);
+        let name = group(&prefix);
+        let (subject, body) = if create || made.is_empty() {
             let id = format!("{prefix}-{i}");
             made.push(id.clone());
-            ("create", resource(&id, &partner, &format!("{prefix} #{i} new")))
+            let body = named(&id, &name, &partner, &format!("{prefix} #{i} new"));
+            ("create", body)
         } else {
             let id = made[rng.gen_range(0..made.len())].clone();
-            ("update", resource(&id, &partner, &format!("{prefix} #{i} upd")))
+            let body = named(&id, &name, &partner, &format!("{prefix} #{i} upd"));
+            ("update", body)
         };
         match ask(&nc, &format!("garden.a.resource.{subject}"), &body).await {
             Some(r) if r["ok"] == true => {
                 out.answered += 1;
-                out.created += usize::from(create);
+                out.created += usize::from(subject == "create");
             }
             Some(r) => panic!("{subject} refused: {r}"),
             None => {
@@ -428,9 +473,12 @@ async fn burst(
     out
 }
 
-/// Resources a burst of each of `cycles` may create (all of them fit one search page).
-fn creates_per_cycle(cycles: u64) -> usize {
-    (80 / cycles.max(1) as usize).max(2)
+/// Resources one burst creates at most (they fit one search page).
+const CREATES: usize = 60;
+
+/// The name of a burst's resources (a search for it finds them, and only them).
+fn group(prefix: &str) -> String {
+    format!("burst {prefix}.")
 }
 
 /// kill -9 of the sender at random instants while it sends: B ends with A's catalogue,
@@ -457,7 +505,7 @@ async fn the_sender_killed_mid_send_loses_nothing_and_sends_nothing_twice() {
             p.nc.clone(),
             p.b.did.clone(),
             format!("s{cycle}"),
-            creates_per_cycle(cycles),
+            CREATES,
             rng.gen(),
             stop.clone(),
         ));
@@ -465,7 +513,10 @@ async fn the_sender_killed_mid_send_loses_nothing_and_sends_nothing_twice() {
         tokio::time::sleep(at).await;
         let depth = outbox_depth(&p.a).await;
         p.a.kill9();
-        let n = within("the burst ends", task).await.expect("burst").answered;
+        let n = within("the burst ends", task)
+            .await
+            .expect("burst")
+            .answered;
         answered += n;
         eprintln!(
             "cycle {cycle}: A killed after {at:?} ({depth:?} entries in its outbox), \
@@ -475,12 +526,15 @@ async fn the_sender_killed_mid_send_loses_nothing_and_sends_nothing_twice() {
         p.a.start().await;
         serving(&p.nc, "garden.a").await;
     }
-    let got = converged(&p).await;
+    let groups: Vec<String> = (0..cycles).map(|c| group(&format!("s{c}"))).collect();
+    let got = converged_in(&p, &groups).await;
     let (applied, dup) = applied_once(&received(&p).await);
     eprintln!(
         "{cycles} kills of the sender: {answered} changes answered, {} resources, \
-         {applied} versions applied once, {dup} redeliveries found duplicates; link {:?}",
+         {applied} versions applied once, {dup} redeliveries found duplicates by the \
+         catalogue; B's plane {}; link {:?}",
         got.len(),
+        totals(&p.b).await,
         p.link.figures()
     );
     assert!(!got.is_empty());
@@ -505,7 +559,7 @@ async fn the_receiver_killed_mid_apply_loses_nothing_and_applies_nothing_twice()
             p.nc.clone(),
             p.b.did.clone(),
             format!("r{cycle}"),
-            creates_per_cycle(cycles),
+            CREATES,
             rng.gen(),
             stop,
         ));
@@ -522,12 +576,15 @@ async fn the_receiver_killed_mid_apply_loses_nothing_and_applies_nothing_twice()
         answered += b.answered;
         created += b.created;
     }
-    let got = converged(&p).await;
+    let groups: Vec<String> = (0..cycles).map(|c| group(&format!("r{c}"))).collect();
+    let got = converged_in(&p, &groups).await;
     let (applied, dup) = applied_once(&received(&p).await);
     eprintln!(
         "{cycles} kills of the receiver: {answered} changes answered, {} resources, \
-         {applied} versions applied once, {dup} redeliveries found duplicates; link {:?}",
+         {applied} versions applied once, {dup} redeliveries found duplicates by the \
+         catalogue; B's plane {}; link {:?}",
         got.len(),
+        totals(&p.b).await,
         p.link.figures()
     );
     assert_eq!(got.len(), created, "every resource created reached B");
@@ -556,7 +613,9 @@ async fn a_booking_crosses_a_cut_link_and_ends_in_a_usage_report() {
     let r = request(
         &p.nc,
         "garden.a.resource.create",
-        resource("gpu-1", &p.b.did, "bookable").to_string().as_bytes(),
+        resource("gpu-1", &p.b.did, "bookable")
+            .to_string()
+            .as_bytes(),
     )
     .await;
     assert_eq!(r["ok"], true, "{r}");
@@ -569,7 +628,12 @@ async fn a_booking_crosses_a_cut_link_and_ends_in_a_usage_report() {
         "resource": {"owner": p.a.did.as_str(), "id": "gpu-1"},
         "start_ms": now, "end_ms": now + 3_600_000, "units": 2, "nonce": 7,
     });
-    let r = request(&p.nc, "garden.b.booking.request", book.to_string().as_bytes()).await;
+    let r = request(
+        &p.nc,
+        "garden.b.booking.request",
+        book.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(r["ok"], true, "{r}");
     let id = format!("{}#7", p.b.did);
     let path = format!("/v1/bookings/{}", segment(&id));
@@ -587,12 +651,19 @@ async fn a_booking_crosses_a_cut_link_and_ends_in_a_usage_report() {
     assert_eq!(r["booking"]["state"], "confirmed", "{r}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let held = api_b.get(&path).await.expect("B's API");
-    assert_eq!(held.body["booking"]["state"], "requested", "cut: {}", held.body);
+    assert_eq!(
+        held.body["booking"]["state"], "requested",
+        "cut: {}",
+        held.body
+    );
     p.link.set_up(true);
     state(&api_b, &path, "confirmed").await;
 
     let step = |s: &str| format!("{path}/{s}");
-    let a = api_a.send(Method::POST, &step("start"), None).await.unwrap();
+    let a = api_a
+        .send(Method::POST, &step("start"), None)
+        .await
+        .unwrap();
     assert_eq!(a.status, 200, "{}", a.body);
     let a = api_a
         .send(

@@ -95,11 +95,23 @@ impl Net {
             ("GARDEN_DATA_PLANE_DIR".into(), path(&dir.join("data"))),
             ("GARDEN_API_LISTEN".into(), format!("127.0.0.1:{api_port}")),
             ("GARDEN_MEMBERSHIP_ALLOW_LOOPBACK".into(), "true".into()),
-            ("GARDEN_MEMBERSHIP_HEARTBEAT_INTERVAL_SECS".into(), "1".into()),
-            ("GARDEN_GATER_MAX_HEARTBEATS_PER_MINUTE".into(), "600".into()),
-            ("GARDEN_GATER_MAX_REQUESTS_PER_MINUTE".into(), "100000".into()),
+            (
+                "GARDEN_MEMBERSHIP_HEARTBEAT_INTERVAL_SECS".into(),
+                "1".into(),
+            ),
+            (
+                "GARDEN_GATER_MAX_HEARTBEATS_PER_MINUTE".into(),
+                "600".into(),
+            ),
+            (
+                "GARDEN_GATER_MAX_REQUESTS_PER_MINUTE".into(),
+                "100000".into(),
+            ),
             ("GARDEN_GATER_MAX_GETS_PER_MINUTE".into(), "10000".into()),
-            ("GARDEN_GATER_MAX_PUBLISHES_PER_MINUTE".into(), "1000".into()),
+            (
+                "GARDEN_GATER_MAX_PUBLISHES_PER_MINUTE".into(),
+                "1000".into(),
+            ),
             ("GARDEN_DISCOVERY_NAME".into(), String::new()),
             (
                 "RUST_LOG".into(),
