@@ -173,8 +173,12 @@ pub struct Stats {
     pub outcomes_dropped: u64,
 }
 
+/// One result per entry of a [`Handle::push_all`].
+type Pushed = Result<Vec<Result<Id, outbox::Error>>, outbox::Error>;
+
 enum Cmd {
     Push(Box<Entry>, oneshot::Sender<Result<Id, outbox::Error>>),
+    PushAll(Vec<Entry>, oneshot::Sender<Pushed>),
     Stats(oneshot::Sender<Stats>),
     Wake(Vec<PeerId>),
     Watch(mpsc::Sender<Outcome>),
@@ -193,6 +197,21 @@ impl Handle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Push(Box::new(entry), tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// Queues several entries in one write transaction (one fsync for the critical ones: a
+    /// producer's burst), then tries to deliver them. One result per entry, in order; `Err`
+    /// when the store failed (nothing of the batch was queued).
+    pub async fn push_all(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Result<Id, outbox::Error>>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::PushAll(entries, tx))
             .await
             .map_err(|_| Error::Closed)?;
         Ok(rx.await.map_err(|_| Error::Closed)??)
@@ -391,6 +410,11 @@ impl Plane {
         match c {
             Cmd::Push(e, reply) => {
                 let r = self.outbox.push(*e, self.clock.now());
+                let _ = reply.send(r);
+                self.flush();
+            }
+            Cmd::PushAll(entries, reply) => {
+                let r = self.outbox.push_all(entries, self.clock.now());
                 let _ = reply.send(r);
                 self.flush();
             }
