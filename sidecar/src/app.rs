@@ -119,6 +119,7 @@ pub fn node_config(
             request_timeout: Duration::from_secs(d.query_timeout_secs),
             replication: std::num::NonZeroUsize::new(d.dht_replication)
                 .unwrap_or(std::num::NonZeroUsize::MIN),
+            hide_listen_addrs: !cfg.network.announce.is_empty(),
             limits: ConnectionLimits {
                 per_peer: cfg.network.max_connections_per_peer,
                 total: cfg.network.max_connections,
@@ -153,6 +154,7 @@ pub fn node_config(
             seeds: parse_addrs("network.seeds", &cfg.network.seeds)?,
         },
         listen: parse_addrs("network.listen", &cfg.network.listen)?,
+        announce: parse_addrs("network.announce", &cfg.network.announce)?,
         idle_connection_timeout: Duration::from_secs(cfg.network.idle_connection_timeout_secs),
     })
 }

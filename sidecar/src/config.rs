@@ -93,6 +93,10 @@ pub struct NetworkConfig {
     pub listen: Vec<String>,
     /// Seed indexers, multiaddrs ending with `/p2p/<peer id>`. [Default: []]
     pub seeds: Vec<String>,
+    /// Addresses others reach us at, published in our records and told by identify instead of
+    /// the listen addresses (a port forward, a NAT, a link proxy in front of us). Empty: the
+    /// listen addresses. [Default: []]
+    pub announce: Vec<String>,
     /// Run Kademlia in server mode. Unset: server iff the role includes indexer. [Default: unset]
     pub dht_server: Option<bool>,
     /// Close connections idle for this long. [Default: 60]
@@ -436,6 +440,7 @@ impl Default for NetworkConfig {
             role: Role::Node,
             listen: vec![default::LISTEN.to_string()],
             seeds: Vec::new(),
+            announce: Vec::new(),
             dht_server: None,
             idle_connection_timeout_secs: 60,
             max_connections_per_peer: limits.per_peer,

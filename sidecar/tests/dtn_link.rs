@@ -104,6 +104,7 @@ async fn an_entry_for_an_absent_peer_is_delivered_once_when_it_comes_up() {
     assert_eq!(d.op, Op::Create);
     assert_eq!(d.resource, "pump-7");
     assert_eq!(d.payload, b"signed mutation bytes");
+    d.done();
     acked_once(&a, &mut b).await;
     a.shutdown().await;
     b.shutdown().await;
@@ -134,7 +135,45 @@ async fn an_entry_survives_a_sender_restart_and_is_delivered_once() {
     b.client.dial(mem_addr(&a).await).await.expect("B dials A");
     let d = next_delivery(&mut b).await;
     assert_eq!(d.id, id);
+    d.done();
     acked_once(&a, &mut b).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Acknowledged only once the application is done: an entry it drops (it stopped or crashed
+/// before applying) stays in the sender's outbox and comes again, fresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_the_application_drops_is_delivered_again() {
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("dropped");
+    let (ida, idb) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let a = launch(&clock, &ida, &mem(&dir)).await;
+    let mut b = launch(&clock, &idb, &mem(&dir)).await;
+    b.client.dial(mem_addr(&a).await).await.expect("B dials A");
+    let id = a
+        .data_plane
+        .as_ref()
+        .unwrap()
+        .push(mutation(idb.peer_id(), &clock))
+        .await
+        .expect("pushed");
+    let first = next_delivery(&mut b).await;
+    assert_eq!(first.id, id);
+    // Held, not done: nothing is acknowledged meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(outbox_depth(&a).await, 1, "not acknowledged before done");
+    drop(first);
+    let again = next_delivery(&mut b).await;
+    assert_eq!(again.id, id, "the dropped entry comes again");
+    again.done();
+    acked_once(&a, &mut b).await;
+    let s = b.data_plane.as_ref().unwrap().stats().await.unwrap();
+    assert!(s.not_applied >= 1, "{s:?}");
     a.shutdown().await;
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -249,6 +288,7 @@ async fn an_indexer_wakes_the_receiver_which_calls_the_waiting_sender() {
     let d = next_delivery(&mut b).await;
     assert_eq!(d.id, id);
     assert_eq!(d.from, ida.peer_id());
+    d.done();
     acked_once(&a, &mut b).await;
     // The wake-up chain ran: the indexer told B that A waits, B said hello to A. (The
     // delivery itself may also come from A's own retry: nodes behind one indexer meet

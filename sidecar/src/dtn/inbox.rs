@@ -11,10 +11,13 @@
 //! Where the application's effect lives decides what "applied once" means:
 //! * effect in the same redb file: [`Inbox::accept_with`] runs the effect inside the
 //!   transaction that records the id, so a crash leaves both or neither (exactly once);
-//! * effect elsewhere (forwarded to the local application): [`Inbox::accept`] records the id
-//!   first; the application applies a fresh entry, then the sidecar acknowledges. A crash
-//!   between the record and the effect loses that effect (at most once); an application that
-//!   cannot apply calls [`Inbox::forget`] and does not acknowledge, so the redelivery is fresh.
+//! * effect elsewhere (the data plane's service, in its own file): the plane hands the
+//!   entries not [`Inbox::recorded`] to the application, and records ([`Inbox::accept_all`])
+//!   and acknowledges only those the application said it applied. A crash between the effect
+//!   and the record redelivers the entry (at least once), so such an effect must be
+//!   idempotent — the catalogue's versions, the bookings' ids and states are; nothing
+//!   acknowledged is ever lost. (Recording first would lose the effect of an entry whose
+//!   receiver crashed before applying it: it would be a duplicate on redelivery.)
 
 use std::path::Path;
 use std::time::Duration;
@@ -133,6 +136,15 @@ impl Inbox {
         }
         txn.commit()?;
         Ok(out)
+    }
+
+    /// For each of `ids` from `sender`, whether it is recorded (one read transaction).
+    pub fn recorded(&self, sender: &PeerId, ids: &[Id]) -> Result<Vec<bool>, StoreError> {
+        let read = self.db.begin_read()?;
+        let applied = read.open_table(APPLIED)?;
+        ids.iter()
+            .map(|id| Ok(applied.get(key(sender, *id).as_slice())?.is_some()))
+            .collect()
     }
 
     /// The application could not apply entry `id`: forget it, so that its redelivery is

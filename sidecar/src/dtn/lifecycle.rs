@@ -26,10 +26,13 @@
 //! acknowledgement was lost. Cancelling both would leave the resource alive on the peer. A
 //! DELETE of a resource the peer never saw costs one idempotent no-op there.
 //!
-//! **CREATE then UPDATE → CREATE with the latest body.** Same reasoning: the receiver treats a
-//! CREATE of a resource it already holds as an upsert (as Go's receiver does), so a CREATE that
-//! was applied before its acknowledgement was lost is harmless; an UPDATE of a resource the
-//! receiver never saw would fail there.
+//! **CREATE then UPDATE → CREATE with the latest body.** Same reasoning, and the entry keeps
+//! the op CREATE so the receiver knows what it stands for: its body is the update (the owner
+//! signs every version whole), which the receiver applies as the resource's creation when it
+//! never got the create (`Catalogue::apply_creating`), as a newer version when it did (the
+//! CREATE was applied before its acknowledgement was lost), and as a duplicate when it holds
+//! that version already. Sent as an UPDATE, it would be refused by a receiver that never saw
+//! the resource — and with the create gone from the queue, it would never be.
 
 /// The family shared by create, update and delete of a resource.
 pub const MUTATION_FAMILY: &str = "garden/resource-mutation";

@@ -5,12 +5,18 @@
 //!   items per peer and sends one batch per peer at a time (its own task, bounded by the
 //!   stream timeout); what the peer acknowledged is [`Outbox::ack_all`]ed, the rest
 //!   [`Outbox::failed`] (backoff);
-//! * it accepts inbound `/garden/dtn/1.0.0` streams (a bounded number at once), records the
-//!   batch with [`Inbox::accept_all`], hands fresh entries to the application
-//!   ([`Delivered`] on the receiver returned by [`spawn`]) and acknowledges fresh and
-//!   duplicate ones. An entry the application channel cannot take is forgotten and left out of
-//!   the ack, so its redelivery is fresh. Any inbound stream, even a zero-entry *hello*, makes
-//!   the sender's entries for that peer due at once;
+//! * it accepts inbound `/garden/dtn/1.0.0` streams (a bounded number at once) and hands the
+//!   entries its [`Inbox`] has not recorded to the application ([`Delivered`] on the receiver
+//!   returned by [`spawn`]). An entry is acknowledged only once the application said it is
+//!   done with it ([`Delivered::done`]): then it is recorded ([`Inbox::accept_all`], one
+//!   transaction per batch) and acknowledged, with the duplicates of the batch. An entry the
+//!   application channel cannot take, or that the application drops without `done` (it
+//!   stopped, it crashed), is neither recorded nor acknowledged: the sender delivers it again.
+//!   A crash between the application's effect and the record also redelivers it, so the
+//!   application's effects must be idempotent (the catalogue's versions and the bookings'
+//!   ids and states are); what the plane guarantees is that nothing acknowledged was lost.
+//!   Any inbound stream, even a zero-entry *hello*, makes the sender's entries for that peer
+//!   due at once;
 //! * wake-up: the peers the indexers say wait to reach us arrive on `wake`; for each, entries
 //!   we hold for it are due at once and a hello is sent to it, so the *waiting sender* learns
 //!   we are reachable and flushes to us (Go nudged the receiver only). The peers we hold
@@ -20,7 +26,7 @@
 //!   [`Outcome`] receiver a caller asked for with [`Handle::watch`] (the events bridge); an
 //!   outcome that receiver cannot take is counted (`Stats::outcomes_dropped`), never waited on.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +35,7 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
 use super::entry::{Entry, Id};
-use super::inbox::{Accepted, Inbox};
+use super::inbox::Inbox;
 use super::lifecycle::Op;
 use super::link::{self, LinkError};
 use super::outbox::{self, Failed, Gone, Item, Limits, Outbox};
@@ -87,8 +93,10 @@ pub enum Error {
     Closed,
 }
 
-/// An entry received from a peer, applied once (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An entry received from a peer, for the application. Call [`Delivered::done`] once its
+/// effect is durable (or refused for good): only then is it recorded and acknowledged.
+/// Dropped without `done`, it is delivered again later (see the module docs).
+#[derive(Debug)]
 pub struct Delivered {
     pub from: PeerId,
     pub id: Id,
@@ -96,6 +104,37 @@ pub struct Delivered {
     pub op: Op,
     pub resource: String,
     pub payload: Vec<u8>,
+    pub(crate) receipt: Receipt,
+}
+
+impl Delivered {
+    /// The application is done with this entry: record it as received and acknowledge it.
+    pub fn done(self) {
+        self.receipt.done();
+    }
+}
+
+/// The application's answer for one delivered entry: `done`, or dropped.
+pub(crate) struct Receipt(Option<oneshot::Sender<()>>);
+
+impl Receipt {
+    /// A receipt nobody waits for (entries built outside the plane, in tests).
+    #[cfg(test)]
+    pub(crate) fn detached() -> Receipt {
+        Receipt(None)
+    }
+
+    fn done(mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Receipt")
+    }
 }
 
 /// What became of an entry we sent (see [`Handle::watch`]).
@@ -115,8 +154,11 @@ pub struct Stats {
     pub outbox: outbox::Stats,
     /// Entries acknowledged by peers.
     pub acked: u64,
-    /// Fresh entries handed to the application.
+    /// Fresh entries the application applied (acknowledged).
     pub delivered: u64,
+    /// Entries handed to the application and dropped without `done` (not acknowledged: the
+    /// sender delivers them again).
+    pub not_applied: u64,
     /// Duplicates received (acknowledged, not handed over).
     pub duplicates: u64,
     /// Inbound streams refused (undecodable, oversized, timed out).
@@ -131,8 +173,12 @@ pub struct Stats {
     pub outcomes_dropped: u64,
 }
 
+/// One result per entry of a [`Handle::push_all`].
+type Pushed = Result<Vec<Result<Id, outbox::Error>>, outbox::Error>;
+
 enum Cmd {
     Push(Box<Entry>, oneshot::Sender<Result<Id, outbox::Error>>),
+    PushAll(Vec<Entry>, oneshot::Sender<Pushed>),
     Stats(oneshot::Sender<Stats>),
     Wake(Vec<PeerId>),
     Watch(mpsc::Sender<Outcome>),
@@ -151,6 +197,21 @@ impl Handle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Push(Box::new(entry), tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// Queues several entries in one write transaction (one fsync for the critical ones: a
+    /// producer's burst), then tries to deliver them. One result per entry, in order; `Err`
+    /// when the store failed (nothing of the batch was queued).
+    pub async fn push_all(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Result<Id, outbox::Error>>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::PushAll(entries, tx))
             .await
             .map_err(|_| Error::Closed)?;
         Ok(rx.await.map_err(|_| Error::Closed)??)
@@ -208,6 +269,18 @@ struct Inbound {
     result: Result<Vec<Item>, LinkError>,
 }
 
+/// An inbound batch once the application answered for every entry handed to it.
+struct Answered {
+    peer: PeerId,
+    stream: libp2p::Stream,
+    /// Entries the application is done with: recorded, then acknowledged.
+    applied: Vec<Id>,
+    /// Entries it dropped: neither recorded nor acknowledged.
+    dropped: Vec<Id>,
+    /// Entries already recorded: acknowledged only.
+    duplicates: Vec<Id>,
+}
+
 struct Plane {
     cfg: Config,
     clock: Clock,
@@ -223,6 +296,10 @@ struct Plane {
     done_tx: mpsc::Sender<Done>,
     inbound_tx: mpsc::Sender<Inbound>,
     inbound_active: usize,
+    answered_tx: mpsc::Sender<Answered>,
+    /// Entries handed to the application and not answered yet: a redelivery meanwhile (the
+    /// sender timed out) is not handed again, nor acknowledged.
+    handed: HashSet<(PeerId, Id)>,
     stats: Stats,
     watch: Option<mpsc::Sender<Outcome>>,
 }
@@ -254,6 +331,7 @@ pub fn spawn(
     let (deliver, delivered) = mpsc::channel(1024);
     let (done_tx, mut done_rx) = mpsc::channel(64);
     let (inbound_tx, mut inbound_rx) = mpsc::channel(MAX_INBOUND);
+    let (answered_tx, mut answered_rx) = mpsc::channel(MAX_INBOUND);
     let mut p = Plane {
         clock,
         control,
@@ -266,6 +344,8 @@ pub fn spawn(
         done_tx,
         inbound_tx,
         inbound_active: 0,
+        answered_tx,
+        handed: HashSet::new(),
         stats: Stats::default(),
         watch: None,
         cfg,
@@ -288,6 +368,7 @@ pub fn spawn(
                 Some(peers) = wake.recv() => p.on_wake(peers),
                 Some(d) = done_rx.recv() => p.on_done(d),
                 Some(i) = inbound_rx.recv() => p.on_inbound(i),
+                Some(a) = answered_rx.recv() => p.on_answered(a),
                 Some((peer, stream)) = incoming.next() => p.read_inbound(peer, stream),
             }
         }
@@ -329,6 +410,11 @@ impl Plane {
         match c {
             Cmd::Push(e, reply) => {
                 let r = self.outbox.push(*e, self.clock.now());
+                let _ = reply.send(r);
+                self.flush();
+            }
+            Cmd::PushAll(entries, reply) => {
+                let r = self.outbox.push_all(entries, self.clock.now());
                 let _ = reply.send(r);
                 self.flush();
             }
@@ -497,7 +583,7 @@ impl Plane {
         self.inbound_active = self.inbound_active.saturating_sub(1);
         let Inbound {
             peer,
-            mut stream,
+            stream,
             result,
         } = i;
         let items = match result {
@@ -513,45 +599,97 @@ impl Plane {
             self.stats.hellos += 1;
         }
         let ids: Vec<Id> = items.iter().map(|i| i.id).collect();
-        let answers = match self.inbox.accept_all(&peer, &ids, now) {
-            Ok(a) => a,
+        let recorded = match self.inbox.recorded(&peer, &ids) {
+            Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "inbox write");
+                tracing::warn!(error = %e, "inbox read");
                 return;
             }
         };
-        let mut acked = Vec::with_capacity(ids.len());
-        for (it, a) in items.into_iter().zip(answers) {
+        let mut duplicates = Vec::new();
+        let mut waiting = Vec::new();
+        for (it, seen) in items.into_iter().zip(recorded) {
             let id = it.id;
-            match a {
-                Accepted::Duplicate => {
-                    self.stats.duplicates += 1;
-                    acked.push(id);
-                }
-                Accepted::Fresh => {
-                    let d = Delivered {
-                        from: peer,
-                        id,
-                        protocol: it.protocol,
-                        op: it.op,
-                        resource: it.resource,
-                        payload: it.payload,
-                    };
-                    if self.deliver.try_send(d).is_ok() {
-                        self.stats.delivered += 1;
-                        acked.push(id);
-                    } else if let Err(e) = self.inbox.forget(&peer, id) {
-                        tracing::warn!(error = %e, "inbox forget");
-                    }
-                }
+            if seen {
+                self.stats.duplicates += 1;
+                duplicates.push(id);
+                continue;
+            }
+            // Handed already (an earlier copy still with the application, or twice in this
+            // batch): its answer acknowledges it; this copy waits for nothing.
+            if !self.handed.insert((peer, id)) {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            let d = Delivered {
+                from: peer,
+                id,
+                protocol: it.protocol,
+                op: it.op,
+                resource: it.resource,
+                payload: it.payload,
+                receipt: Receipt(Some(tx)),
+            };
+            if self.deliver.try_send(d).is_ok() {
+                waiting.push((id, rx));
+            } else {
+                // The application is behind: not acknowledged, delivered again later.
+                self.handed.remove(&(peer, id));
             }
         }
         // The peer reached us: what we hold for it goes now.
         self.outbox.wake(&peer, now);
         self.flush();
+        // The answers come in the application's time; the loop goes on meanwhile.
+        let tx = self.answered_tx.clone();
+        tokio::spawn(async move {
+            let mut applied = Vec::with_capacity(waiting.len());
+            let mut dropped = Vec::new();
+            for (id, rx) in waiting {
+                match rx.await {
+                    Ok(()) => applied.push(id),
+                    Err(_) => dropped.push(id),
+                }
+            }
+            let _ = tx
+                .send(Answered {
+                    peer,
+                    stream,
+                    applied,
+                    dropped,
+                    duplicates,
+                })
+                .await;
+        });
+    }
+
+    /// The application answered for a batch: record what it applied (one transaction), then
+    /// acknowledge that and the batch's duplicates.
+    fn on_answered(&mut self, a: Answered) {
+        let Answered {
+            peer,
+            mut stream,
+            applied,
+            dropped,
+            mut duplicates,
+        } = a;
+        for id in applied.iter().chain(&dropped) {
+            self.handed.remove(&(peer, *id));
+        }
+        self.stats.not_applied += dropped.len() as u64;
+        if !applied.is_empty() {
+            if let Err(e) = self.inbox.accept_all(&peer, &applied, self.clock.now()) {
+                // Applied but not recorded: not acknowledged, so delivered again (and found
+                // a duplicate by the application's own rules).
+                tracing::warn!(error = %e, "inbox write");
+                return;
+            }
+            self.stats.delivered += applied.len() as u64;
+        }
+        duplicates.extend(applied);
         let timeout = self.clock.real(self.cfg.stream_timeout);
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(timeout, link::write_ack(&mut stream, &acked)).await;
+            let _ = tokio::time::timeout(timeout, link::write_ack(&mut stream, &duplicates)).await;
             let _ = futures::AsyncWriteExt::close(&mut stream).await;
         });
     }

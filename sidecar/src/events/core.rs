@@ -105,6 +105,10 @@ pub fn spawn(
                 Some(d) = delivered.recv() => {
                     let events = service.on_delivered(&d).await;
                     sink.put(events);
+                    // Applied (or refused for good) and its events journalled: the plane
+                    // may now record and acknowledge it. A crash before this redelivers it,
+                    // and the catalogue and bookings find it a duplicate.
+                    d.done();
                 }
                 Some(o) = outcomes.recv() => sink.put(vec![outcome_event(&o)]),
                 else => break,

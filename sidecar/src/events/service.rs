@@ -418,7 +418,15 @@ impl Service {
             Ok(m) => m,
             Err(e) => return json!({"from": from, "outcome": "refused", "reason": e.to_string()}),
         };
-        let (outcome, reason) = match self.catalogue.apply(&m, self.clock.now()) {
+        // An entry queued as a create may carry a later update of the resource: the outbox
+        // replaced a create we never got by it (`dtn::lifecycle`), so it creates the
+        // resource here.
+        let applied = if d.op == dtn::Op::Create {
+            self.catalogue.apply_creating(&m, self.clock.now())
+        } else {
+            self.catalogue.apply(&m, self.clock.now())
+        };
+        let (outcome, reason) = match applied {
             Ok(Outcome::Applied) => ("applied", None),
             Ok(Outcome::Duplicate) => ("duplicate", None),
             Ok(Outcome::Refused(r)) => ("refused", Some(r.to_string())),
@@ -657,6 +665,7 @@ mod tests {
             op: dtn::Op::Message,
             resource: b.id.to_string(),
             payload: cbor4ii::serde::to_vec(Vec::new(), b).unwrap(),
+            receipt: dtn::plane::Receipt::detached(),
         }
     }
 

@@ -66,6 +66,9 @@ pub struct Params {
     pub limits: ConnectionLimits,
     /// Kademlia's `k`: servers a record is put to and a lookup asks.
     pub replication: std::num::NonZeroUsize,
+    /// Identify tells only our external (announced) addresses, not the listen ones: peers
+    /// behind a port forward or a link proxy must not learn a path around it.
+    pub hide_listen_addrs: bool,
 }
 
 /// Connection limits (mapped from `[network]`): one admitted identity must not hold hundreds
@@ -218,7 +221,8 @@ impl Behaviour {
             ),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), identity.public())
-                    .with_agent_version(format!("garden/{}", env!("CARGO_PKG_VERSION"))),
+                    .with_agent_version(format!("garden/{}", env!("CARGO_PKG_VERSION")))
+                    .with_hide_listen_addrs(params.hide_listen_addrs),
             ),
             ping: ping::Behaviour::new(
                 ping::Config::new()

@@ -39,6 +39,10 @@ pub struct NodeConfig {
     pub settings: Settings,
     /// TCP multiaddrs, or `/memory/<n>` for in-process networks (tests, simulations).
     pub listen: Vec<Multiaddr>,
+    /// Where others reach us when it is not `listen` (port forward, NAT, link proxy): added as
+    /// the swarm's external addresses, which then replace the listen addresses in our records
+    /// (and in identify, with `Params::hide_listen_addrs`). Empty: the listen addresses.
+    pub announce: Vec<Multiaddr>,
     pub idle_connection_timeout: Duration,
 }
 
@@ -118,6 +122,9 @@ pub async fn start(
             }
             _ => {}
         }
+    }
+    for addr in &cfg.announce {
+        swarm.add_external_address(addr.clone());
     }
     let streams = swarm.behaviour().stream.new_control();
     let (tx, rx) = mpsc::channel(256);

@@ -16,8 +16,9 @@
 //!   create or update is refused, an older one is a duplicate);
 //! * a create is refused once the resource exists (an update is never followed by a create),
 //!   an update of a resource we do not know is refused *for now* (its create may still be on
-//!   its way), a delete of a resource we never saw is applied (it leaves a tombstone, so the
-//!   create arriving late is refused).
+//!   its way) — unless it stands for the creation ([`Catalogue::apply_creating`]: the sender's
+//!   outbox replaced the create we never got by it), a delete of a resource we never saw is
+//!   applied (it leaves a tombstone, so the create arriving late is refused).
 //!
 //! Everything is decided and written in one redb write transaction.
 
@@ -151,6 +152,30 @@ impl Catalogue {
 
     /// Applies a mutation received (or made) at `now` (see the module docs).
     pub fn apply(&self, m: &SignedMutation, now: Timestamp) -> Result<Outcome, StoreError> {
+        self.apply_as(m, now, false)
+    }
+
+    /// [`Catalogue::apply`] of a mutation that stands for the resource's creation: an update
+    /// of a resource not known here is applied as its first version instead of refused
+    /// ([`Refusal::Unknown`]). The sender's outbox does this when a create the receiver never
+    /// got is still queued as an update is made (`dtn::lifecycle`: CREATE then UPDATE →
+    /// CREATE with the latest body): the create is gone from the queue, so the update is all
+    /// the receiver will ever get. An update carries the whole resource, signed by its owner;
+    /// a tombstone still refuses it, and a late copy of the original create is a duplicate.
+    pub fn apply_creating(
+        &self,
+        m: &SignedMutation,
+        now: Timestamp,
+    ) -> Result<Outcome, StoreError> {
+        self.apply_as(m, now, true)
+    }
+
+    fn apply_as(
+        &self,
+        m: &SignedMutation,
+        now: Timestamp,
+        creating: bool,
+    ) -> Result<Outcome, StoreError> {
         let refuse = |r| Ok(Outcome::Refused(r));
         if m.verify().is_err() {
             return refuse(Refusal::BadSignature);
@@ -203,7 +228,7 @@ impl Catalogue {
             } else {
                 match (&mu.op, last) {
                     (Op::Create(_), Some(_)) => Outcome::Refused(Refusal::Exists),
-                    (Op::Update(_), None) => Outcome::Refused(Refusal::Unknown),
+                    (Op::Update(_), None) if !creating => Outcome::Refused(Refusal::Unknown),
                     _ => {
                         let bytes = m.encode();
                         versions.insert(key, mu.version).map_err(db)?;
@@ -399,6 +424,38 @@ pub(crate) mod tests {
         let refused = c.apply(&mutation(&owner, "a", 2, "update"), NOW).unwrap();
         assert_eq!(refused, Outcome::Refused(Refusal::Unknown));
         assert!(!Refusal::Unknown.is_final());
+        // The same update standing for the creation (the sender's outbox collapsed the
+        // create into it): applied as the first version; the late create is a duplicate, a
+        // later update applies, a tombstone still wins.
+        let r = ResourceRef {
+            owner: Did::of(&owner),
+            id: ResourceId::parse("a").unwrap(),
+        };
+        let creating = c.apply_creating(&mutation(&owner, "a", 2, "update"), NOW);
+        assert_eq!(creating.unwrap(), Outcome::Applied);
+        assert_eq!(c.version(&r).unwrap(), Some(2));
+        assert_eq!(
+            c.apply(&mutation(&owner, "a", 1, "create"), NOW).unwrap(),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            c.apply_creating(&mutation(&owner, "a", 2, "update"), NOW)
+                .unwrap(),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            c.apply(&mutation(&owner, "a", 3, "update"), NOW).unwrap(),
+            Outcome::Applied
+        );
+        assert_eq!(
+            c.apply(&mutation(&owner, "a", 4, "delete"), NOW).unwrap(),
+            Outcome::Applied
+        );
+        assert_eq!(
+            c.apply_creating(&mutation(&owner, "a", 5, "update"), NOW)
+                .unwrap(),
+            Outcome::Refused(Refusal::Deleted)
+        );
         // A delete overtaking its create leaves a tombstone; the create is then a duplicate.
         assert_eq!(
             c.apply(&mutation(&owner, "b", 2, "delete"), NOW).unwrap(),

@@ -13,7 +13,9 @@ use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::time::Clock;
 use libp2p::{multiaddr::Protocol, pnet::PreSharedKey, Multiaddr};
 
+pub mod contact;
 pub mod nats;
+pub mod sites;
 
 /// Deadline for anything a test waits for.
 pub const DEADLINE: Duration = Duration::from_secs(60);

@@ -169,7 +169,12 @@ impl Dht {
             return None;
         }
         let now = self.clock.now();
-        let addrs: Vec<_> = swarm.listeners().cloned().collect();
+        // Announced (external) addresses replace the listen ones: a peer behind a port
+        // forward or a link proxy is reached there, never around it.
+        let mut addrs: Vec<_> = swarm.external_addresses().cloned().collect();
+        if addrs.is_empty() {
+            addrs = swarm.listeners().cloned().collect();
+        }
         self.last_published = now;
         self.retry_at = None;
         let records = publish::own_records(&self.identity, &self.presence, &addrs, peers, now);
