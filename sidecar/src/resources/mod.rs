@@ -18,6 +18,8 @@
 //! | [`store`] | bookings persisted in redb |
 //! | [`step`] | the transitions the two parties send each other, and refusals (bounded CBOR) |
 //! | [`mirror`] | what a party's site makes of the other party's transition: catch-up, duplicate or refusal (pure) |
+//! | [`delegate`] | a nano's signed statement naming its master, and the envelope its resources travel in (bounded CBOR) |
+//! | [`routes`] | who speaks for whom: nanos' masters, and per booking the peer speaking for the other party (redb) |
 //! | [`handoff`] | confirmed usage waiting for settlement (`usage.pending`, written with the confirmation) |
 //!
 //! Key material: these modules only ever see the node identity (`NodeIdentity`), which signs
@@ -28,6 +30,7 @@
 pub mod booking;
 pub mod catalogue;
 pub mod db;
+pub mod delegate;
 pub mod did;
 pub mod handoff;
 pub mod ids;
@@ -35,6 +38,7 @@ pub mod mirror;
 pub mod mutation;
 pub mod planner;
 pub mod resource;
+pub mod routes;
 pub mod step;
 pub mod store;
 pub mod usage;
