@@ -33,8 +33,10 @@ use super::base::Side;
 use super::bookings::{
     self, reconcile_bookings, BookingOutcome, BookingStep, BookingsError, CancelReason, Slot,
 };
+use std::collections::BTreeSet;
+
 use crate::resources::booking::Booking;
-use crate::resources::Did;
+use crate::resources::{BookingId, Did};
 use crate::time::Timestamp;
 
 /// Bookings one list of a message holds at most (a side with more new bookings since the
@@ -46,13 +48,20 @@ pub const MAX_SYNC_BYTES: usize = 2 * MAX_SYNC_BOOKINGS * 1024 + 1024;
 /// What the two sides send each other (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncMessage {
-    /// Nano → master: the bookings the nano took since the base of `epoch`.
-    Report { epoch: u64, taken: Vec<Booking> },
-    /// Master → nano: round `epoch`, reconciled from exactly these lists.
+    /// Nano → master: the bookings the nano took since the base of `epoch`, and the base
+    /// bookings that ended on its side (cancelled, settled).
+    Report {
+        epoch: u64,
+        taken: Vec<Booking>,
+        gone: Vec<BookingId>,
+    },
+    /// Master → nano: round `epoch`, reconciled from exactly these lists, after dropping the
+    /// `gone` bookings from the base.
     Settle {
         epoch: u64,
         master: Vec<Booking>,
         nano: Vec<Booking>,
+        gone: Vec<BookingId>,
     },
 }
 
@@ -93,6 +102,12 @@ impl SyncMessage {
             cbor4ii::serde::from_slice(bytes).map_err(|e| SyncError::Malformed(e.to_string()))?;
         for list in m.lists() {
             check_list(list, nano)?;
+        }
+        let gone = match &m {
+            SyncMessage::Report { gone, .. } | SyncMessage::Settle { gone, .. } => gone.len(),
+        };
+        if gone > MAX_SYNC_BOOKINGS {
+            return Err(SyncError::TooMany(gone));
         }
         Ok(m)
     }
@@ -184,6 +199,9 @@ fn settle(
     master: &[Booking],
     nano: &[Booking],
 ) -> Result<Settled, SyncError> {
+    if base.len() > bookings::MAX_BASE_BOOKINGS {
+        return Err(SyncError::TooMany(base.len()));
+    }
     let conv = |list: &[Booking], s: Side| -> Vec<bookings::Booking> {
         list.iter().map(|b| slot_booking(b, s)).collect()
     };
@@ -282,8 +300,13 @@ impl MasterSync {
         self.new.len() < MAX_SYNC_BOOKINGS
     }
 
-    /// A booking taken in proxy (the caller checked [`MasterSync::has_room`]).
-    pub fn take(&mut self, b: Booking) -> Result<MasterStep, SyncError> {
+    /// A booking taken in proxy (the caller checked [`MasterSync::has_room`]); `gone`: the
+    /// base bookings ended here.
+    pub fn take(
+        &mut self,
+        b: Booking,
+        gone: &BTreeSet<BookingId>,
+    ) -> Result<MasterStep, SyncError> {
         if !self.has_room() {
             return Err(SyncError::TooMany(self.new.len() + 1));
         }
@@ -292,12 +315,18 @@ impl MasterSync {
         if self.awaiting {
             Ok(MasterStep::Quiet)
         } else {
-            self.settle()
+            self.settle(gone, &BTreeSet::new())
         }
     }
 
-    /// A report from the nano.
-    pub fn on_report(&mut self, epoch: u64, taken: Vec<Booking>) -> Result<MasterStep, SyncError> {
+    /// A report from the nano; `gone`: the base bookings ended here.
+    pub fn on_report(
+        &mut self,
+        epoch: u64,
+        taken: Vec<Booking>,
+        reported_gone: &[BookingId],
+        gone: &BTreeSet<BookingId>,
+    ) -> Result<MasterStep, SyncError> {
         if epoch > self.epoch {
             return Err(SyncError::Ahead {
                 got: epoch,
@@ -305,31 +334,47 @@ impl MasterSync {
             });
         }
         if epoch < self.epoch {
-            return Ok(match (&self.last, self.awaiting && epoch + 1 == self.epoch) {
-                (Some(m), true) => MasterStep::Resend(m.clone()),
-                _ => MasterStep::Quiet,
-            });
+            return Ok(
+                match (&self.last, self.awaiting && epoch + 1 == self.epoch) {
+                    (Some(m), true) => MasterStep::Resend(m.clone()),
+                    _ => MasterStep::Quiet,
+                },
+            );
         }
         self.awaiting = false;
         self.report = taken;
-        if self.new.is_empty() && self.report.is_empty() {
+        let theirs: BTreeSet<BookingId> = reported_gone.iter().cloned().collect();
+        let ends = self
+            .base
+            .iter()
+            .any(|b| gone.contains(&b.id) || theirs.contains(&b.id));
+        if self.new.is_empty() && self.report.is_empty() && !ends {
             return Ok(MasterStep::Quiet);
         }
-        self.settle()
+        self.settle(gone, &theirs)
     }
 
-    fn settle(&mut self) -> Result<MasterStep, SyncError> {
-        let s = settle(
-            Side::Master,
-            self.epoch,
-            &self.base,
-            &self.new,
-            &self.report,
-        )?;
+    fn settle(
+        &mut self,
+        gone: &BTreeSet<BookingId>,
+        theirs: &BTreeSet<BookingId>,
+    ) -> Result<MasterStep, SyncError> {
+        // The base bookings that ended on either side, at most a message's worth per round.
+        let gone: Vec<BookingId> = self
+            .base
+            .iter()
+            .map(|b| &b.id)
+            .filter(|id| gone.contains(*id) || theirs.contains(*id))
+            .take(MAX_SYNC_BOOKINGS)
+            .cloned()
+            .collect();
+        let base = without(&self.base, &gone);
+        let s = settle(Side::Master, self.epoch, &base, &self.new, &self.report)?;
         let msg = SyncMessage::Settle {
             epoch: self.epoch,
             master: std::mem::take(&mut self.new),
             nano: std::mem::take(&mut self.report),
+            gone,
         };
         self.epoch += 1;
         self.base = s.survivors.clone();
@@ -337,6 +382,14 @@ impl MasterSync {
         self.last = Some(msg.clone());
         Ok(MasterStep::Settled(Box::new((msg, s))))
     }
+}
+
+/// `base` without the bookings of `gone`.
+fn without(base: &[Booking], gone: &[BookingId]) -> Vec<Booking> {
+    base.iter()
+        .filter(|b| !gone.contains(&b.id))
+        .cloned()
+        .collect()
 }
 
 /// The nano's side of the exchange (persisted by the glue).
@@ -358,11 +411,19 @@ pub enum NanoStep {
 }
 
 impl NanoSync {
-    /// The report of what it holds as new.
-    pub fn report(&self) -> SyncMessage {
+    /// The report of what it holds as new, and of the base bookings in `gone` (ended here).
+    pub fn report(&self, gone: &BTreeSet<BookingId>) -> SyncMessage {
         SyncMessage::Report {
             epoch: self.epoch,
             taken: self.new.clone(),
+            gone: self
+                .base
+                .iter()
+                .map(|b| &b.id)
+                .filter(|id| gone.contains(*id))
+                .take(MAX_SYNC_BOOKINGS)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -372,21 +433,28 @@ impl NanoSync {
     }
 
     /// A booking taken here; the report to send.
-    pub fn take(&mut self, b: Booking) -> Result<SyncMessage, SyncError> {
+    pub fn take(
+        &mut self,
+        b: Booking,
+        gone: &BTreeSet<BookingId>,
+    ) -> Result<SyncMessage, SyncError> {
         if !self.has_room() {
             return Err(SyncError::TooMany(self.new.len() + 1));
         }
         self.new.retain(|x| x.id != b.id);
         self.new.push(b);
-        Ok(self.report())
+        Ok(self.report(gone))
     }
 
-    /// The master's settle of round `epoch`.
+    /// The master's settle of round `epoch`; `gone_here`: the base bookings ended here (for
+    /// the next report).
     pub fn on_settle(
         &mut self,
         epoch: u64,
         master: &[Booking],
         nano: &[Booking],
+        gone: &[BookingId],
+        gone_here: &BTreeSet<BookingId>,
     ) -> Result<NanoStep, SyncError> {
         if epoch < self.epoch {
             return Ok(NanoStep::Stale);
@@ -406,11 +474,12 @@ impl NanoSync {
                 return Err(SyncError::NotReported(b.id.to_string()));
             }
         }
-        let s = settle(Side::Nano, epoch, &self.base, master, nano)?;
+        let base = without(&self.base, gone);
+        let s = settle(Side::Nano, epoch, &base, master, nano)?;
         self.epoch += 1;
         self.base = s.survivors.clone();
         self.new.retain(|x| !nano.iter().any(|b| b.id == x.id));
-        Ok(NanoStep::Settled(Box::new((s, self.report()))))
+        Ok(NanoStep::Settled(Box::new((s, self.report(gone_here)))))
     }
 }
 
@@ -460,6 +529,10 @@ mod tests {
         }
     }
 
+    fn none() -> BTreeSet<BookingId> {
+        BTreeSet::new()
+    }
+
     fn settled(step: MasterStep) -> (SyncMessage, Settled) {
         match step {
             MasterStep::Settled(b) => *b,
@@ -472,18 +545,19 @@ mod tests {
             epoch,
             master,
             nano,
+            gone,
         } = msg
         else {
             panic!("not a settle");
         };
-        n.on_settle(*epoch, master, nano).unwrap()
+        n.on_settle(*epoch, master, nano, gone, &none()).unwrap()
     }
 
     fn report_at_master(m: &mut MasterSync, msg: &SyncMessage) -> MasterStep {
-        let SyncMessage::Report { epoch, taken } = msg else {
+        let SyncMessage::Report { epoch, taken, gone } = msg else {
             panic!("not a report");
         };
-        m.on_report(*epoch, taken.clone()).unwrap()
+        m.on_report(*epoch, taken.clone(), gone, &none()).unwrap()
     }
 
     #[test]
@@ -496,10 +570,10 @@ mod tests {
         // Order 2: the nano's report reaches the master first.
         for report_first in [false, true] {
             let (mut m, mut n) = (MasterSync::default(), NanoSync::default());
-            let first = settled(m.take(proxy.clone()).unwrap());
+            let first = settled(m.take(proxy.clone(), &none()).unwrap());
             assert_eq!(first.1.put, Vec::<Booking>::new());
-            n.take(direct.clone()).unwrap();
-            let report = n.take(apart.clone()).unwrap();
+            n.take(direct.clone(), &none()).unwrap();
+            let report = n.take(apart.clone(), &none()).unwrap();
             let mut cancelled = Vec::new();
             let mut notified = 0;
             if report_first {
@@ -513,7 +587,11 @@ mod tests {
                 panic!("stale")
             };
             let (s0, report1) = *b;
-            assert_eq!(s0.put, vec![proxy.clone()], "the proxy booking reaches the nano");
+            assert_eq!(
+                s0.put,
+                vec![proxy.clone()],
+                "the proxy booking reaches the nano"
+            );
             // A redelivered settle changes nothing.
             assert_eq!(apply_at_nano(&mut n, &first.0), NanoStep::Stale);
             let (msg1, ms1) = settled(report_at_master(&mut m, &report1));
@@ -521,7 +599,11 @@ mod tests {
                 notified += usize::from(c.tell);
                 cancelled.push((c.booking.id.clone(), c.held));
             }
-            assert_eq!(ms1.put, vec![apart.clone()], "the master holds the nano's survivor");
+            assert_eq!(
+                ms1.put,
+                vec![apart.clone()],
+                "the master holds the nano's survivor"
+            );
             let NanoStep::Settled(b) = apply_at_nano(&mut n, &msg1) else {
                 panic!("stale")
             };
@@ -557,11 +639,11 @@ mod tests {
         let (mut m, mut n) = (MasterSync::default(), NanoSync::default());
         let early = bk(&wd, 0, 1, "cam", 0, 10);
         let late = bk(&wd, 1, 2, "cam", 5, 15);
-        let report = n.take(early.clone()).unwrap();
+        let report = n.take(early.clone(), &none()).unwrap();
         let (msg, s) = settled(report_at_master(&mut m, &report));
         assert_eq!(s.put, vec![early.clone()]);
         // Taken after the report, before the settle arrives: kept as new, not judged.
-        n.take(late.clone()).unwrap();
+        n.take(late.clone(), &none()).unwrap();
         let NanoStep::Settled(b) = apply_at_nano(&mut n, &msg) else {
             panic!()
         };
@@ -585,8 +667,12 @@ mod tests {
         let wd = world();
         let (mut m, mut n) = (MasterSync::default(), NanoSync::default());
         let (a, b2) = (bk(&wd, 0, 1, "cam", 0, 10), bk(&wd, 1, 2, "cam", 20, 30));
-        let (first, _) = settled(m.take(a.clone()).unwrap());
-        assert_eq!(m.take(b2.clone()).unwrap(), MasterStep::Quiet, "waiting");
+        let (first, _) = settled(m.take(a.clone(), &none()).unwrap());
+        assert_eq!(
+            m.take(b2.clone(), &none()).unwrap(),
+            MasterStep::Quiet,
+            "waiting"
+        );
         let NanoStep::Settled(x) = apply_at_nano(&mut n, &first) else {
             panic!()
         };
@@ -600,27 +686,62 @@ mod tests {
     }
 
     #[test]
+    fn a_base_booking_that_ended_frees_its_slot_on_both_sides() {
+        let wd = world();
+        let (mut m, mut n) = (MasterSync::default(), NanoSync::default());
+        let old = bk(&wd, 0, 1, "cam", 0, 10);
+        let (first, _) = settled(m.take(old.clone(), &none()).unwrap());
+        let NanoStep::Settled(x) = apply_at_nano(&mut n, &first) else {
+            panic!()
+        };
+        assert_eq!(report_at_master(&mut m, &x.1), MasterStep::Quiet);
+        // Its consumer cancelled it (the step reached both); the nano takes the slot again.
+        let ended: BTreeSet<BookingId> = [old.id.clone()].into();
+        let again = bk(&wd, 1, 2, "cam", 5, 15);
+        let report = n.take(again.clone(), &ended).unwrap();
+        let SyncMessage::Report { epoch, taken, gone } = &report else {
+            panic!()
+        };
+        assert_eq!(gone, &vec![old.id.clone()]);
+        let (msg, s) = settled(m.on_report(*epoch, taken.clone(), gone, &ended).unwrap());
+        assert!(s.cancelled.is_empty(), "the ended booking blocks nobody");
+        let NanoStep::Settled(y) = apply_at_nano(&mut n, &msg) else {
+            panic!()
+        };
+        assert!(y.0.cancelled.is_empty());
+        assert_eq!(m.base, vec![again.clone()]);
+        assert_eq!(n.base, m.base);
+    }
+
+    #[test]
     fn forged_or_foreign_messages_are_refused_whole() {
         let wd = world();
         let mut n = NanoSync::default();
         let b = bk(&wd, 0, 1, "cam", 0, 10);
         // The master claims the nano reported a booking it never took.
         assert_eq!(
-            n.on_settle(0, &[], std::slice::from_ref(&b)),
+            n.on_settle(0, &[], std::slice::from_ref(&b), &[], &none()),
             Err(SyncError::NotReported(b.id.to_string()))
         );
         assert_eq!(
-            n.on_settle(3, &[], &[]),
+            n.on_settle(3, &[], &[], &[], &none()),
             Err(SyncError::Ahead { got: 3, ours: 0 })
         );
         let mut m = MasterSync::default();
-        assert!(matches!(m.on_report(1, vec![]), Err(SyncError::Ahead { .. })));
+        assert!(matches!(
+            m.on_report(1, vec![], &[], &none()),
+            Err(SyncError::Ahead { .. })
+        ));
         // Decoding checks every booking against the nano.
         let msg = SyncMessage::Report {
             epoch: 0,
             taken: vec![b.clone()],
+            gone: vec![],
         };
-        assert_eq!(SyncMessage::decode(&msg.encode(), &wd.nano), Ok(msg.clone()));
+        assert_eq!(
+            SyncMessage::decode(&msg.encode(), &wd.nano),
+            Ok(msg.clone())
+        );
         let other = Did::of(&NodeIdentity::generate());
         assert!(matches!(
             SyncMessage::decode(&msg.encode(), &other),
@@ -631,11 +752,13 @@ mod tests {
         let msg = SyncMessage::Report {
             epoch: 0,
             taken: vec![stolen],
+            gone: vec![],
         };
         assert!(SyncMessage::decode(&msg.encode(), &wd.nano).is_err());
         let many = SyncMessage::Report {
             epoch: 0,
             taken: vec![b; MAX_SYNC_BOOKINGS + 1],
+            gone: vec![],
         };
         assert_eq!(
             SyncMessage::decode(&many.encode(), &wd.nano),

@@ -115,12 +115,11 @@ impl SignedDelegation {
                 max: MAX_STATEMENT_BYTES,
             });
         }
-        let malformed = |e: cbor4ii::serde::DecodeError<std::convert::Infallible>| {
-            DelegateError::Malformed {
+        let malformed =
+            |e: cbor4ii::serde::DecodeError<std::convert::Infallible>| DelegateError::Malformed {
                 what: "delegation",
                 reason: e.to_string(),
-            }
-        };
+            };
         let s: Signed = cbor4ii::serde::from_slice(bytes).map_err(malformed)?;
         let delegation: Delegation = cbor4ii::serde::from_slice(&s.body).map_err(malformed)?;
         if delegation.nano == delegation.master {

@@ -75,7 +75,9 @@ impl Routes {
 
     /// The master answering for `nano`, if a statement of it is held.
     pub fn master_of(&self, nano: &Did) -> Result<Option<Did>, StoreError> {
-        Ok(self.statement_of(nano)?.map(|s| s.delegation().master.clone()))
+        Ok(self
+            .statement_of(nano)?
+            .map(|s| s.delegation().master.clone()))
     }
 
     /// Booking `id`'s messages for its other party go to, and come from, `via`.
@@ -96,10 +98,12 @@ impl Routes {
         let Some(v) = t.get((id.consumer.as_str(), id.nonce)).map_err(db)? else {
             return Ok(None);
         };
-        Did::parse(v.value()).map(Some).map_err(|e| StoreError::Corrupt {
-            table: "bookings.via",
-            reason: e.to_string(),
-        })
+        Did::parse(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                table: "bookings.via",
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -131,7 +135,10 @@ mod tests {
         // An older statement (a late redelivery) does not undo a newer one.
         assert!(routes.learn(&say(&m2, 20)).unwrap());
         assert!(!routes.learn(&say(&m1, 15)).unwrap());
-        assert_eq!(routes.master_of(&Did::of(&nano)).unwrap(), Some(Did::of(&m2)));
+        assert_eq!(
+            routes.master_of(&Did::of(&nano)).unwrap(),
+            Some(Did::of(&m2))
+        );
         let id = BookingId {
             consumer: Did::of(&m1),
             nonce: 3,
