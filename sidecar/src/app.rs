@@ -302,7 +302,9 @@ impl App {
         let clock_for_events = launch.clock.clone();
         // The event loop's wake-ups go to the data plane (and to the caller's channel, if any).
         let (wake_tx, wake_rx) = tokio::sync::mpsc::channel(64);
+        let (connected_tx, mut connected_rx) = tokio::sync::mpsc::channel(256);
         let outer_wake = if cfg.data_plane.enabled {
+            launch.connected = Some(connected_tx);
             launch.wake.replace(wake_tx)
         } else {
             None
@@ -328,6 +330,15 @@ impl App {
                 dtn_wake_tx,
                 outer_wake,
             ));
+            // A contact that starts is used at once (see `dtn::plane`).
+            let plane = handle.clone();
+            tokio::spawn(async move {
+                while let Some(peer) = connected_rx.recv().await {
+                    if plane.reachable(peer).await.is_err() {
+                        break;
+                    }
+                }
+            });
             let client = started.client.clone();
             tokio::spawn(async move {
                 while let Some(peers) = pending_rx.recv().await {
@@ -446,9 +457,7 @@ async fn start_service(
     clock: Clock,
     delivered: tokio::sync::mpsc::Receiver<dtn::Delivered>,
 ) -> Result<Started, Error> {
-    use crate::resources::{
-        catalogue::Catalogue, db, handoff::Handoff, store::BookingStore, usage, Did,
-    };
+    use crate::resources::{db, handoff::Handoff, usage, Did};
     let e = &cfg.events;
     let fail = |what: &str, err: &dyn std::fmt::Display| Error::Events(format!("{what}: {err}"));
     let subjects = events::subjects::Subjects::new(&e.prefix).ok_or_else(|| Error::Config {
@@ -457,17 +466,15 @@ async fn start_service(
         reason: "not a subject prefix".into(),
     })?;
     let db = db::open(&dir.join(RESOURCES_FILE)).map_err(|err| fail("resources database", &err))?;
-    let catalogue =
-        Catalogue::new(db.clone(), Did::of(&identity)).map_err(|err| fail("catalogue", &err))?;
-    let bookings = BookingStore::new(db.clone()).map_err(|err| fail("bookings", &err))?;
+    let stores = events::Stores::open(db.clone(), Did::of(&identity))
+        .map_err(|err| fail("resources stores", &err))?;
     let handoff = Handoff::new(db.clone()).map_err(|err| fail("usage hand-over", &err))?;
     let outcomes = plane.watch(4096).await?;
     let name = format!("garden-{}", identity.peer_id());
     let notify = Arc::new(tokio::sync::Notify::new());
     let service = events::Service::new(
         identity,
-        catalogue,
-        bookings,
+        stores,
         plane.clone(),
         clock.clone(),
         Duration::from_secs(e.delivery_ttl_secs),

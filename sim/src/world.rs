@@ -187,6 +187,7 @@ impl World {
                 clock,
                 transport: Some(t),
                 wake: None,
+                connected: None,
             },
             |_| {},
         )

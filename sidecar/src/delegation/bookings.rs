@@ -46,8 +46,9 @@ use super::journal::MAX_ID;
 /// A booking's id (unique per booking, chosen by the side that took it).
 pub type BookingId = String;
 
-/// Longest booking id, bytes.
-pub const MAX_BOOKING_ID: usize = 64;
+/// Longest booking id, bytes (a data-plane booking's `<did:key>#<nonce>` is at most
+/// 56 + 1 + 20 = 77).
+pub const MAX_BOOKING_ID: usize = 96;
 /// Longest requester DID, bytes.
 pub const MAX_REQUESTER: usize = 128;
 /// Bookings one side's new list holds at most by default (a day of one every ten seconds).

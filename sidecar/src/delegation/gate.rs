@@ -44,6 +44,19 @@ impl Standing {
         }
     }
 
+    /// A nano's master.
+    pub fn master(&self) -> Option<&PeerId> {
+        match self {
+            Standing::Nano { master } => Some(master),
+            _ => None,
+        }
+    }
+
+    /// Whether `peer` is one of this master's nanos.
+    pub fn has_nano(&self, peer: &PeerId) -> bool {
+        matches!(self, Standing::Master { nanos } if nanos.contains(peer))
+    }
+
     /// Whether a change of a resource owned by `owner` goes to `to`: anything goes to anyone,
     /// except that a master sends each of its nanos only the nano's own resources.
     pub fn sends(&self, owner: &PeerId, to: &PeerId) -> bool {
@@ -92,5 +105,8 @@ mod tests {
         assert!(m.sends(&me, &partner), "partners are not filtered");
         let s = Standing::Standalone;
         assert!(s.sends(&me, &nano));
+        assert!(m.has_nano(&nano) && !m.has_nano(&partner) && !s.has_nano(&nano));
+        assert_eq!(m.master(), None);
+        assert_eq!(Standing::Nano { master: me }.master(), Some(&me));
     }
 }

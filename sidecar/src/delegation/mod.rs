@@ -48,6 +48,7 @@
 //! | `journal.rs` | [`Change`], the bounded [`Journal`] with typed errors |
 //! | `reconcile.rs` | [`reconcile`]: the rules, the [`Outcome`], the convergence [`Step`]s |
 //! | `gate.rs` | [`Standing`]: a nano takes resource changes from its master only; a master sends a nano only the nano's own resources |
+//! | `sync.rs` | [`sync`]: the rounds in which the nano and its master exchange their booking lists over the outbox and apply [`reconcile_bookings`] (the master leads; the same outcome on both sides) |
 //! | `bookings.rs` | [`reconcile_bookings`]: bookings of the same slot under different ids (the master's stand, the nano-only ones are cancelled and their requesters notified), the [`Notified`] log |
 
 mod base;
@@ -59,6 +60,7 @@ mod journal;
 #[cfg(test)]
 mod proptests;
 mod reconcile;
+pub mod sync;
 
 pub use base::{Base, ResourceId, Side, State, Value, Versions};
 pub use bookings::{

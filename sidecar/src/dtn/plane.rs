@@ -22,6 +22,9 @@
 //!   we are reachable and flushes to us (Go nudged the receiver only). The peers we hold
 //!   critical entries for are published on `pending` whenever that set changes (the app feeds
 //!   them to the heartbeats' `pending_contact`).
+//! * a new connection with a peer ([`Handle::reachable`], from the event loop) makes what we
+//!   hold for it due at once: a contact that starts is used at once, not at the next retry
+//!   (which backs off to 5 minutes over a long cut);
 //! * what becomes of the entries we sent (acknowledged, expired, dropped) goes to the
 //!   [`Outcome`] receiver a caller asked for with [`Handle::watch`] (the events bridge); an
 //!   outcome that receiver cannot take is counted (`Stats::outcomes_dropped`), never waited on.
@@ -181,6 +184,7 @@ enum Cmd {
     PushAll(Vec<Entry>, oneshot::Sender<Pushed>),
     Stats(oneshot::Sender<Stats>),
     Wake(Vec<PeerId>),
+    Reachable(PeerId),
     Watch(mpsc::Sender<Outcome>),
     Stop(oneshot::Sender<()>),
 }
@@ -244,6 +248,15 @@ impl Handle {
             .await
             .map_err(|_| Error::Closed)?;
         Ok(rx)
+    }
+
+    /// A connection with `peer` was established: what waits for it is due now (no hello:
+    /// the peer is connected, not waiting).
+    pub async fn reachable(&self, peer: PeerId) -> Result<(), Error> {
+        self.tx
+            .send(Cmd::Reachable(peer))
+            .await
+            .map_err(|_| Error::Closed)
     }
 
     /// `peers` are reachable (or wait for us): deliver to them now and say hello.
@@ -424,6 +437,11 @@ impl Plane {
                 let _ = reply.send(s);
             }
             Cmd::Wake(peers) => self.on_wake(peers),
+            Cmd::Reachable(peer) => {
+                if self.outbox.wake(&peer, self.clock.now()) > 0 {
+                    self.flush();
+                }
+            }
             Cmd::Watch(tx) => self.watch = Some(tx),
             Cmd::Stop(_) => {}
         }

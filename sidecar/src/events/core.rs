@@ -94,6 +94,10 @@ pub fn spawn(
     let me = service.me().clone();
     let mut sink = Sink(sink);
     let task = tokio::spawn(async move {
+        // A nano reports to its master at once (the start of a contact); notices a crash
+        // left waiting are handed over.
+        let events = service.on_start().await;
+        sink.put(events);
         loop {
             tokio::select! {
                 Some(c) = calls.recv() => {

@@ -13,6 +13,8 @@
 //! | [`queue`] | the bounded queue of events waiting for NATS, with its drop count (pure) |
 //! | [`journal`] | that queue made durable in redb (`events.pending`) |
 //! | [`service`] | the operations over the catalogue, bookings and outbox; delivered entries applied |
+//! | `nano` | a nano and its master: delegated resources (nano → master → partners), the gate's refusals told back, proxy bookings, the rounds of `delegation::sync` and their notices |
+//! | [`sync_store`] | the rounds' state and pending notices in redb (`delegation.sync`) |
 //! | [`steps`] | a booking's transitions after its request: made here and sent, or received (applied, duplicate, refused and told) |
 //! | [`core`] | the one task running the service: requests of every transport, deliveries, outcomes |
 //! | [`settle`] | confirmed usage handed to settlement through the typed channel |
@@ -30,14 +32,20 @@ pub mod bridge;
 pub mod core;
 pub mod fields;
 pub mod journal;
+mod nano;
 pub mod queue;
 pub mod request;
 pub mod service;
 pub mod settle;
 mod steps;
 pub mod subjects;
+pub mod sync_store;
 pub mod view;
 
 pub use bridge::{Handle, Stats};
 pub use core::{Ops, Reply};
-pub use service::{Service, BOOKING_PROTOCOL, MUTATION_PROTOCOL, REFUSAL_PROTOCOL, STEP_PROTOCOL};
+pub use nano::RECONCILE_ACTION;
+pub use service::{
+    Service, Stores, BOOKING_PROTOCOL, DELEGATED_PROTOCOL, MUTATION_PROTOCOL, REFUSAL_PROTOCOL,
+    RESOURCE_REFUSAL_PROTOCOL, STEP_PROTOCOL, SYNC_PROTOCOL,
+};

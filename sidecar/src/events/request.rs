@@ -26,6 +26,10 @@ pub struct BookRequest {
     pub units: u64,
     /// The consumer's nonce of the booking id (drawn at random when not given).
     pub nonce: Option<u64>,
+    /// Send the request to the resource's owner itself even when it is a nano whose master
+    /// we know (a site in contact with the nano while its master is not); by default a nano's
+    /// resources are booked through its master.
+    pub direct: bool,
 }
 
 /// A transition of a booking made by this site's party.
@@ -334,7 +338,17 @@ fn search(v: &Value) -> Result<Request, BadRequest> {
 }
 
 fn book(v: &Value) -> Result<Request, BadRequest> {
-    let f = Fields::of(v, "", &["resource", "start_ms", "end_ms", "units", "nonce"])?;
+    let f = Fields::of(
+        v,
+        "",
+        &["resource", "start_ms", "end_ms", "units", "nonce", "direct"],
+    )?;
+    let direct = match f.get("direct") {
+        None => false,
+        Some(x) => x
+            .as_bool()
+            .ok_or_else(|| BadRequest::new(f.name("direct"), "must be true or false"))?,
+    };
     let rf = Fields::of(f.required("resource")?, "resource", &["owner", "id"])?;
     let owner = did(rf.required("owner")?, "resource.owner".to_string())?;
     let id = resource_id(&rf, "id")?;
@@ -347,6 +361,7 @@ fn book(v: &Value) -> Result<Request, BadRequest> {
         window: window_of(&f)?,
         units,
         nonce: f.opt_u64("nonce")?,
+        direct,
     }))
 }
 

@@ -32,14 +32,17 @@ use serde_json::{json, Value};
 use super::fields::{BadRequest, Kind};
 use super::request::{BookRequest, Request};
 use super::subjects::Outbound;
+use super::sync_store::SyncStore;
 use super::view;
 use crate::delegation::Standing;
 use crate::dtn::{self, Delivered, Entry, Level};
 use crate::keys::NodeIdentity;
 use crate::resources::booking::{Action, Actor, Booking, RequestError, State};
 use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
+use crate::resources::delegate::SignedDelegation;
 use crate::resources::mirror;
 use crate::resources::mutation::{to_partners, Mutation, Op, SignedMutation};
+use crate::resources::routes::Routes;
 use crate::resources::step::StepRefusal;
 use crate::resources::store::{BookError, BookingStore, Guard};
 use crate::resources::{BookingId, Did, Resource, ResourceId, ResourceRef};
@@ -55,6 +58,13 @@ pub const STEP_PROTOCOL: &str = "/garden/booking-step/1.0.0";
 /// Protocol of refusals of a step or a booking request (`resources::step::StepRefusal`),
 /// back to the party that sent it.
 pub const REFUSAL_PROTOCOL: &str = "/garden/booking-refusal/1.0.0";
+/// A nano's resource mutation with its statement: nano → master → the resource's partners
+/// (`events::nano`).
+pub const DELEGATED_PROTOCOL: &str = "/garden/delegated-resource/1.0.0";
+/// The rounds between a nano and its master (`delegation::sync::SyncMessage`).
+pub const SYNC_PROTOCOL: &str = "/garden/delegation-sync/1.0.0";
+/// A refused resource mutation, told back to its sender (`resources::refusal`).
+pub const RESOURCE_REFUSAL_PROTOCOL: &str = "/garden/resource-refusal/1.0.0";
 /// Largest booking message accepted from a peer.
 pub const MAX_BOOKING_BYTES: usize = 8 * 1024;
 
@@ -98,6 +108,12 @@ pub struct Service {
     pub(super) clock: Clock,
     pub(super) ttl: Duration,
     pub(super) standing: Standing,
+    /// Nanos' masters and per-booking routes.
+    pub(super) routes: Routes,
+    /// The nano/master rounds' state.
+    pub(super) sync: SyncStore,
+    /// On a nano: its statement naming its master, sent with its resources.
+    pub(super) statement: Option<SignedDelegation>,
     /// Woken when the consumer confirmed usage (rows wait in `usage.pending`).
     pub(super) handoff: Option<Arc<tokio::sync::Notify>>,
 }
@@ -106,12 +122,34 @@ pub(super) fn store_failure(e: impl std::fmt::Display) -> BadRequest {
     BadRequest::new("(store)", e.to_string()).of_kind(Kind::Store)
 }
 
+/// The stores a service works over, all in the resources database.
+pub struct Stores {
+    pub catalogue: Catalogue,
+    pub bookings: BookingStore,
+    pub routes: Routes,
+    pub sync: SyncStore,
+}
+
+impl Stores {
+    /// Every store of the data plane in `db` (tables created if missing).
+    pub fn open(
+        db: Arc<crate::resources::db::Database>,
+        me: Did,
+    ) -> Result<Stores, crate::resources::db::StoreError> {
+        Ok(Stores {
+            catalogue: Catalogue::new(db.clone(), me)?,
+            bookings: BookingStore::new(db.clone())?,
+            routes: Routes::new(db.clone())?,
+            sync: SyncStore::new(db)?,
+        })
+    }
+}
+
 impl Service {
     /// `ttl`: how long an entry we push is retried before it is reported expired.
     pub fn new(
         identity: Arc<NodeIdentity>,
-        catalogue: Catalogue,
-        bookings: BookingStore,
+        stores: Stores,
         plane: dtn::Handle,
         clock: Clock,
         ttl: Duration,
@@ -119,8 +157,11 @@ impl Service {
         Service {
             me: Did::of(&identity),
             identity,
-            catalogue,
-            bookings,
+            catalogue: stores.catalogue,
+            bookings: stores.bookings,
+            routes: stores.routes,
+            sync: stores.sync,
+            statement: None,
             plane,
             clock,
             ttl,
@@ -139,6 +180,7 @@ impl Service {
     /// This site's place in a nano/master pair (`[delegation]`); standalone by default.
     pub fn with_standing(mut self, standing: Standing) -> Service {
         self.standing = standing;
+        self.statement = self.sign_statement(self.clock.now());
         self
     }
 
@@ -276,7 +318,12 @@ impl Service {
                 return Err(BadRequest::new(refusal_field(&r), r.to_string()).of_kind(kind));
             }
         }
-        let sent = self.send(&signed, &audience).await;
+        // A nano's resources go to its master, which forwards them to their partners.
+        let sent = if self.standing.master().is_some() {
+            self.send_delegated(&signed, &audience).await
+        } else {
+            self.send(&signed, &audience).await
+        };
         Ok(Answer::ok(
             json!({
                 "ok": true,
@@ -374,17 +421,30 @@ impl Service {
             };
             BadRequest::new(field, e.to_string()).of_kind(kind)
         })?;
+        // A nano's resource is booked through its master (unless asked to go direct); the
+        // booking's later messages follow the same way.
+        let master = match req.direct {
+            true => None,
+            false => self.routes.master_of(&b.provider).map_err(store_failure)?,
+        };
+        let to = match master {
+            Some(m) => {
+                self.routes.set_via(&b.id, &m).map_err(store_failure)?;
+                m
+            }
+            None => b.provider.clone(),
+        };
         let payload = cbor4ii::serde::to_vec(Vec::new(), &b).unwrap_or_default();
         let r = self
             .push(
-                &b.provider,
+                &to,
                 BOOKING_PROTOCOL,
                 dtn::Op::Message,
                 &b.id.to_string(),
                 payload,
             )
             .await;
-        let sent = pushed(&b.provider, r);
+        let sent = pushed(&to, r);
         let event =
             json!({"side": "consumer", "outcome": "requested", "booking": view::booking(&b)});
         Ok(Answer::ok(
@@ -397,10 +457,19 @@ impl Service {
     /// protocols the data plane's service does not handle).
     pub async fn on_delivered(&self, d: &Delivered) -> Vec<Event> {
         match d.protocol.as_str() {
-            MUTATION_PROTOCOL => vec![(Outbound::ResourceReceived, self.received_mutation(d))],
-            BOOKING_PROTOCOL => vec![(Outbound::Booking, self.received_booking(d).await)],
+            MUTATION_PROTOCOL => {
+                vec![(Outbound::ResourceReceived, self.received_mutation(d).await)]
+            }
+            DELEGATED_PROTOCOL => {
+                vec![(Outbound::ResourceReceived, self.received_delegated(d).await)]
+            }
+            RESOURCE_REFUSAL_PROTOCOL => {
+                vec![(Outbound::ResourceRefused, self.received_mutation_refusal(d))]
+            }
+            BOOKING_PROTOCOL => self.received_booking(d).await,
             STEP_PROTOCOL => vec![(Outbound::Booking, self.received_step(d).await)],
-            REFUSAL_PROTOCOL => vec![(Outbound::Booking, self.received_refusal(d))],
+            REFUSAL_PROTOCOL => vec![(Outbound::Booking, self.received_refusal(d).await)],
+            SYNC_PROTOCOL => self.received_sync(d).await,
             _ => {
                 tracing::debug!(protocol = %d.protocol, "delivered entry of a protocol the service does not handle");
                 Vec::new()
@@ -408,11 +477,13 @@ impl Service {
         }
     }
 
-    fn received_mutation(&self, d: &Delivered) -> Value {
+    async fn received_mutation(&self, d: &Delivered) -> Value {
         let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
         if let Err(e) = self.standing.admit_change(&d.from) {
             tracing::warn!(from = %d.from, entry = %d.id, "{e}");
-            return json!({"from": from, "outcome": "refused", "reason": e.to_string()});
+            // The sender hears why, not only our log.
+            let told = self.refuse_mutation(d, &e.to_string()).await;
+            return json!({"from": from, "outcome": "refused", "reason": e.to_string(), "told": told});
         }
         let m = match SignedMutation::decode(&d.payload) {
             Ok(m) => m,
@@ -421,10 +492,16 @@ impl Service {
         // An entry queued as a create may carry a later update of the resource: the outbox
         // replaced a create we never got by it (`dtn::lifecycle`), so it creates the
         // resource here.
-        let applied = if d.op == dtn::Op::Create {
-            self.catalogue.apply_creating(&m, self.clock.now())
+        self.mutation_event(from, &m, d.op == dtn::Op::Create)
+    }
+
+    /// Applies a peer's signed mutation to our catalogue (`creating`: it came as a create,
+    /// see above); its `out.resource.received` event.
+    pub(super) fn mutation_event(&self, from: Value, m: &SignedMutation, creating: bool) -> Value {
+        let applied = if creating {
+            self.catalogue.apply_creating(m, self.clock.now())
         } else {
-            self.catalogue.apply(&m, self.clock.now())
+            self.catalogue.apply(m, self.clock.now())
         };
         let (outcome, reason) = match applied {
             Ok(Outcome::Applied) => ("applied", None),
@@ -445,13 +522,40 @@ impl Service {
         })
     }
 
-    async fn received_booking(&self, d: &Delivered) -> Value {
+    async fn received_booking(&self, d: &Delivered) -> Vec<Event> {
+        let sent = cbor4ii::serde::from_slice::<Booking>(&d.payload).ok();
+        let mut pre = Ok(());
+        if let Some(sent) = sent.filter(|_| d.payload.len() <= MAX_BOOKING_BYTES) {
+            // A request for a resource of one of our nanos: taken in proxy.
+            let for_nano = sent
+                .provider
+                .peer_id()
+                .is_some_and(|p| self.standing.has_nano(&p));
+            if for_nano {
+                return self.received_proxy_booking(d, sent).await;
+            }
+            // A nano takes a request brought to it directly only for a free slot, with room
+            // in its next report to its master.
+            let new = matches!(self.bookings.get(&sent.id), Ok(None));
+            if new && sent.state != State::Cancelled {
+                pre = self.nano_may_take(&sent);
+            }
+        }
         let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
         let now = self.clock.now();
-        match accept_booking(&self.catalogue, &self.bookings, &self.me, d, now) {
-            Ok((outcome, b)) => json!({
-                "side": "provider", "from": from, "outcome": outcome, "booking": view::booking(&b),
-            }),
+        let accepted =
+            pre.and_then(|()| accept_booking(&self.catalogue, &self.bookings, &self.me, d, now));
+        let ev = match accepted {
+            Ok((outcome, b)) => {
+                let reported = match (outcome, self.standing.master()) {
+                    ("requested", Some(_)) => Some(self.nano_took(&b).await),
+                    _ => None,
+                };
+                json!({
+                    "side": "provider", "from": from, "outcome": outcome, "booking": view::booking(&b),
+                    "reported": reported,
+                })
+            }
             Err(reason) => {
                 // Told to the consumer when the request is its own (not to anyone who sends
                 // garbage: what we queue for a peer is bounded by what its party sends).
@@ -472,7 +576,28 @@ impl Service {
                 };
                 json!({"side": "provider", "from": from, "outcome": "refused", "reason": reason, "told": told})
             }
+        };
+        vec![(Outbound::Booking, ev)]
+    }
+
+    /// Where a message for `party` about booking `id` goes: the peer speaking for it (the
+    /// master of a nano, for a booking taken through it), else the party's own peer.
+    pub(super) fn route(&self, id: &BookingId, party: &Did) -> Did {
+        if *party == self.me {
+            return party.clone();
         }
+        match self.routes.via(id) {
+            Ok(Some(via)) => via,
+            _ => party.clone(),
+        }
+    }
+
+    /// Whether a message about booking `id` delivered by `from` speaks for `party`: its own
+    /// peer, the peer its messages go through, or — on a nano — its master, the authority.
+    pub(super) fn speaks_for(&self, id: &BookingId, party: &Did, from: &PeerId) -> bool {
+        party.peer_id().as_ref() == Some(from)
+            || self.standing.master() == Some(from)
+            || matches!(self.routes.via(id), Ok(Some(v)) if v.peer_id().as_ref() == Some(from))
     }
 }
 
@@ -518,6 +643,33 @@ pub(crate) fn accept_booking(
     if sent.state == State::Cancelled {
         return withdraw(bookings, sent, now);
     }
+    match check_request(catalogue, bookings, &sent, now)? {
+        Checked::Duplicate(stored) => Ok(("duplicate", stored)),
+        Checked::New(resource, b) => bookings
+            .request(&resource, &b)
+            .map(|()| ("requested", b))
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// A delivered request checked against the resource it books.
+pub(super) enum Checked {
+    /// The same booking is stored already (a redelivery).
+    Duplicate(Booking),
+    /// A new booking of this resource, re-derived here (boxed: the resource is large).
+    New(Box<Resource>, Booking),
+}
+
+/// Checks a delivered request against the resource it books (in our catalogue: ours, or on a
+/// master one of its nanos'): at the resource's price, re-derived by [`Booking::request`]
+/// (only the sender's terms are used: id, window, units); a redelivery of a stored booking
+/// is a duplicate, another booking under a stored id is refused.
+pub(super) fn check_request(
+    catalogue: &Catalogue,
+    bookings: &BookingStore,
+    sent: &Booking,
+    now: Timestamp,
+) -> Result<Checked, String> {
     let resource: Resource = catalogue
         .get(&sent.resource)
         .map_err(|e| e.to_string())?
@@ -530,7 +682,7 @@ pub(crate) fn accept_booking(
     };
     if let Some(stored) = bookings.get(&sent.id).map_err(|e| e.to_string())? {
         return if same_terms(&stored) {
-            Ok(("duplicate", stored))
+            Ok(Checked::Duplicate(stored))
         } else {
             Err("the booking id is taken by another booking".into())
         };
@@ -544,10 +696,7 @@ pub(crate) fn accept_booking(
         now,
     )
     .map_err(|e| e.to_string())?;
-    bookings
-        .request(&resource, &b)
-        .map(|()| ("requested", b))
-        .map_err(|e| e.to_string())
+    Ok(Checked::New(Box::new(resource), b))
 }
 
 /// A withdrawn request (see [`accept_booking`]).

@@ -140,10 +140,12 @@ impl Service {
                 n.notify_one();
             }
         }
-        let other = match role {
+        let party = match role {
             Role::Provider => b.consumer.clone(),
             _ => b.provider.clone(),
         };
+        // The other party, or the master speaking for it.
+        let other = self.route(&b.id, &party);
         // A cancellation before the provider answered withdraws the request under its own
         // outbox key (see `accept_booking`): a step could overtake a request still queued.
         let sent = if matches!(action, Action::Cancel) && updated.before.state == State::Requested {
@@ -231,21 +233,7 @@ impl Service {
         let Some(step) = Step::of(action) else {
             return json!({"did": to.as_str(), "error": "a local step"});
         };
-        let msg = StepMessage {
-            booking: b.id.clone(),
-            step,
-            at_ms: at.as_millis(),
-        };
-        let r = self
-            .push(
-                to,
-                STEP_PROTOCOL,
-                dtn::Op::Message,
-                &b.id.to_string(),
-                msg.encode(),
-            )
-            .await;
-        pushed(to, r)
+        self.send_step_to(to, &b.id, step, at).await
     }
 
     /// Sends `refusal` to `to` (critical, one per booking at a time); its `sent` line.
@@ -291,10 +279,18 @@ impl Service {
             }
             Err(e) => return base(json!({"outcome": "failed", "reason": e.to_string()})),
         };
-        // The sender is whichever party's peer it is; a stranger gets no answer.
-        let (sender, our_role) = if current.consumer.peer_id() == Some(d.from) {
+        // The sender is whichever party the delivering peer speaks for; a stranger gets no
+        // answer. A master holding the booking in proxy is neither party: it applies the
+        // step to its copy and relays it to the other party.
+        let proxy = self.is_proxy(&current);
+        let (sender, our_role) = if current.consumer != self.me
+            && self.speaks_for(&current.id, &current.consumer, &d.from)
+            && (!proxy || current.consumer.peer_id() == Some(d.from))
+        {
             (current.consumer.clone(), Role::Provider)
-        } else if current.provider.peer_id() == Some(d.from) {
+        } else if current.provider != self.me
+            && self.speaks_for(&current.id, &current.provider, &d.from)
+        {
             (current.provider.clone(), Role::Consumer)
         } else {
             return base(json!({
@@ -302,7 +298,9 @@ impl Service {
                 "reason": "not sent by a party of the booking",
             }));
         };
-        let side = side(our_role);
+        // Refusals go back to the peer that delivered the step.
+        let reply_to = super::nano::did_of(&d.from).unwrap_or_else(|| sender.clone());
+        let side = if proxy { "master" } else { side(our_role) };
         let by = Actor::Party(sender.clone());
         let at = Timestamp::from_millis(msg.at_ms);
         let mut implied = Vec::new();
@@ -325,10 +323,21 @@ impl Service {
                 } else {
                     "duplicate"
                 };
+                let applied = u.after.is_some();
                 let b = u.after.unwrap_or(u.before);
+                // In proxy: the other party hears it through us.
+                let relayed = if proxy && applied {
+                    let to = match our_role {
+                        Role::Provider => b.provider.clone(),
+                        _ => b.consumer.clone(),
+                    };
+                    Some(self.relay(&to, STEP_PROTOCOL, d).await)
+                } else {
+                    None
+                };
                 base(json!({
                     "side": side, "outcome": outcome, "reason": Value::Null,
-                    "implied": implied, "booking": view::booking(&b),
+                    "implied": implied, "booking": view::booking(&b), "relayed": relayed,
                 }))
             }
             Err(BookError::Store(e)) => base(json!({
@@ -343,7 +352,7 @@ impl Service {
                     &reason,
                     Some(current.state),
                 );
-                let told = self.refuse(&sender, refusal).await;
+                let told = self.refuse(&reply_to, refusal).await;
                 base(json!({
                     "side": side, "outcome": "refused", "reason": reason, "told": told,
                     "booking": view::booking(&current),
@@ -352,8 +361,10 @@ impl Service {
         }
     }
 
-    /// The other party refused a step or a request of ours: an event, never an answer.
-    pub(super) fn received_refusal(&self, d: &Delivered) -> Value {
+    /// The other party refused a step or a request of ours: an event, never an answer. On a
+    /// master holding the booking in proxy, relayed to the other party. A reconciliation's
+    /// cancellation (`action: "reconcile"`) cancels the booking here too.
+    pub(super) async fn received_refusal(&self, d: &Delivered) -> Value {
         let from = json!({"peer": d.from.to_string(), "entry": d.id.to_string()});
         let r = match StepRefusal::decode(&d.payload) {
             Ok(r) => r,
@@ -362,11 +373,28 @@ impl Service {
             }
         };
         let held = self.bookings.get(&r.booking).ok().flatten();
-        // Only the booking's other party may refuse its steps.
+        if let Some(b) = held.as_ref().filter(|b| self.is_proxy(b)) {
+            let to = if b.consumer.peer_id() == Some(d.from) {
+                Some(b.provider.clone())
+            } else if b.provider.peer_id() == Some(d.from) {
+                Some(b.consumer.clone())
+            } else {
+                None
+            };
+            let relayed = match &to {
+                Some(to) => Some(self.relay(to, REFUSAL_PROTOCOL, d).await),
+                None => None,
+            };
+            return json!({
+                "side": "master", "from": from, "id": view::booking_id(&r.booking),
+                "action": r.action, "outcome": "relayed", "reason": r.reason, "relayed": relayed,
+            });
+        }
+        // Only the booking's other party (or the peer speaking for it) may refuse its steps.
         let ours = held.as_ref().and_then(|b| {
-            if b.provider.peer_id() == Some(d.from) && b.consumer == self.me {
+            if b.consumer == self.me && self.speaks_for(&b.id, &b.provider, &d.from) {
                 Some(Role::Consumer)
-            } else if b.consumer.peer_id() == Some(d.from) && b.provider == self.me {
+            } else if b.provider == self.me && self.speaks_for(&b.id, &b.consumer, &d.from) {
                 Some(Role::Provider)
             } else {
                 None
@@ -379,6 +407,13 @@ impl Service {
                 "reason": "a refusal from a peer that is not the other party of a booking of ours",
             });
         };
+        if r.action == super::nano::RECONCILE_ACTION && role == Role::Consumer {
+            if let Some(b) = &held {
+                let mut v = self.adopt_reconciled(b, &r);
+                v["from"] = from;
+                return v;
+            }
+        }
         tracing::warn!(booking = %r.booking, action = %r.action, reason = %r.reason, "the other party refused our step");
         // A provider that refused our request will never serve it: that is its decline,
         // which it may make itself, so our booking follows (it would stay requested for ever).

@@ -2,7 +2,7 @@
 //!
 //! Inbound (request/reply): `<prefix>.resource.{create,update,delete,search}`,
 //! `<prefix>.booking.{request,confirm,decline,start,complete,cancel,usage.confirm}`.
-//! Outbound (events): `<prefix>.out.resource.received`, `<prefix>.out.booking`,
+//! Outbound (events): `<prefix>.out.resource.{received,refused}`, `<prefix>.out.booking`,
 //! `<prefix>.out.usage.confirmed`, `<prefix>.out.delivery.{delivered,expired,dropped}`, kept
 //! by the JetStream stream [`Subjects::stream`] when JetStream is on.
 
@@ -69,6 +69,9 @@ impl Inbound {
 pub enum Outbound {
     /// A peer's resource mutation reached us (and what the catalogue made of it).
     ResourceReceived,
+    /// A peer refused a resource mutation we sent it (a nano taking changes from its master
+    /// only).
+    ResourceRefused,
     /// A booking was requested or changed, here or by the other party.
     Booking,
     /// Usage this site confirmed as a consumer, handed to settlement.
@@ -85,6 +88,7 @@ impl Outbound {
     pub fn tail(self) -> &'static str {
         match self {
             Outbound::ResourceReceived => "out.resource.received",
+            Outbound::ResourceRefused => "out.resource.refused",
             Outbound::Booking => "out.booking",
             Outbound::UsageConfirmed => "out.usage.confirmed",
             Outbound::Delivered => "out.delivery.delivered",

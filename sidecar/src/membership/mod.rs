@@ -87,6 +87,8 @@ pub(crate) fn unit(x: f64) -> f64 {
 
 #[cfg(test)]
 mod flow_tests;
+#[cfg(test)]
+mod maintenance_figures;
 
 #[cfg(test)]
 pub(crate) mod testutil {

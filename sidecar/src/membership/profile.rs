@@ -205,9 +205,11 @@ impl Profile {
             } => {
                 let into = phase(now, period_ms, epoch_ms);
                 let left = window_ms.saturating_sub(into);
-                into < window_ms
-                    && Duration::from_millis(left) <= lead
-                    && now.since(last) >= Duration::from_millis(left)
+                // Inside the last `lead` of a window, and not published since that lead
+                // began (once per window: `since >= left` re-published at every halving of
+                // the time left, six times in the last minute).
+                let left = Duration::from_millis(left);
+                into < window_ms && left <= lead && now.since(last) > lead - left
             }
             _ => false,
         }
@@ -355,6 +357,13 @@ mod tests {
             ),
             "just refreshed"
         );
+        // Once per window: published as the lead began, not again as the time left halves.
+        let lead_start = Timestamp::from_millis(t(20).as_millis() - 60_000);
+        assert!(p.refresh_due(lead_start, t(10), lead));
+        for later_s in [1, 30, 45, 59] {
+            let now = Timestamp::from_millis(lead_start.as_millis() + later_s * 1000);
+            assert!(!p.refresh_due(now, lead_start, lead), "{later_s} s later");
+        }
         assert!(
             !p.refresh_due(t(30), t(10), lead),
             "out of contact: nothing to send it with"

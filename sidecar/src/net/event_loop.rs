@@ -60,6 +60,9 @@ pub struct EventLoop {
     reached_dht: bool,
     /// Peers the indexers told us are waiting to reach us (the data plane's wake-up).
     wake: Option<mpsc::Sender<Vec<PeerId>>>,
+    /// Every peer a connection is established with (the data plane delivers what waits for
+    /// it at once, instead of at its next retry).
+    connected: Option<mpsc::Sender<PeerId>>,
 }
 
 impl EventLoop {
@@ -91,7 +94,14 @@ impl EventLoop {
             pending_dials: HashMap::new(),
             reached_dht: false,
             wake: None,
+            connected: None,
         }
+    }
+
+    /// Where to hand every peer a connection is established with.
+    pub fn with_connected(mut self, tx: mpsc::Sender<PeerId>) -> Self {
+        self.connected = Some(tx);
+        self
     }
 
     /// Where to hand the peers that wait to reach us (DTN wake-up).
@@ -340,6 +350,10 @@ impl EventLoop {
             } => {
                 let dialed = endpoint.is_dialer().then(|| endpoint.get_remote_address());
                 self.membership.on_connected(peer_id, dialed);
+                if let Some(tx) = &self.connected {
+                    // Never waits: a full channel only delays delivery to the next retry.
+                    let _ = tx.try_send(peer_id);
+                }
                 for r in self.pending_dials.remove(&peer_id).unwrap_or_default() {
                     let _ = r.send(Ok(()));
                 }

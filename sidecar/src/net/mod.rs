@@ -66,6 +66,9 @@ pub struct Launch {
     pub transport: Option<transport::Boxed>,
     /// Receives the peers indexers say are waiting to reach us (DTN wake-up).
     pub wake: Option<mpsc::Sender<Vec<libp2p::PeerId>>>,
+    /// Receives every peer a connection is established with (the contact starts: the data
+    /// plane delivers what waits for it at once).
+    pub connected: Option<mpsc::Sender<libp2p::PeerId>>,
 }
 
 /// A started node: its client, the data plane's stream control, and the loop's task.
@@ -89,6 +92,7 @@ pub async fn start(
         clock,
         transport,
         wake,
+        connected,
     } = launch;
     let transport = match transport {
         Some(t) => t,
@@ -132,6 +136,9 @@ pub async fn start(
     let mut event_loop = EventLoop::new(swarm, rx, identity, cfg.settings, membership, clock);
     if let Some(w) = wake {
         event_loop = event_loop.with_wake(w);
+    }
+    if let Some(c) = connected {
+        event_loop = event_loop.with_connected(c);
     }
     let task = tokio::spawn(event_loop.run());
     Ok(Started {

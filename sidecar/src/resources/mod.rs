@@ -17,7 +17,10 @@
 //! | [`planner`] | free capacity over time, and admission of a booking without over-booking |
 //! | [`store`] | bookings persisted in redb |
 //! | [`step`] | the transitions the two parties send each other, and refusals (bounded CBOR) |
+//! | [`refusal`] | why a site did not take a peer's resource mutation, told back to it (bounded CBOR) |
 //! | [`mirror`] | what a party's site makes of the other party's transition: catch-up, duplicate or refusal (pure) |
+//! | [`delegate`] | a nano's signed statement naming its master, and the envelope its resources travel in (bounded CBOR) |
+//! | [`routes`] | who speaks for whom: nanos' masters, and per booking the peer speaking for the other party (redb) |
 //! | [`handoff`] | confirmed usage waiting for settlement (`usage.pending`, written with the confirmation) |
 //!
 //! Key material: these modules only ever see the node identity (`NodeIdentity`), which signs
@@ -28,13 +31,16 @@
 pub mod booking;
 pub mod catalogue;
 pub mod db;
+pub mod delegate;
 pub mod did;
 pub mod handoff;
 pub mod ids;
 pub mod mirror;
 pub mod mutation;
 pub mod planner;
+pub mod refusal;
 pub mod resource;
+pub mod routes;
 pub mod step;
 pub mod store;
 pub mod usage;

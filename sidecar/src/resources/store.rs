@@ -230,6 +230,63 @@ impl BookingStore {
         v.map(|v| decode(v.value())).transpose()
     }
 
+    /// Holds `booking` as a nano/master reconciliation decided (no planner check: the
+    /// master's bookings win; the reconciliation cancels what they overlap). The same booking
+    /// already held (same resource, window, units) is left as it is, whatever its state;
+    /// another booking under its id is replaced. Whether anything was written.
+    pub fn put_reconciled(&self, booking: &Booking) -> Result<bool, StoreError> {
+        let key = (booking.id.consumer.as_str(), booking.id.nonce);
+        let tx = self.db.begin_write().map_err(db)?;
+        let written = {
+            let mut t = tx.open_table(BOOKINGS).map_err(db)?;
+            let same = match t.get(key).map_err(db)? {
+                Some(v) => {
+                    let held = decode(v.value())?;
+                    held.resource == booking.resource
+                        && held.window == booking.window
+                        && held.units == booking.units
+                }
+                None => false,
+            };
+            if !same {
+                t.insert(key, encode(booking).as_slice()).map_err(db)?;
+            }
+            !same
+        };
+        tx.commit().map_err(db)?;
+        Ok(written)
+    }
+
+    /// Cancels `booking` as a nano/master reconciliation decided: the held booking under its
+    /// id goes to `cancelled` (unless terminal already); one not held is recorded cancelled.
+    /// The booking as stored, and whether it changed.
+    pub fn cancel_reconciled(
+        &self,
+        booking: &Booking,
+        now: Timestamp,
+    ) -> Result<(Booking, bool), StoreError> {
+        let key = (booking.id.consumer.as_str(), booking.id.nonce);
+        let tx = self.db.begin_write().map_err(db)?;
+        let out = {
+            let mut t = tx.open_table(BOOKINGS).map_err(db)?;
+            let held = t.get(key).map_err(db)?.map(|v| decode(v.value()));
+            let current = held.transpose()?.unwrap_or_else(|| booking.clone());
+            if current.state.is_terminal() {
+                (current, false)
+            } else {
+                let after = Booking {
+                    state: State::Cancelled,
+                    updated_at_ms: now.as_millis(),
+                    ..current
+                };
+                t.insert(key, encode(&after).as_slice()).map_err(db)?;
+                (after, true)
+            }
+        };
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
     /// Every booking of `resource`.
     pub fn of_resource(&self, resource: &ResourceRef) -> Result<Vec<Booking>, StoreError> {
         let tx = self.db.begin_read().map_err(db)?;

@@ -320,8 +320,11 @@ impl Registry {
         // heartbeat of every node saw an uptime of zero).
         let (age, uptime, probe) = match existing {
             Some(s) => {
+                // Judged against the profile, as the session will record it: an orbital
+                // node's first heartbeat of a pass must not count its planned absence as
+                // downtime (it was refused at every pass once the bar rose).
                 let mut u = s.uptime.clone();
-                u.record_heartbeat(now);
+                u.record_heartbeat_with(now, &hb.profile.unwrap_or(s.profile));
                 (u.age(now), u.ratio(now), s.probe)
             }
             None => (Duration::ZERO, 0.0, None),

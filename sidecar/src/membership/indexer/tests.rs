@@ -690,3 +690,38 @@ fn an_orbital_session_outlives_its_planned_absence_and_not_more() {
     r.on_tick(at(93 * 60));
     assert!(!r.has_session(&p), "absent beyond its plan");
 }
+
+#[test]
+fn an_orbital_node_back_from_its_planned_absence_is_admitted_at_every_pass() {
+    use crate::membership::probe::Measurement;
+    use crate::membership::profile::Profile;
+    // A 10-minute pass every 90 minutes, for two days: the admission bar rises to 80, and the
+    // first heartbeat of each pass is scored with the absence excused, as the session records
+    // it (it used to be scored as a continuous node's: ~0.1 uptime, refused at each pass).
+    let orbit = Profile::Orbital {
+        period_ms: 90 * 60_000,
+        window_ms: 10 * 60_000,
+        epoch_ms: at(0).as_millis(),
+    };
+    let mut r = registry(Config::new());
+    let (_, p) = key(1);
+    let link = Measurement {
+        ok: true,
+        bandwidth: 0.8,
+        latency: 0.85,
+    };
+    for pass in 0..32u64 {
+        for i in 0..30 {
+            let hb = Heartbeat {
+                profile: Some(orbit),
+                ..full()
+            };
+            let t = pass * 90 * 60 + i * 20;
+            let a = send(&mut r, 1, t, hb).unwrap_or_else(|e| panic!("pass {pass}: {e:?}"));
+            if a.probe {
+                r.on_probe(&p, link);
+            }
+        }
+        assert!(r.uptime_of(&p, at(pass * 90 * 60 + 580)).unwrap() > 0.9);
+    }
+}

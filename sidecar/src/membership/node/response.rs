@@ -41,13 +41,16 @@ impl Pool {
         let local = self.local;
         let verifier = self.dht_verifier.clone();
         let did = self.did.clone();
+        let profile = self.cfg.profile;
         let Some(e) = self.entries.get_mut(&peer) else {
             return out;
         };
         let flight = e.in_flight.take();
 
-        // Liveness and SWIM.
-        e.score.uptime.record_heartbeat(now);
+        // Liveness and SWIM. While we were away by plan we could not hear the indexer: that
+        // silence is excused, not held against its uptime (an orbital node evicted its
+        // indexers on score once the eviction bar rose).
+        e.score.uptime.record_heartbeat_with(now, &profile);
         let inc = (resp.incarnation > 0).then_some(resp.incarnation);
         let cleared = e.swim.on_success(inc);
         let alive_inc = e.swim.incarnation;

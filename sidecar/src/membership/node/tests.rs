@@ -1028,3 +1028,31 @@ fn a_clock_off_the_indexers_by_minutes_is_reported_once_each_way() {
     }
     assert_eq!(p.take_events(), vec![Event::ClockOffset { offset_ms: 0 }]);
 }
+
+#[test]
+fn an_orbital_node_does_not_hold_its_own_absences_against_its_indexers() {
+    use crate::membership::profile::Profile;
+    // A 10-minute pass every 90 minutes for a day and a half: the silence of our indexers
+    // while we are away by plan is excused (it used to count as their downtime, and they
+    // were evicted on score once the eviction bar rose past their ~11 % "uptime").
+    let orbit = Profile::Orbital {
+        period_ms: 90 * 60_000,
+        window_ms: 10 * 60_000,
+        epoch_ms: at(0).as_millis(),
+    };
+    let mut p = pool_with(cfg().with_profile(orbit), &[1, 2]);
+    for pass in 0..24u64 {
+        for i in 0..30 {
+            let t = pass * 90 * 60 + i * 20;
+            for (to, _) in sends(&p.on_tick(at(t))) {
+                p.on_response(at(t), to, &good(5), FAST);
+            }
+        }
+        let now = at(pass * 90 * 60 + 590);
+        for m in [1, 2] {
+            assert!(p.contains(&peer(m)), "pass {pass}: indexer {m} evicted");
+            let ratio = p.score(&peer(m)).unwrap().uptime.ratio(now);
+            assert!(ratio > 0.9, "pass {pass}: uptime {ratio}");
+        }
+    }
+}
