@@ -13,6 +13,7 @@
 //! | [`queue`] | the bounded queue of events waiting for NATS, with its drop count (pure) |
 //! | [`journal`] | that queue made durable in redb (`events.pending`) |
 //! | [`service`] | the operations over the catalogue, bookings and outbox; delivered entries applied |
+//! | [`fanout`] | our mutations not yet pushed to every partner (`fanout.pending`, written with the change), pushed again at start |
 //! | [`steps`] | a booking's transitions after its request: made here and sent, or received (applied, duplicate, refused and told) |
 //! | [`core`] | the one task running the service: requests of every transport, deliveries, outcomes |
 //! | [`settle`] | confirmed usage handed to settlement through the typed channel |
@@ -28,6 +29,7 @@
 
 pub mod bridge;
 pub mod core;
+pub mod fanout;
 pub mod fields;
 pub mod journal;
 pub mod queue;
