@@ -469,6 +469,8 @@ async fn start_service(
     let stores = events::Stores::open(db.clone(), Did::of(&identity))
         .map_err(|err| fail("resources stores", &err))?;
     let handoff = Handoff::new(db.clone()).map_err(|err| fail("usage hand-over", &err))?;
+    let fanout =
+        events::fanout::Fanout::new(db.clone()).map_err(|err| fail("fan-out table", &err))?;
     let outcomes = plane.watch(4096).await?;
     let name = format!("garden-{}", identity.peer_id());
     let notify = Arc::new(tokio::sync::Notify::new());
@@ -480,7 +482,8 @@ async fn start_service(
         Duration::from_secs(e.delivery_ttl_secs),
     )
     .with_standing(standing(cfg)?)
-    .with_handoff(notify.clone());
+    .with_handoff(notify.clone())
+    .with_fanout(fanout);
     let (usage_tx, usage_rx) = usage::channel(USAGE_CHANNEL);
     let mut tasks = vec![tokio::spawn(events::settle::run(handoff, usage_tx, notify))];
     let (events, sink, requests) = if e.nats_url.is_empty() {

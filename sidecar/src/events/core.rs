@@ -94,6 +94,12 @@ pub fn spawn(
     let me = service.me().clone();
     let mut sink = Sink(sink);
     let task = tokio::spawn(async move {
+        // What a stop left between our catalogue and the outbox goes first.
+        match service.resume().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "changes pushed again after a stop"),
+            Err(e) => tracing::error!(error = %e, "changes left unsent by a stop not read"),
+        }
         // A nano reports to its master at once (the start of a contact); notices a crash
         // left waiting are handed over.
         let events = service.on_start().await;

@@ -15,6 +15,7 @@
 //! | [`service`] | the operations over the catalogue, bookings and outbox; delivered entries applied |
 //! | `nano` | a nano and its master: delegated resources (nano → master → partners), the gate's refusals told back, proxy bookings, the rounds of `delegation::sync` and their notices |
 //! | [`sync_store`] | the rounds' state and pending notices in redb (`delegation.sync`) |
+//! | [`fanout`] | our mutations not yet pushed to every partner (`fanout.pending`, written with the change), pushed again at start |
 //! | [`steps`] | a booking's transitions after its request: made here and sent, or received (applied, duplicate, refused and told) |
 //! | [`core`] | the one task running the service: requests of every transport, deliveries, outcomes |
 //! | [`settle`] | confirmed usage handed to settlement through the typed channel |
@@ -30,6 +31,7 @@
 
 pub mod bridge;
 pub mod core;
+pub mod fanout;
 pub mod fields;
 pub mod journal;
 mod nano;

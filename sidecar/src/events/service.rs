@@ -29,6 +29,7 @@ use std::time::Duration;
 use libp2p::PeerId;
 use serde_json::{json, Value};
 
+use super::fanout::{self, Fanout};
 use super::fields::{BadRequest, Kind};
 use super::request::{BookRequest, Request};
 use super::subjects::Outbound;
@@ -39,6 +40,7 @@ use crate::dtn::{self, Delivered, Entry, Level};
 use crate::keys::NodeIdentity;
 use crate::resources::booking::{Action, Actor, Booking, RequestError, State};
 use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
+use crate::resources::db::StoreError;
 use crate::resources::delegate::SignedDelegation;
 use crate::resources::mirror;
 use crate::resources::mutation::{to_partners, Mutation, Op, SignedMutation};
@@ -116,6 +118,8 @@ pub struct Service {
     pub(super) statement: Option<SignedDelegation>,
     /// Woken when the consumer confirmed usage (rows wait in `usage.pending`).
     pub(super) handoff: Option<Arc<tokio::sync::Notify>>,
+    /// Our mutations until every partner's push returned (`events::fanout`).
+    pub(super) fanout: Option<Fanout>,
 }
 
 pub(super) fn store_failure(e: impl std::fmt::Display) -> BadRequest {
@@ -167,7 +171,36 @@ impl Service {
             ttl,
             standing: Standing::Standalone,
             handoff: None,
+            fanout: None,
         }
+    }
+
+    /// Keeps each mutation of ours in `fanout` (in the catalogue's transaction) until it was
+    /// pushed to every partner; [`Service::resume`] pushes what a crash left there.
+    pub fn with_fanout(mut self, fanout: Fanout) -> Service {
+        self.fanout = Some(fanout);
+        self
+    }
+
+    /// Pushes again the mutations of ours a stop or a crash left between the catalogue and
+    /// the outbox (`events::fanout`); returns how many. Run before serving requests.
+    pub async fn resume(&self) -> Result<usize, StoreError> {
+        let Some(f) = &self.fanout else {
+            return Ok(0);
+        };
+        let pending = f.pending()?;
+        for p in &pending {
+            let mu = p.mutation.mutation();
+            tracing::info!(resource = %mu.id, version = mu.version, "pushing a change a stop left unsent");
+            // A nano's changes go to its master, as when they were made.
+            if self.standing.master().is_some() {
+                self.send_delegated(&p.mutation, &p.to).await;
+            } else {
+                self.send(&p.mutation, &p.to).await;
+            }
+            f.done(&mu.id, mu.version)?;
+        }
+        Ok(pending.len())
     }
 
     /// `notify` is woken whenever usage confirmed here waits in `usage.pending` (the task
@@ -305,7 +338,16 @@ impl Service {
             op,
         };
         let signed = m.sign(&self.identity);
-        match self.catalogue.apply(&signed, now).map_err(store_failure)? {
+        // With the change, in its transaction: "still to push to the audience".
+        let also = |tx: &redb::WriteTransaction| match &self.fanout {
+            Some(_) => fanout::queue(tx, &signed, &audience),
+            None => Ok(()),
+        };
+        match self
+            .catalogue
+            .apply_with(&signed, now, &also)
+            .map_err(store_failure)?
+        {
             Outcome::Applied => {}
             Outcome::Duplicate => {
                 return Err(BadRequest::new("id", "already applied").of_kind(Kind::Conflict))
@@ -324,6 +366,12 @@ impl Service {
         } else {
             self.send(&signed, &audience).await
         };
+        if let Some(f) = &self.fanout {
+            // Failing here costs a second push after the next start, not the change.
+            if let Err(e) = f.done(&id, m.version) {
+                tracing::warn!(error = %e, resource = %id, "fan-out row not removed");
+            }
+        }
         Ok(Answer::ok(
             json!({
                 "ok": true,

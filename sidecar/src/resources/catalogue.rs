@@ -152,7 +152,18 @@ impl Catalogue {
 
     /// Applies a mutation received (or made) at `now` (see the module docs).
     pub fn apply(&self, m: &SignedMutation, now: Timestamp) -> Result<Outcome, StoreError> {
-        self.apply_as(m, now, false)
+        self.apply_as(m, now, false, &|_| Ok(()))
+    }
+
+    /// [`Catalogue::apply`], writing `also` (the caller's own tables of this file) in the
+    /// same transaction when the mutation is applied: both are committed, or neither.
+    pub fn apply_with(
+        &self,
+        m: &SignedMutation,
+        now: Timestamp,
+        also: &dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<Outcome, StoreError> {
+        self.apply_as(m, now, false, also)
     }
 
     /// [`Catalogue::apply`] of a mutation that stands for the resource's creation: an update
@@ -167,7 +178,7 @@ impl Catalogue {
         m: &SignedMutation,
         now: Timestamp,
     ) -> Result<Outcome, StoreError> {
-        self.apply_as(m, now, true)
+        self.apply_as(m, now, true, &|_| Ok(()))
     }
 
     fn apply_as(
@@ -175,6 +186,7 @@ impl Catalogue {
         m: &SignedMutation,
         now: Timestamp,
         creating: bool,
+        also: &dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<Outcome, StoreError> {
         let refuse = |r| Ok(Outcome::Refused(r));
         if m.verify().is_err() {
@@ -250,6 +262,7 @@ impl Catalogue {
             }
         };
         if outcome == Outcome::Applied {
+            also(&tx)?;
             tx.commit().map_err(db)?;
         } else {
             tx.abort().map_err(db)?;
