@@ -456,11 +456,12 @@ async fn a_nano_and_its_master_through_a_scripted_contact_plan() {
     .await;
     let v = booking_events(&js, "garden.n", &dt1, 1, reconcile("proxied")).await;
     assert_eq!(v.len(), 1, "delivered exactly once: {v:?}");
-    // In contact: a request over a slot the master holds is refused by the master, and the
-    // refusal reaches the requester (its booking follows, cancelled).
-    let (status, r) = post(&api_t1, "/v1/bookings", book(&dn, t0, 11, 13, 4, false)).await;
+    // In contact: T2's request over a slot the master holds is refused by the master, and the
+    // refusal reaches T2 (its booking follows, cancelled).
+    let (status, r) = post(&api_t2, "/v1/bookings", book(&dn, t0, 11, 13, 4, false)).await;
     assert_eq!(status, 201, "{r}");
-    wait_state(&api_t1, &format!("{dt1}#4"), "cancelled").await;
+    assert_eq!(r["sent"]["did"], dm.as_str(), "through the master: {r}");
+    wait_state(&api_t2, &format!("{dt2}#4"), "cancelled").await;
     // A proxy booking cancelled by its requester: the step goes through the master, which
     // relays it to the nano.
     let (status, r) = post(&api_t1, "/v1/bookings", book(&dn, t0, 30, 31, 5, false)).await;

@@ -166,7 +166,7 @@ impl Run {
 
     fn tick(&mut self, t: u64) {
         let now = at(t);
-        if t % REPUBLISH == 0
+        if t.is_multiple_of(REPUBLISH)
             || self
                 .profile
                 .refresh_due(now, self.last_published, Duration::from_secs(60))
@@ -176,7 +176,7 @@ impl Run {
         let actions = self.pool.on_tick(now);
         self.handle(t, actions);
 
-        if t % 30 == 0 {
+        if t.is_multiple_of(30) {
             for (_, reg) in &mut self.indexers {
                 if reg.on_tick(now).contains(&self.node) {
                     self.f.sessions_dropped += 1;
