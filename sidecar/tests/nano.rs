@@ -7,10 +7,12 @@
 //!   the nano's statement — but not to another of its nanos —; the master's own resource is
 //!   withheld from the nano: the nano's catalogue holds its own resources only;
 //! * (c) a third party's mutation sent to the nano is refused there, and the third party
-//!   hears why (`out.resource.refused`);
+//!   hears why (`out.resource.refused`); round messages from anyone but the pair are refused
+//!   whole;
 //! * (a) a booking of the nano's resource, taken by the master in proxy while the nano is
 //!   killed, is answered by the master and reaches the nano at its next contact, once (and
-//!   not again after another restart);
+//!   not again after another restart); in contact, a request over a slot the master holds is
+//!   refused back to its requester, and a requester's cancellation is relayed to the nano;
 //! * (d) split brain: the nano is stopped while the master takes a second proxy booking, then
 //!   the master is shut down while the nano, back, takes an overlapping booking from a
 //!   requester in contact with it; on reconnection both hold the master's booking, both hold
@@ -31,6 +33,8 @@ use common::*;
 use garden_sidecar::app::App;
 use garden_sidecar::cli::client::{segment, Client};
 use garden_sidecar::config::{Config, Role};
+use garden_sidecar::delegation::sync::SyncMessage;
+use garden_sidecar::events::SYNC_PROTOCOL;
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::resources::Did;
 use garden_sidecar::time::Clock;
@@ -171,6 +175,25 @@ filter = "warn,garden_sidecar=info"
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
+}
+
+/// Pushes `payload` from `from`'s outbox to `to` on `protocol` (what a misbehaving peer sends).
+async fn push_raw(from: &App, to: &Did, protocol: &str, payload: Vec<u8>) {
+    use garden_sidecar::dtn::{self, Entry, Level};
+    from.data_plane
+        .as_ref()
+        .expect("data plane")
+        .push(Entry {
+            peer: to.peer_id().expect("an Ed25519 DID"),
+            protocol: protocol.into(),
+            op: dtn::Op::Message,
+            resource: format!("test-{}", rand::random::<u32>()),
+            level: Level::Critical,
+            payload,
+            expires_at: garden_sidecar::time::Timestamp::from_millis(u64::MAX / 2),
+        })
+        .await
+        .expect("pushed");
 }
 
 /// An in-process site on loopback TCP with NATS under `prefix` and its API on a free port.
@@ -421,6 +444,38 @@ async fn a_nano_and_its_master_through_a_scripted_contact_plan() {
         .map(|r| &r["owner"])
         .collect();
     assert_eq!(owners, vec![&json!(dn.as_str())], "{listed}");
+
+    // Strangers' round messages are refused whole: T1 claims to be the nano's master to the
+    // nano, T2 claims to be one of the master's nanos.
+    let forged = SyncMessage::Settle {
+        epoch: 0,
+        master: vec![],
+        nano: vec![],
+        gone: vec![],
+    };
+    push_raw(&t1, &dn, SYNC_PROTOCOL, forged.encode()).await;
+    let report = SyncMessage::Report {
+        epoch: 0,
+        taken: vec![],
+        gone: vec![],
+    };
+    push_raw(&t2, &dm, SYNC_PROTOCOL, report.encode()).await;
+    for (stream, subject) in [
+        ("GARDEN_N_EVENTS", "garden.n.out.booking"),
+        ("GARDEN_M_EVENTS", "garden.m.out.booking"),
+    ] {
+        let e = wait_event(&js, stream, subject, |e| {
+            e["action"] == "sync" && e["outcome"] == "refused"
+        })
+        .await;
+        assert!(
+            e["reason"]
+                .as_str()
+                .unwrap()
+                .contains("neither our master nor one of our nanos"),
+            "{e}"
+        );
+    }
 
     // (a) kill -9: out of contact. T1 books the camera; the master takes it in proxy and
     // answers.
