@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every decoder and validator of network input (sidecar/fuzz: record, heartbeat,
-# membership, search, attestation_batch, resource_mutation, dtn_link, booking_step) with
-# cargo-fuzz/libFuzzer, each for a time budget.
+# membership, search, attestation_batch, resource_mutation, dtn_link, booking_step,
+# delegation) with cargo-fuzz/libFuzzer, each for a time budget.
 # libFuzzer needs unstable rustc flags: on the stable toolchain they are enabled with
 # RUSTC_BOOTSTRAP=1. Corpora persist in $GARDEN_CACHE/fuzz/corpus/<target>; a crash stops the
 # run with the reproducer's path (sidecar/fuzz/artifacts/<target>/).

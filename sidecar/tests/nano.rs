@@ -7,10 +7,12 @@
 //!   the nano's statement — but not to another of its nanos —; the master's own resource is
 //!   withheld from the nano: the nano's catalogue holds its own resources only;
 //! * (c) a third party's mutation sent to the nano is refused there, and the third party
-//!   hears why (`out.resource.refused`);
+//!   hears why (`out.resource.refused`); round messages from anyone but the pair are refused
+//!   whole;
 //! * (a) a booking of the nano's resource, taken by the master in proxy while the nano is
 //!   killed, is answered by the master and reaches the nano at its next contact, once (and
-//!   not again after another restart);
+//!   not again after another restart); in contact, a request over a slot the master holds is
+//!   refused back to its requester, and a requester's cancellation is relayed to the nano;
 //! * (d) split brain: the nano is stopped while the master takes a second proxy booking, then
 //!   the master is shut down while the nano, back, takes an overlapping booking from a
 //!   requester in contact with it; on reconnection both hold the master's booking, both hold
@@ -31,6 +33,8 @@ use common::*;
 use garden_sidecar::app::App;
 use garden_sidecar::cli::client::{segment, Client};
 use garden_sidecar::config::{Config, Role};
+use garden_sidecar::delegation::sync::SyncMessage;
+use garden_sidecar::events::SYNC_PROTOCOL;
 use garden_sidecar::keys::NodeIdentity;
 use garden_sidecar::resources::Did;
 use garden_sidecar::time::Clock;
@@ -115,6 +119,22 @@ filter = "warn,garden_sidecar=info"
 
     /// Starts the process (a contact window opens) and waits until its API answers.
     async fn start(&mut self) -> Client {
+        self.spawn();
+        self.wait_api().await
+    }
+
+    /// Waits until the API of the running process answers.
+    async fn wait_api(&self) -> Client {
+        let api = Client::new(&self.api).unwrap();
+        eventually("the nano's API answers", || async {
+            api.get("/v1/outbox").await.ok().filter(|a| a.status == 200)
+        })
+        .await;
+        api
+    }
+
+    /// Starts the process.
+    fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -130,12 +150,6 @@ filter = "warn,garden_sidecar=info"
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
         self.child = Some(cmd.spawn().expect("garden run starts"));
-        let api = Client::new(&self.api).unwrap();
-        eventually("the nano's API answers", || async {
-            api.get("/v1/outbox").await.ok().filter(|a| a.status == 200)
-        })
-        .await;
-        api
     }
 
     /// `kill -9`: the window closes without warning.
@@ -158,8 +172,28 @@ filter = "warn,garden_sidecar=info"
 
     fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        s.lines().rev().take(40).collect::<Vec<_>>().join("\n")
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
     }
+}
+
+/// Pushes `payload` from `from`'s outbox to `to` on `protocol` (what a misbehaving peer sends).
+async fn push_raw(from: &App, to: &Did, protocol: &str, payload: Vec<u8>) {
+    use garden_sidecar::dtn::{self, Entry, Level};
+    from.data_plane
+        .as_ref()
+        .expect("data plane")
+        .push(Entry {
+            peer: to.peer_id().expect("an Ed25519 DID"),
+            protocol: protocol.into(),
+            op: dtn::Op::Message,
+            resource: format!("test-{}", rand::random::<u32>()),
+            level: Level::Critical,
+            payload,
+            expires_at: garden_sidecar::time::Timestamp::from_millis(u64::MAX / 2),
+        })
+        .await
+        .expect("pushed");
 }
 
 /// An in-process site on loopback TCP with NATS under `prefix` and its API on a free port.
@@ -411,6 +445,38 @@ async fn a_nano_and_its_master_through_a_scripted_contact_plan() {
         .collect();
     assert_eq!(owners, vec![&json!(dn.as_str())], "{listed}");
 
+    // Strangers' round messages are refused whole: T1 claims to be the nano's master to the
+    // nano, T2 claims to be one of the master's nanos.
+    let forged = SyncMessage::Settle {
+        epoch: 0,
+        master: vec![],
+        nano: vec![],
+        gone: vec![],
+    };
+    push_raw(&t1, &dn, SYNC_PROTOCOL, forged.encode()).await;
+    let report = SyncMessage::Report {
+        epoch: 0,
+        taken: vec![],
+        gone: vec![],
+    };
+    push_raw(&t2, &dm, SYNC_PROTOCOL, report.encode()).await;
+    for (stream, subject) in [
+        ("GARDEN_N_EVENTS", "garden.n.out.booking"),
+        ("GARDEN_M_EVENTS", "garden.m.out.booking"),
+    ] {
+        let e = wait_event(&js, stream, subject, |e| {
+            e["action"] == "sync" && e["outcome"] == "refused"
+        })
+        .await;
+        assert!(
+            e["reason"]
+                .as_str()
+                .unwrap()
+                .contains("neither our master nor one of our nanos"),
+            "{e}"
+        );
+    }
+
     // (a) kill -9: out of contact. T1 books the camera; the master takes it in proxy and
     // answers.
     nano.kill().await;
@@ -445,6 +511,27 @@ async fn a_nano_and_its_master_through_a_scripted_contact_plan() {
     .await;
     let v = booking_events(&js, "garden.n", &dt1, 1, reconcile("proxied")).await;
     assert_eq!(v.len(), 1, "delivered exactly once: {v:?}");
+    // In contact: T2's request over a slot the master holds is refused by the master, and the
+    // refusal reaches T2 (its booking follows, cancelled).
+    let (status, r) = post(&api_t2, "/v1/bookings", book(&dn, t0, 11, 13, 4, false)).await;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["sent"]["did"], dm.as_str(), "through the master: {r}");
+    wait_state(&api_t2, &format!("{dt2}#4"), "cancelled").await;
+    // A proxy booking cancelled by its requester: the step goes through the master, which
+    // relays it to the nano.
+    let (status, r) = post(&api_t1, "/v1/bookings", book(&dn, t0, 30, 31, 5, false)).await;
+    assert_eq!(status, 201, "{r}");
+    let b5 = format!("{dt1}#5");
+    wait_state(&api_n, &b5, "confirmed").await;
+    let (status, r) = post(
+        &api_t1,
+        &format!("/v1/bookings/{}/cancel", segment(&b5)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    wait_state(&api_m, &b5, "cancelled").await;
+    wait_state(&api_n, &b5, "cancelled").await;
 
     // (d) Split brain. The nano stops; the master takes a second proxy booking.
     nano.stop().await;
@@ -523,4 +610,139 @@ async fn a_nano_and_its_master_through_a_scripted_contact_plan() {
     m.shutdown().await;
     t1.shutdown().await;
     t2.shutdown().await;
+}
+
+/// p-th percentile (nearest rank) of `v`, sorted in place.
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// Figures for docs/PERFORMANCE.md: the time from the start of a contact (the nano's process
+/// up and connected to its master) to the delivery of the first critical entry the master
+/// queued for it while it was away, over `GARDEN_NANO_CONTACTS` contacts (24 by default);
+/// the cuts alternate `kill -9` and a clean stop (the master's per-peer rate limits raised: a
+/// contact every two seconds would get the nano banned for its heartbeats and DHT puts). No
+/// timed assertion. Run:
+///
+/// ```text
+/// cargo test -p garden-sidecar --release --test nano contact_figures -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "figures: cargo test --release --test nano contact_figures -- --ignored --nocapture"]
+async fn contact_figures() {
+    use garden_sidecar::dtn::{self, Entry, Level, Outcome};
+    use std::time::Instant;
+    let contacts: usize = std::env::var("GARDEN_NANO_CONTACTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let clock = Clock::system();
+    let dir = data_dir("nano-figures");
+    std::fs::create_dir_all(&*dir).unwrap();
+    let (idm, idn) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    // The master without NATS nor API: no service, so this harness watches its outbox.
+    let m_port = free_port();
+    let mut m_cfg = site_config(&dir, "", "garden.m", Role::Both, m_port);
+    m_cfg.api.listen = String::new();
+    // A contact every two seconds is far beyond the gater's per-peer limits (5 heartbeats and
+    // 10 DHT puts a minute): the master would ban its nano (as designed) after a few contacts.
+    m_cfg.gater.max_heartbeats_per_minute = 10_000;
+    m_cfg.gater.max_publishes_per_minute = 10_000;
+    m_cfg.gater.max_requests_per_minute = 10_000;
+    let m = launch(&clock, &idm, &m_cfg).await;
+    let plane = m.data_plane.clone().expect("the data plane");
+    let mut outcomes = plane.watch(256).await.expect("watch");
+    let m_addr = format!("/ip4/127.0.0.1/tcp/{m_port}/p2p/{}", idm.peer_id());
+    let mut nano = Nano::new(&dir, &idn, &m_addr, "");
+    let (mut to_conn, mut to_deliv, mut spawn_conn) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..contacts {
+        if i > 0 {
+            if i % 2 == 0 {
+                nano.kill().await;
+            } else {
+                nano.stop().await;
+            }
+        }
+        // Out of contact: the master queues a critical entry and fails to deliver it.
+        let id = plane
+            .push(Entry {
+                peer: idn.peer_id(),
+                protocol: "/garden/figures/1.0.0".into(),
+                op: dtn::Op::Message,
+                resource: format!("probe-{i}"),
+                level: Level::Critical,
+                payload: vec![7; 256],
+                expires_at: clock.now().plus(Duration::from_secs(3600)),
+            })
+            .await
+            .expect("pushed");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let spawned = Instant::now();
+        nano.spawn();
+        let mut connected = None;
+        let delivered = tokio::time::timeout(DEADLINE, async {
+            loop {
+                tokio::select! {
+                    o = outcomes.recv() => {
+                        if matches!(o, Some(Outcome::Delivered { id: d, .. }) if d == id) {
+                            return Instant::now();
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(2)), if connected.is_none() => {
+                        let st = m.client.status().await.expect("status");
+                        if st.connected.contains(&idn.peer_id()) {
+                            connected = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        let Ok(delivered) = delivered else {
+            let st = plane.stats().await.expect("stats");
+            let ms = m.client.status().await.expect("status");
+            let conn = ms.connected.clone();
+            panic!(
+                "contact {i}: not delivered; banned {:?}, denied {}; connected {}; outbox {:?}; failed batches {}\n{}",
+                ms.banned,
+                ms.denied_connections,
+                conn.contains(&idn.peer_id()),
+                st.outbox,
+                st.failed_batches,
+                nano.log_tail()
+            );
+        };
+        let connected = connected.unwrap_or(delivered);
+        let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+        spawn_conn.push(ms(spawned, connected));
+        to_deliv.push(ms(spawned, delivered));
+        to_conn.push(ms(connected, delivered));
+        nano.wait_api().await;
+    }
+    nano.stop().await;
+    m.shutdown().await;
+    println!("contacts: {contacts} (cuts alternate kill -9 and a clean stop)");
+    for (what, v) in [
+        ("process start -> connected to the master", &mut spawn_conn),
+        (
+            "connected -> first critical entry delivered (acked)",
+            &mut to_conn,
+        ),
+        (
+            "process start -> first critical entry delivered",
+            &mut to_deliv,
+        ),
+    ] {
+        println!(
+            "{what:<52} p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+            percentile(v, 50.0),
+            percentile(v, 99.0),
+            percentile(v, 100.0)
+        );
+    }
 }

@@ -473,7 +473,12 @@ impl Service {
         // booking's later messages follow the same way.
         let master = match req.direct {
             true => None,
-            false => self.routes.master_of(&b.provider).map_err(store_failure)?,
+            // A master booking its own nano's resource deals with the nano.
+            false => self
+                .routes
+                .master_of(&b.provider)
+                .map_err(store_failure)?
+                .filter(|m| *m != self.me),
         };
         let to = match master {
             Some(m) => {

@@ -70,6 +70,7 @@ struct Figures {
     heartbeat_bytes: u64,
     offline_batches: u64,
     offline_bytes: u64,
+    offline_beats: u64,
     offline_credited: u64,
     dht_puts: u64,
     dht_bytes: u64,
@@ -241,6 +242,7 @@ impl Run {
                     };
                     for b in &batches {
                         self.f.offline_batches += 1;
+                        self.f.offline_beats += b.beats.len() as u64;
                         self.f.offline_bytes += b.encode().len() as u64;
                         if reg
                             .on_offline_beats(now, node, b, Duration::from_secs(60))
@@ -352,8 +354,12 @@ fn maintenance_figures() {
         true,
     );
     println!(
-        "orbital: {} offline batches, {} offline heartbeats credited; false suspicions: node → indexers {}, indexers → node {} (sessions dropped), admission refusals {}",
-        o.f.offline_batches, o.f.offline_credited, o.f.node_suspicions, o.f.sessions_dropped, o.f.refusals
+        "orbital: {} offline batches of {} signed beats ({:.0} B each), {} credited; false suspicions: node → indexers {}, indexers → node {} (sessions dropped), admission refusals {}",
+        o.f.offline_batches,
+        o.f.offline_beats,
+        o.f.offline_bytes as f64 / o.f.offline_beats.max(1) as f64,
+        o.f.offline_credited,
+        o.f.node_suspicions, o.f.sessions_dropped, o.f.refusals
     );
     println!(
         "continuous: false suspicions node → indexers {}, sessions dropped {}",
