@@ -346,6 +346,20 @@ impl Signer {
     /// `submitted → included`, with the contract's per-item result codes in payload order:
     /// 0 → `final`, anything else → `refused(code)`.
     pub fn mark_included(&self, batch: u64, codes: &[u32]) -> Result<(), Error> {
+        self.include(batch, codes, "mark included", |b| ItemState::Final {
+            batch: b,
+        })
+    }
+
+    /// `submitted → included` with per-item codes: 0 → `accepted(batch)` (final, or relayed
+    /// in IBC mode), anything else → `refused(code)`.
+    pub(super) fn include(
+        &self,
+        batch: u64,
+        codes: &[u32],
+        action: &'static str,
+        accepted: fn(u64) -> ItemState,
+    ) -> Result<(), Error> {
         let info = self.batch(batch)?.ok_or(Error::UnknownBatch(batch))?;
         if matches!(info.state, BatchState::Submitted { .. }) && codes.len() != info.nonces.len() {
             return Err(Error::CodeCount {
@@ -356,7 +370,7 @@ impl Signer {
         }
         self.transition(
             batch,
-            "mark included",
+            action,
             |s| match s {
                 BatchState::Submitted { .. } => Ok(BatchState::Included),
                 _ => Err(()),
@@ -364,7 +378,7 @@ impl Signer {
             |i, b| {
                 // The count was checked above; `get` keeps a racing caller from panicking.
                 match codes.get(i) {
-                    Some(0) => Ok(ItemState::Final { batch: b }),
+                    Some(0) => Ok(accepted(b)),
                     Some(&code) => Ok(ItemState::Refused { batch: b, code }),
                     None => Err(Error::CodeCount {
                         batch: b,

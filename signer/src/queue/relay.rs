@@ -4,7 +4,7 @@
 use redb::ReadableTable;
 
 use super::record::{decode_item, encode_item, state_range};
-use super::types::{dbe, BatchState, Error, ItemState, Relay};
+use super::types::{dbe, Error, ItemState, Relay};
 use super::{bump, Signer, BY_STATE, ITEMS};
 
 impl Signer {
@@ -12,32 +12,9 @@ impl Signer {
     /// 0 → `relayed` (forwarded, awaiting the acknowledgement), anything else →
     /// `refused(code)`.
     pub fn mark_relayed(&self, batch: u64, codes: &[u32]) -> Result<(), Error> {
-        let info = self.batch(batch)?.ok_or(Error::UnknownBatch(batch))?;
-        if matches!(info.state, BatchState::Submitted { .. }) && codes.len() != info.nonces.len() {
-            return Err(Error::CodeCount {
-                batch,
-                items: info.nonces.len(),
-                codes: codes.len(),
-            });
-        }
-        self.transition(
-            batch,
-            "mark relayed",
-            |s| match s {
-                BatchState::Submitted { .. } => Ok(BatchState::Included),
-                _ => Err(()),
-            },
-            |i, b| match codes.get(i) {
-                Some(0) => Ok(ItemState::Relayed { batch: b }),
-                Some(&code) => Ok(ItemState::Refused { batch: b, code }),
-                None => Err(Error::CodeCount {
-                    batch: b,
-                    items: i + 1,
-                    codes: codes.len(),
-                }),
-            },
-        )
-        .map(|_| ())
+        self.include(batch, codes, "mark relayed", |b| ItemState::Relayed {
+            batch: b,
+        })
     }
 
     /// Nonces of the `relayed` items, oldest first (at most `limit`).
