@@ -17,6 +17,13 @@
 //! fsync policy: redb's default durability (`Immediate`), every commit fsynced before it
 //! returns: one fsync per pushed transaction, and per drained batch one at B (inbox) and one
 //! at A (outbox).
+//!
+//! `GARDEN_BENCH_SERVICE=1`: the same with the data plane's service on both sites (what a
+//! site runs with NATS or the API): the backlog is `GARDEN_BENCH_ENTRIES` (default 1 000 in
+//! this mode) resource creates made through A's service (each signed, applied to A's
+//! catalogue, pushed: one transaction each), and B's application is its service, which
+//! applies each delivered mutation to its catalogue in its own transaction before saying
+//! done.
 
 #[path = "support/links.rs"]
 mod links;
@@ -30,32 +37,65 @@ use links::*;
 #[tokio::main]
 async fn main() {
     init_tracing();
-    let n = env_usize("GARDEN_BENCH_ENTRIES", 10_000);
+    let service = std::env::var("GARDEN_BENCH_SERVICE").as_deref() == Ok("1");
+    let n = env_usize("GARDEN_BENCH_ENTRIES", if service { 1_000 } else { 10_000 });
     let size = env_usize("GARDEN_BENCH_PAYLOAD", 512);
     let per_tx = env_usize("GARDEN_BENCH_PUSH_BATCH", 1_000).max(1);
     let dir = Scratch::new("dtn-drain");
-    println!("dtn_drain: {n} critical entries of {size} B, pushed {per_tx} per transaction");
+    if service {
+        println!("dtn_drain: {n} resource creates through the service on both sites");
+    } else {
+        println!("dtn_drain: {n} critical entries of {size} B, pushed {per_tx} per transaction");
+    }
 
     let (pa, pb) = (free_port(), free_port());
-    let a = start(&config(&dir.0, Role::Node, pa, None, &[], 20), pa).await;
+    let site = |port| {
+        let mut c = config(&dir.0, Role::Node, port, None, &[], 20);
+        if service {
+            c.api.listen = "127.0.0.1:0".into();
+        }
+        c
+    };
+    let a = start(&site(pa), pa).await;
     let plane = a.app.data_plane.clone().expect("A's data plane");
+    // (With the service on, this takes its outcomes over: without NATS it only drops them.)
     let mut outcomes = plane.watch(n + 16).await.expect("watch");
     // B's identity is needed to address entries before it runs: start it, stop it (its
     // files stay), push, start it again over the same files.
-    let b_cfg = config(&dir.0, Role::Node, pb, None, &[], 20);
+    let b_cfg = site(pb);
     let b0 = start(&b_cfg, pb).await;
     let b_id = b0.id.clone();
     b0.app.shutdown().await;
 
     let t = Instant::now();
-    let mut k = 0;
-    while k < n {
-        let batch: Vec<_> = (k..(k + per_tx).min(n))
-            .map(|i| entry(b_id.peer_id(), "drain", i, size))
-            .collect();
-        k += batch.len();
-        for r in plane.push_all(batch).await.expect("pushed") {
-            r.expect("queued");
+    if service {
+        let ops = a.app.ops.clone().expect("A's service");
+        let partner = garden_sidecar::resources::Did::of(&b_id);
+        for i in 0..n {
+            let body = serde_json::json!({
+                "id": format!("r-{i}"), "kind": "compute", "name": "GPU box",
+                "capacity": 4, "unit": "gpu",
+                "visibility": {"partners": [partner.as_str()]},
+            });
+            let req = garden_sidecar::events::request::parse_request(
+                garden_sidecar::events::subjects::Inbound::Create,
+                body.to_string().as_bytes(),
+                ops.me(),
+            )
+            .expect("a create");
+            let r = ops.call(req).await;
+            assert!(r.error.is_none(), "{}", r.value);
+        }
+    } else {
+        let mut k = 0;
+        while k < n {
+            let batch: Vec<_> = (k..(k + per_tx).min(n))
+                .map(|i| entry(b_id.peer_id(), "drain", i, size))
+                .collect();
+            k += batch.len();
+            for r in plane.push_all(batch).await.expect("pushed") {
+                r.expect("queued");
+            }
         }
     }
     let pushed = t.elapsed();
@@ -79,7 +119,8 @@ async fn main() {
         id: b_id,
         port: pb,
     };
-    let applied = apply_all(&mut b);
+    // Without the service, the harness is B's application; with it, the service is.
+    let applied = (!service).then(|| apply_all(&mut b));
     b.app.client.dial(a.addr()).await.expect("B dials A");
     let t0 = Instant::now();
     b.app
@@ -102,8 +143,10 @@ async fn main() {
         }
     }
     let drained = t0.elapsed();
-    assert_eq!(applied.total(), n, "every entry applied");
-    assert_eq!(applied.twice(), 0, "none applied twice");
+    if let Some(applied) = &applied {
+        assert_eq!(applied.total(), n, "every entry applied");
+        assert_eq!(applied.twice(), 0, "none applied twice");
+    }
     let (sa, sb) = (
         plane.stats().await.unwrap(),
         b.app.data_plane.as_ref().unwrap().stats().await.unwrap(),
@@ -113,7 +156,12 @@ async fn main() {
     println!("| figure | value |");
     println!("|---|---|");
     println!(
-        "| push (persist + seal), {per_tx} per transaction | {:.0} msg/s ({:.2} s) |",
+        "| push (persist + seal), {} | {:.0} msg/s ({:.2} s) |",
+        if service {
+            "one create per transaction".to_string()
+        } else {
+            format!("{per_tx} per transaction")
+        },
         n as f64 / pushed.as_secs_f64(),
         pushed.as_secs_f64()
     );
