@@ -82,8 +82,17 @@ impl Chain {
             memo,
             timeout_height: 0,
         };
-        let used = self.simulate(wallet, &tx, account).await?;
-        let gas = policy.limit(used);
+        let gas = match self.simulate(wallet, &tx, account).await {
+            Ok(used) => policy.limit(used),
+            // A large code upload cannot be simulated over RPC (hex doubles it past the
+            // 1 MB body limit): store code costs about 7 gas per byte on wasmd 0.61
+            // (3.56 M for 506 KB), so pay a bound well above that instead.
+            Err(e) if e.to_string().contains("too large to simulate") => {
+                let bytes: usize = msgs.iter().map(|m| m.value.len()).sum();
+                1_000_000 + 30 * bytes as u64
+            }
+            Err(e) => return Err(e),
+        };
         let fee = self.coin(0)?;
         let tx_bytes = wallet.sign_tx(&self.config.chain_id, &tx, account, gas, fee)?;
         let size = tx_bytes.len();
