@@ -7,6 +7,7 @@ pub mod chain;
 pub mod founders;
 pub mod localnet;
 pub mod settlement;
+pub mod signer_files;
 
 pub use chain::TestAccount;
 pub use founders::{founder, founders, Founder};

@@ -8,7 +8,7 @@
 //! Needs `scripts/deploy-ibc.sh` run on the two-chain localnet (scripts/test.sh does it) and
 //! Hermes running (`scripts/relayer.sh start`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use cosmrs::AccountId;
 use garden_e2e::localnet::{repo_root, test_mnemonic};
 use garden_e2e::settlement::unix_now;
+use garden_e2e::signer_files::{signer_bin, write_0600};
 use garden_e2e::{founder, Chain, ChainConfig, TestAccount, Wallet};
 use garden_signer::{SettlementKey, Signer, SubmitConfig, Submitter, Target, UsageInput};
 use garden_wire::Domain;
@@ -107,18 +108,6 @@ fn site() -> Result<&'static Site> {
     let wallet = Wallet::load(&account)?;
     let _ = SITE.set(Site { dir, wallet });
     Ok(SITE.get().expect("set"))
-}
-
-fn write_0600(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    Ok(())
 }
 
 impl Site {
@@ -503,23 +492,6 @@ async fn ibc_settlement_figures() -> Result<()> {
         lag / zone_block,
     );
     Ok(())
-}
-
-/// The `garden-signer` binary the unit step built (`GARDEN_SIGNER_BIN` overrides).
-fn signer_bin() -> Result<PathBuf> {
-    if let Ok(p) = std::env::var("GARDEN_SIGNER_BIN") {
-        return Ok(p.into());
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target"));
-    let p = target.join("debug/garden-signer");
-    anyhow::ensure!(
-        p.exists(),
-        "{} missing: build it with cargo build -p garden-signer (or set GARDEN_SIGNER_BIN)",
-        p.display()
-    );
-    Ok(p)
 }
 
 /// The signer's settings for the binary, in IBC mode: the gateway as target.

@@ -8,10 +8,10 @@
 //! the throughput run, which prints items/s, tx/s and gas per item (docs/PERFORMANCE.md,
 //! "Signer").
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use garden_e2e::settlement::{settle_msg, unix_now, Market};
+use garden_e2e::signer_files::{signer_bin, write_0600};
 use garden_e2e::{founder, localnet::test_mnemonic, Chain, ChainConfig};
 use garden_signer::chain::Wallet;
 use garden_signer::{ItemState, SettlementKey, Signer, SubmitConfig, Submitter, UsageInput};
@@ -20,18 +20,6 @@ use serde_json::{json, Value};
 
 const PRICE: u128 = 3;
 const QTY: u64 = 5;
-
-fn write_0600(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    Ok(())
-}
 
 /// The consumer's signer: its founder attestation key and the `signer` test account's
 /// chain key, each in its own owner-only file under `dir`.
@@ -235,23 +223,6 @@ async fn a_copy_settled_first_makes_the_resubmission_a_harmless_duplicate() -> a
     assert_eq!((st.final_, st.refused, st.signed), (n, 0, 0));
     assert_eq!(paid(&chain, &m).await?, due);
     Ok(())
-}
-
-/// The `garden-signer` binary the unit step built (`GARDEN_SIGNER_BIN` overrides).
-fn signer_bin() -> anyhow::Result<std::path::PathBuf> {
-    if let Ok(p) = std::env::var("GARDEN_SIGNER_BIN") {
-        return Ok(p.into());
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| garden_e2e::localnet::repo_root().join("target"));
-    let p = target.join("debug/garden-signer");
-    anyhow::ensure!(
-        p.exists(),
-        "{} missing: build it with cargo build -p garden-signer (or set GARDEN_SIGNER_BIN)",
-        p.display()
-    );
-    Ok(p)
 }
 
 fn run_cli(site: &Site, args: &[&str], stdin: &str) -> anyhow::Result<Value> {
