@@ -237,9 +237,9 @@ pub struct App {
     pub ops: Option<events::Ops>,
     /// The local operator API (`[api] listen`).
     pub api: Option<crate::api::Handle>,
-    /// Usage this site confirmed as a consumer, for settlement (bounded, `USAGE_CHANNEL`;
-    /// each confirmed usage once per run, kept in redb until taken). Present with `ops`.
-    pub usage: Option<UsageReceiver>,
+    /// Usage this site confirmed as a consumer, waiting in redb for settlement: taken in
+    /// process through [`App::take_usage`], else by a signer over the API (`/v1/usage`).
+    usage: Option<events::settle::Pending>,
     service: Vec<tokio::task::JoinHandle<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -377,7 +377,7 @@ impl App {
             app.usage = Some(svc.usage);
             app.service = svc.tasks;
             if let Some(addr) = api_addr {
-                app.api = Some(crate::api::spawn(addr, svc.ops.clone()).await?);
+                app.api = Some(crate::api::spawn(addr, svc.ops.clone(), svc.desk).await?);
             }
             app.ops = Some(svc.ops);
         }
@@ -404,6 +404,24 @@ impl App {
         }
         let _ = self.client.shutdown().await;
         let _ = self.task.await;
+    }
+
+    /// Starts handing the usage this site confirms as a consumer to an in-process settlement
+    /// module: the channel's receiver (bounded, [`USAGE_CHANNEL`]; each confirmed usage once
+    /// per run, its `usage.pending` row removed once the channel took it). `None` without the
+    /// data plane's service, or when already taken.
+    ///
+    /// Nothing is handed over until this is called: a sidecar whose signer runs in another
+    /// process (`garden run`) leaves the rows in redb for `garden-signer take` (`/v1/usage`).
+    pub fn take_usage(&mut self) -> Option<UsageReceiver> {
+        let pending = self.usage.take()?;
+        let (tx, rx) = crate::resources::usage::channel(USAGE_CHANNEL);
+        self.service.push(tokio::spawn(events::settle::run(
+            pending.handoff,
+            tx,
+            pending.notify,
+        )));
+        Some(rx)
     }
 
     /// Waits until the event loop ends.
@@ -442,13 +460,14 @@ fn standing(cfg: &Config) -> Result<crate::delegation::Standing, Error> {
 struct Started {
     ops: events::Ops,
     events: Option<events::Handle>,
-    usage: UsageReceiver,
+    usage: events::settle::Pending,
+    desk: crate::api::usage::Desk,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the resources database (`<dir>/resources.redb`) and starts the data plane's service
-/// over it, the data plane's deliveries and its outcomes (`events::core`), the hand-over of
-/// confirmed usage to settlement (`events::settle`), and the NATS bridge when configured.
+/// over it, the data plane's deliveries and its outcomes (`events::core`), and the NATS bridge
+/// when configured. Confirmed usage waits in `usage.pending` for whoever settles it.
 async fn start_service(
     cfg: &Config,
     identity: Arc<NodeIdentity>,
@@ -457,7 +476,7 @@ async fn start_service(
     clock: Clock,
     delivered: tokio::sync::mpsc::Receiver<dtn::Delivered>,
 ) -> Result<Started, Error> {
-    use crate::resources::{db, handoff::Handoff, usage, Did};
+    use crate::resources::{db, handoff::Handoff, Did};
     let e = &cfg.events;
     let fail = |what: &str, err: &dyn std::fmt::Display| Error::Events(format!("{what}: {err}"));
     let subjects = events::subjects::Subjects::new(&e.prefix).ok_or_else(|| Error::Config {
@@ -468,6 +487,7 @@ async fn start_service(
     let db = db::open(&dir.join(RESOURCES_FILE)).map_err(|err| fail("resources database", &err))?;
     let stores = events::Stores::open(db.clone(), Did::of(&identity))
         .map_err(|err| fail("resources stores", &err))?;
+    let desk_catalogue = stores.catalogue.clone();
     let handoff = Handoff::new(db.clone()).map_err(|err| fail("usage hand-over", &err))?;
     let fanout =
         events::fanout::Fanout::new(db.clone()).map_err(|err| fail("fan-out table", &err))?;
@@ -484,8 +504,12 @@ async fn start_service(
     .with_standing(standing(cfg)?)
     .with_handoff(notify.clone())
     .with_fanout(fanout);
-    let (usage_tx, usage_rx) = usage::channel(USAGE_CHANNEL);
-    let mut tasks = vec![tokio::spawn(events::settle::run(handoff, usage_tx, notify))];
+    let desk = crate::api::usage::Desk {
+        handoff: handoff.clone(),
+        catalogue: desk_catalogue,
+    };
+    let pending = events::settle::Pending { handoff, notify };
+    let mut tasks = Vec::new();
     let (events, sink, requests) = if e.nats_url.is_empty() {
         (None, None, None)
     } else {
@@ -510,7 +534,8 @@ async fn start_service(
     Ok(Started {
         ops,
         events,
-        usage: usage_rx,
+        usage: pending,
+        desk,
         tasks,
     })
 }

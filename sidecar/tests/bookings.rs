@@ -106,7 +106,7 @@ async fn a_booking_lives_its_whole_life_across_two_sites() {
     let (api_a, api_b) = (api(&a), api(&b));
     let nc = async_nats::connect(&nats.url).await.expect("test client");
     let js = async_nats::jetstream::new(nc.clone());
-    let mut usage_b = b.usage.take().expect("B's settlement channel");
+    let mut usage_b = b.take_usage().expect("B's settlement channel");
 
     // A creates its resource through its API; it reaches B's catalogue.
     let now = clock.now().as_millis();
@@ -328,6 +328,114 @@ async fn a_booking_lives_its_whole_life_across_two_sites() {
         "{listed}"
     );
     assert_eq!(listed["me"], db.as_str());
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A sidecar whose signer runs in another process (nobody took the in-process channel):
+/// confirmed usage waits in redb, is listed on `/v1/usage` with the terms an attestation
+/// needs, survives a restart, and leaves only on `DELETE` (idempotent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_usage_waits_for_a_signer_in_another_process() {
+    let Some(nats) = Nats::start("usage-api") else {
+        return;
+    };
+    let clock = Clock::scaled(SPEED, 0);
+    let dir = data_dir("usage-api");
+    let (ida, idb) = (
+        Arc::new(NodeIdentity::generate()),
+        Arc::new(NodeIdentity::generate()),
+    );
+    let (da, db) = (Did::of(&ida), Did::of(&idb));
+    let cfg_b = site_with_api(&dir, &nats.url, "garden.b");
+    let a = launch(&clock, &ida, &site_with_api(&dir, &nats.url, "garden.a")).await;
+    let b = launch(&clock, &idb, &cfg_b).await;
+    b.client.dial(mem_addr(&a).await).await.expect("B dials A");
+    let (api_a, api_b) = (api(&a), api(&b));
+    let now = clock.now().as_millis();
+    let body: Value = serde_json::from_slice(&gpu("gpu-1", &db, now)).unwrap();
+    let (status, created) = post(&api_a, "/v1/resources", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let owner = segment(da.as_str());
+    eventually("B has A's resource", || async {
+        let (_, v) = get(&api_b, &format!("/v1/resources?owner={owner}")).await;
+        (v["resources"][0]["id"] == "gpu-1").then_some(())
+    })
+    .await;
+    let book = json!({
+        "resource": {"owner": da.as_str(), "id": "gpu-1"},
+        "start_ms": now + 3_600_000, "end_ms": now + 7_200_000, "units": 2, "nonce": 3,
+    });
+    let (status, r) = post(&api_b, "/v1/bookings", Some(book)).await;
+    assert_eq!(status, 201, "{r}");
+    let id = format!("{db}#3");
+    let step = |s: &str| format!("/v1/bookings/{}/{s}", segment(&id));
+    wait_state(&api_a, &id, "requested").await;
+    for s in ["confirm", "start"] {
+        let (status, r) = post(&api_a, &step(s), None).await;
+        assert_eq!(status, 200, "{s}: {r}");
+    }
+    let (status, r) = post(&api_a, &step("complete"), Some(json!({"units_used": 2}))).await;
+    assert_eq!(status, 200, "{r}");
+    wait_state(&api_b, &id, "completed").await;
+    let (status, r) = post(&api_b, &step("confirm-usage"), None).await;
+    assert_eq!(status, 200, "{r}");
+
+    let (status, listed) = get(&api_b, "/v1/usage").await;
+    assert_eq!((status, &listed["waiting"]), (200, &json!(1)), "{listed}");
+    let row = &listed["usage"][0];
+    assert_eq!(row["id"], id, "{row}");
+    assert_eq!(row["provider"], da.as_str());
+    assert_eq!(row["consumer"], db.as_str());
+    assert_eq!(
+        (&row["units"], &row["price"]),
+        (&json!(2), &json!("3000000"))
+    );
+    assert_eq!(row["unit_price"], "1500000");
+    assert_eq!(
+        (&row["kind"], &row["unit"]),
+        (&json!("compute"), &json!("gpu"))
+    );
+    assert!(
+        row["consumer_sig_hex"]
+            .as_str()
+            .is_some_and(|h| h.len() == 128),
+        "{row}"
+    );
+    // The provider holds no usage of its own to settle.
+    let (_, at_a) = get(&api_a, "/v1/usage").await;
+    assert_eq!(at_a["waiting"], 0, "{at_a}");
+    for bad in [
+        "/v1/usage?limit=0",
+        "/v1/usage?limit=1001",
+        "/v1/usage?sort=1",
+    ] {
+        let (status, r) = get(&api_b, bad).await;
+        assert_eq!(status, 400, "{bad}: {r}");
+    }
+
+    // A restart keeps the row: nobody took it.
+    b.shutdown().await;
+    let b = launch(&clock, &idb, &cfg_b).await;
+    let api_b = api(&b);
+    let (_, listed) = get(&api_b, "/v1/usage?limit=10").await;
+    assert_eq!(listed["usage"][0]["id"], id, "{listed}");
+
+    let del = |path: String| {
+        let c = &api_b;
+        async move {
+            let a = c.send(Method::DELETE, &path, None).await.expect("answers");
+            (a.status, a.body)
+        }
+    };
+    let (status, r) = del(format!("/v1/usage/{}", segment(&id))).await;
+    assert_eq!((status, &r["removed"]), (200, &json!(true)), "{r}");
+    let (status, r) = del(format!("/v1/usage/{}", segment(&id))).await;
+    assert_eq!((status, &r["removed"]), (200, &json!(false)), "{r}");
+    let (status, r) = del("/v1/usage/not-a-booking".into()).await;
+    assert_eq!((status, &r["field"]), (400, &json!("booking")), "{r}");
+    let (_, listed) = get(&api_b, "/v1/usage").await;
+    assert_eq!(listed["waiting"], 0, "{listed}");
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -14,6 +14,7 @@
 //! | `GET /v1/bookings/{id}` | one booking (`id`: `<consumer did>#<nonce>`, `#` as `%23`) |
 //! | `POST /v1/bookings` | request a booking (the body of `<p>.booking.request`) |
 //! | `POST /v1/bookings/{id}/{confirm,decline,start,complete,cancel,confirm-usage}` | a transition (the body of `<p>.booking.<step>` without `booking`) |
+//! | `GET /v1/usage[?limit=]`, `DELETE /v1/usage/{booking}` | confirmed usage waiting for settlement, taken by `garden-signer take` ([`usage`]) |
 //!
 //! **One implementation, two transports.** A request is parsed by the NATS bridge's own
 //! parser (`events::request`: the same bounds and the same errors naming the field) and run
@@ -27,6 +28,7 @@
 
 mod body;
 mod routes;
+pub mod usage;
 
 use std::net::SocketAddr;
 
@@ -72,8 +74,8 @@ impl Handle {
     }
 }
 
-/// Binds `addr` and serves the API over `ops`.
-pub async fn spawn(addr: SocketAddr, ops: Ops) -> Result<Handle, Error> {
+/// Binds `addr` and serves the API over `ops` (and the usage routes over `desk`).
+pub async fn spawn(addr: SocketAddr, ops: Ops, desk: usage::Desk) -> Result<Handle, Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error { addr, source })?;
@@ -81,7 +83,7 @@ pub async fn spawn(addr: SocketAddr, ops: Ops) -> Result<Handle, Error> {
         .local_addr()
         .map_err(|source| Error { addr, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = routes::router(ops);
+    let app = routes::router(ops, desk);
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;

@@ -19,8 +19,9 @@ use crate::resources::{BookingId, ResourceId};
 
 type Params = Query<Vec<(String, String)>>;
 
-pub(super) fn router(ops: Ops) -> Router {
+pub(super) fn router(ops: Ops, desk: super::usage::Desk) -> Router {
     Router::new()
+        .merge(super::usage::router(desk))
         .route("/v1/outbox", get(outbox))
         .route("/v1/resources", get(search).post(create))
         .route(

@@ -16,6 +16,14 @@ use tokio::sync::Notify;
 use crate::resources::handoff::Handoff;
 use crate::resources::usage::{SendError, UsageSender};
 
+/// What [`run`] drains: the `usage.pending` rows and the wake-up the service rings when it
+/// adds one. Held unused until an in-process settlement module asks (`App::take_usage`):
+/// a receiver nobody reads must not take rows out of redb.
+pub struct Pending {
+    pub handoff: Handoff,
+    pub notify: Arc<Notify>,
+}
+
 /// Rows read per pass.
 const BATCH: usize = 64;
 /// Pause after a storage error before looking again.

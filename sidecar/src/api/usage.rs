@@ -1,0 +1,124 @@
+//! Confirmed usage waiting for settlement, for a signer in another process
+//! (`garden-signer take`):
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `GET /v1/usage[?limit=N]` | the rows of `usage.pending`, oldest booking key first, with the terms an attestation needs |
+//! | `DELETE /v1/usage/{booking}` | removes one row, once the signer holds it in its own durable queue |
+//!
+//! A row stays until its `DELETE`: a signer killed between the two reads it again and knows
+//! it by its booking (the signer keeps a booking → nonce map in the transaction that signs),
+//! so nothing is lost and nothing is signed twice. The in-process hand-over
+//! (`App::take_usage`) drains the same table; a deployment uses one or the other.
+//!
+//! Each row is the confirmed usage (`events::view::usage`, both signatures as evidence) plus
+//! the terms settlement prices it by: the agreed `unit_price` (price ÷ units), and the
+//! resource's `kind` (the offer's `price_ref`) and `unit` from the catalogue — `null` when
+//! the provider deleted the resource since, which the signer reports instead of guessing.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::body::refusal;
+use crate::events::fields::{BadRequest, Kind};
+use crate::events::request::kind_name;
+use crate::events::view;
+use crate::resources::catalogue::Catalogue;
+use crate::resources::handoff::Handoff;
+use crate::resources::usage::ConfirmedUsage;
+use crate::resources::BookingId;
+
+/// Rows listed when `limit` is not given.
+pub const DEFAULT_LISTED: usize = 100;
+/// Most rows one listing returns (a row is about 1 KiB of JSON).
+pub const MAX_LISTED: usize = 1_000;
+
+/// What the usage routes read: the hand-over table and the catalogue (for the terms).
+#[derive(Clone)]
+pub struct Desk {
+    pub handoff: Handoff,
+    pub catalogue: Catalogue,
+}
+
+pub(super) fn router<S: Clone + Send + Sync + 'static>(desk: Desk) -> Router<S> {
+    Router::new()
+        .route("/v1/usage", get(list))
+        .route("/v1/usage/{booking}", delete(taken))
+        .with_state(desk)
+}
+
+fn store_error(e: impl std::fmt::Display) -> Response {
+    refusal(&BadRequest::new("usage.pending", e.to_string()).of_kind(Kind::Store))
+}
+
+/// One row as listed: the confirmed usage and its terms.
+fn row(desk: &Desk, u: &ConfirmedUsage) -> Value {
+    let mut v = view::usage(u);
+    let resource = desk.catalogue.get(&u.resource).ok().flatten();
+    let unit_price = u.price.checked_div(u128::from(u.units)).unwrap_or(0);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("id".into(), json!(u.booking.to_string()));
+        obj.insert("unit_price".into(), json!(unit_price.to_string()));
+        obj.insert(
+            "kind".into(),
+            json!(resource.as_ref().map(|r| kind_name(r.kind))),
+        );
+        obj.insert("unit".into(), json!(resource.as_ref().map(|r| &r.unit)));
+    }
+    v
+}
+
+async fn list(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let mut limit = DEFAULT_LISTED;
+    for (k, v) in &params {
+        match k.as_str() {
+            "limit" => match v.parse() {
+                Ok(n) if (1..=MAX_LISTED).contains(&n) => limit = n,
+                _ => {
+                    return refusal(&BadRequest::new(
+                        "limit",
+                        format!("must be 1..={MAX_LISTED}"),
+                    ))
+                }
+            },
+            other => return refusal(&BadRequest::new(other.to_string(), "unknown parameter")),
+        }
+    }
+    let (rows, waiting) = match desk.handoff.pending(limit).and_then(|r| {
+        let n = desk.handoff.len()?;
+        Ok((r, n))
+    }) {
+        Ok(x) => x,
+        Err(e) => return store_error(e),
+    };
+    let usage: Vec<Value> = rows.iter().map(|u| row(&desk, u)).collect();
+    (
+        StatusCode::OK,
+        axum::Json(json!({"ok": true, "waiting": waiting, "usage": usage})),
+    )
+        .into_response()
+}
+
+async fn taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
+    let id = match BookingId::parse(&id) {
+        Ok(id) => id,
+        Err(e) => return refusal(&BadRequest::new("booking", e.to_string())),
+    };
+    match desk.handoff.done(&id) {
+        Ok(removed) => {
+            if removed {
+                tracing::info!(booking = %id, "confirmed usage taken by settlement");
+            }
+            (
+                StatusCode::OK,
+                axum::Json(json!({"ok": true, "booking": id.to_string(), "removed": removed})),
+            )
+                .into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
