@@ -17,11 +17,12 @@ pub mod input;
 pub mod key;
 pub mod queue;
 pub mod submit;
+pub mod take;
 
 pub use input::UsageInput;
 pub use key::{KeyError, SettlementKey};
 pub use queue::{
-    BatchInfo, BatchState, BuiltBatch, Error, ItemState, QueuedItem, Relay, RetryCause, Signer,
-    Stats, MAX_BATCH_ITEMS,
+    BatchInfo, BatchState, BuiltBatch, Error, ItemState, Keyed, QueuedItem, Relay, RetryCause,
+    Signer, Stats, MAX_BATCH_ITEMS,
 };
 pub use submit::{PassReport, SubmitConfig, Submitter, Target};

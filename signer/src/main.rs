@@ -4,6 +4,8 @@
 //! * `sign [--file F]`: sign usage reports (one JSON object or an array; stdin by default)
 //!   into the queue. Offline: needs no chain.
 //! * `submit [--watch] [--flush]`: send due batches to the settlement contract and confirm them.
+//! * `take`: sign the usage a sidecar confirmed (`--usage-from` its API, `--partners` the
+//!   DID → member address file) into the queue; `submit --watch` also takes at each pass.
 //! * `status`: queue counts.
 //! * `queue [--state S] [--limit N]`: the queued attestations, newest first.
 //! * `query JSON`: a smart query of `--contract` over `--rpc-url` (settlement, gateway or
@@ -12,7 +14,8 @@
 //! Settings come from flags, else `GARDEN_SIGNER_*` environment variables (a namespace the sidecar's `GARDEN_<SECTION>_<KEY>` overrides leave alone), else the TOML config
 //! file (`--config`, `GARDEN_SIGNER_CONFIG`), whose keys are the flag names with `_`:
 //! `rpc_url`, `chain_id`, `denom`, `contract`, `target`, `settlement_key`, `account_key`, `queue`,
-//! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`, `pipeline`. `--json` prints one
+//! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`, `pipeline`, `usage_from`,
+//! `partners`. `--json` prints one
 //! JSON object per command (per pass with `--watch`).
 
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use garden_signer::chain::{Chain, Endpoint, Wallet};
+use garden_signer::take::{take, Desk, Partners, TakeReport, TAKE_LIMIT};
 use garden_signer::{
     ItemState, SettlementKey, Signer, Stats, SubmitConfig, Submitter, Target, UsageInput,
 };
@@ -79,6 +83,14 @@ struct Cli {
     /// Batches broadcast before confirming them (default 4; 1 = one at a time).
     #[arg(long, env = "GARDEN_SIGNER_PIPELINE", global = true)]
     pipeline: Option<usize>,
+    /// A sidecar's operator API (`http://127.0.0.1:7450`) to take confirmed usage from
+    /// (`take`, and each pass of `submit --watch`).
+    #[arg(long, env = "GARDEN_SIGNER_USAGE_FROM", global = true)]
+    usage_from: Option<String>,
+    /// Partners file (TOML, `[sites]` DID = member address) that names the members behind
+    /// the sidecar's DIDs, this site's own included.
+    #[arg(long, env = "GARDEN_SIGNER_PARTNERS", global = true)]
+    partners: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -95,6 +107,10 @@ enum Cmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Take the usage a sidecar confirmed (`--usage-from`) into the queue: sign each one
+    /// with the members the partners file names, then tell the sidecar. Offline from the
+    /// chain; repeat-safe (a usage signed before is recognised by its booking).
+    Take,
     /// List queued attestations (newest first).
     Queue {
         /// Only items in this state.
@@ -238,6 +254,8 @@ struct FileConfig {
     max_items: Option<usize>,
     max_age: Option<u64>,
     pipeline: Option<usize>,
+    usage_from: Option<String>,
+    partners: Option<PathBuf>,
 }
 
 /// Flags and environment over the file.
@@ -264,6 +282,8 @@ fn merge(cli: &Cli) -> Result<FileConfig> {
         max_items: cli.max_items.or(f.max_items),
         max_age: cli.max_age.or(f.max_age),
         pipeline: cli.pipeline.or(f.pipeline),
+        usage_from: cli.usage_from.clone().or(f.usage_from),
+        partners: cli.partners.clone().or(f.partners),
     })
 }
 
@@ -413,7 +433,18 @@ async fn submit(
     if let Some(b) = &bar {
         sub.on_progress(b.clone(), done0);
     }
+    let taker = match &c.usage_from {
+        Some(_) => Some(taker(c)?),
+        None => None,
+    };
     loop {
+        if let Some((desk, partners)) = &taker {
+            match take(&signer, desk, partners, now()).await {
+                Ok(t) => print_take(&t, json_out),
+                Err(e) if watch => eprintln!("garden-signer: taking usage failed: {e:#}"),
+                Err(e) => return Err(e),
+            }
+        }
         let rep = sub.pass(now(), flush).await;
         let stats = signer.stats(now())?;
         if let Some(b) = &bar {
@@ -443,6 +474,38 @@ async fn submit(
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+    }
+}
+
+fn taker(c: &FileConfig) -> Result<(Desk, Partners)> {
+    Ok((
+        Desk::new(need(&c.usage_from, "usage_from")?)?,
+        Partners::load(need(&c.partners, "partners")?)?,
+    ))
+}
+
+fn print_take(t: &TakeReport, json_out: bool) {
+    if json_out {
+        println!("{}", json!({"take": t}));
+        return;
+    }
+    if t.listed > 0 {
+        println!(
+            "took {} confirmed usages: {} signed, {} signed before, {} with nothing to pay, {} left",
+            t.listed,
+            t.signed.len(),
+            t.already.len(),
+            t.nothing.len(),
+            t.left.len()
+        );
+    }
+    for (id, why) in &t.left {
+        eprintln!("garden-signer: usage {id} left in the sidecar: {why}");
+    }
+    for (id, why) in &t.untold {
+        eprintln!(
+            "garden-signer: usage {id} signed, the sidecar not told (taken again next time): {why}"
+        );
     }
 }
 
@@ -486,6 +549,20 @@ async fn run(cli: Cli) -> Result<()> {
             interval,
             flush,
         } => submit(&c, cli.json, *watch, *interval, *flush).await,
+        Cmd::Take => {
+            let signer = open_queue(&c)?;
+            let (desk, partners) = taker(&c)?;
+            // Pages of up to TAKE_LIMIT rows until the sidecar has nothing new for us.
+            loop {
+                let t = take(&signer, &desk, &partners, now()).await?;
+                print_take(&t, cli.json);
+                let progressed =
+                    !(t.signed.is_empty() && t.already.is_empty() && t.nothing.is_empty());
+                if t.listed < TAKE_LIMIT || !progressed || !t.untold.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
         Cmd::Queue { state, limit } => queue_cmd(&c, cli.json, *state, *limit),
         Cmd::Query { msg } => query_cmd(&c, msg).await,
         Cmd::Status => {

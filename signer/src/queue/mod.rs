@@ -41,6 +41,7 @@
 //! out again. A crash before the commit loses the attempt, never reuses a nonce.
 //! [`Signer::sign_many`] signs a burst in one transaction (one fsync for many items).
 
+mod origin;
 mod record;
 mod relay;
 #[cfg(test)]
@@ -54,6 +55,7 @@ use garden_wire::nonce::{first_nonce, Counter};
 use garden_wire::{Attestation, Domain};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+pub use origin::Keyed;
 use record::{decode_batch, decode_item, encode_batch, encode_item, state_range};
 use types::dbe;
 pub use types::{
@@ -74,6 +76,9 @@ const COUNTS: TableDefinition<u8, u64> = TableDefinition::new("counts");
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 /// batch id -> last block height at which its submitted transaction may be included.
 const TX_TIMEOUT: TableDefinition<u64, u64> = TableDefinition::new("tx_timeout");
+/// Where an attestation came from (a sidecar's booking id) → its nonce: signing a usage
+/// report twice is recognised ([`Signer::sign_keyed`]).
+const ORIGINS: TableDefinition<&str, u64> = TableDefinition::new("origins");
 
 const K_EPOCH: &str = "counter_epoch";
 const K_SEQ: &str = "counter_next_seq";
@@ -128,6 +133,7 @@ impl Signer {
             txn.open_table(COUNTS).map_err(dbe)?;
             txn.open_table(BATCHES).map_err(dbe)?;
             txn.open_table(TX_TIMEOUT).map_err(dbe)?;
+            txn.open_table(ORIGINS).map_err(dbe)?;
         }
         txn.commit().map_err(dbe)?;
         Ok(Signer {
@@ -167,6 +173,18 @@ impl Signer {
             check_input(i, now)?;
         }
         let txn = self.db.begin_write().map_err(dbe)?;
+        let out = self.sign_in(&txn, inputs, now)?;
+        txn.commit().map_err(dbe)?;
+        Ok(out)
+    }
+
+    /// Signs `inputs` (already checked) in `txn`: items, counter and counts; the caller commits.
+    fn sign_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        inputs: Vec<UsageInput>,
+        now: u64,
+    ) -> Result<Vec<QueuedItem>, Error> {
         let mut out = Vec::with_capacity(inputs.len());
         {
             let mut meta = txn.open_table(META).map_err(dbe)?;
@@ -218,8 +236,7 @@ impl Signer {
             meta.insert(K_EPOCH, counter.epoch).map_err(dbe)?;
             meta.insert(K_SEQ, counter.next_seq).map_err(dbe)?;
         }
-        bump(&txn, ItemState::Signed.tag(), out.len() as i64)?;
-        txn.commit().map_err(dbe)?;
+        bump(txn, ItemState::Signed.tag(), out.len() as i64)?;
         Ok(out)
     }
 

@@ -519,3 +519,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn keyed_usage_is_signed_once_across_calls_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_700_000_000;
+    let s = open(&dir);
+    let mut late = input(3, now);
+    late.period_end = now + 60; // ends after signing: refused, no nonce spent
+    let out = s
+        .sign_keyed(
+            vec![
+                ("did:key:a#1".into(), input(1, now)),
+                ("did:key:a#2".into(), input(2, now)),
+                ("did:key:a#1".into(), input(1, now)),
+                ("did:key:a#3".into(), late),
+                (String::new(), input(4, now)),
+            ],
+            now,
+        )
+        .unwrap();
+    let Keyed::Signed(first) = &out[0].1 else {
+        panic!("{out:?}")
+    };
+    assert!(matches!(out[1].1, Keyed::Signed(_)), "{out:?}");
+    assert_eq!(out[2].1, Keyed::Already { nonce: first.nonce });
+    assert!(
+        matches!(&out[3].1, Keyed::Invalid(r) if r.contains("period_end")),
+        "{out:?}"
+    );
+    assert!(matches!(&out[4].1, Keyed::Invalid(r) if r.starts_with("origin")));
+    assert_eq!(s.items().unwrap().len(), 2);
+    let counter = s.counter().unwrap();
+    drop(s);
+
+    // After a restart (the sidecar was not told and lists the same usage again).
+    let s = open(&dir);
+    let out = s
+        .sign_keyed(vec![("did:key:a#1".into(), input(1, now + 5))], now + 5)
+        .unwrap();
+    assert_eq!(out[0].1, Keyed::Already { nonce: first.nonce });
+    assert!(s.origin("did:key:a#2").unwrap().is_some());
+    assert_eq!(
+        s.counter().unwrap(),
+        counter,
+        "no nonce spent on known usage"
+    );
+    assert_eq!(s.items().unwrap().len(), 2);
+}
