@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cosmrs::AccountId;
-use garden_e2e::localnet::{repo_root, test_mnemonic};
+use garden_e2e::localnet::{repo_root, run_script, test_mnemonic};
 use garden_e2e::settlement::unix_now;
 use garden_e2e::signer_files::{signer_bin, write_0600};
 use garden_e2e::{founder, Chain, ChainConfig, TestAccount, Wallet};
@@ -734,5 +734,277 @@ async fn departure_after_signing_is_paid_compromise_is_refused() -> Result<()> {
         n as u128 * QTY as u128 * PRICE
     );
     assert_eq!(paid_by(&validator).await? - p_validator, 0);
+    Ok(())
+}
+
+/// `garden ARGS… --json` against `site`'s operator API (scripts/sidecars.sh), parsed.
+fn garden(site: &str, args: &[&str]) -> Result<Value> {
+    let out = run_script(&[&["scripts/sidecars.sh", "garden", site], args, &["--json"]].concat())?;
+    serde_json::from_str(&out).with_context(|| format!("garden {args:?} at {site}: {out}"))
+}
+
+/// Retries `garden(site, args)` until it succeeds (a step waits for the other site's
+/// previous one to arrive over the data plane), for up to two minutes.
+async fn garden_until(site: &str, args: &[&str]) -> Result<Value> {
+    let t = Instant::now();
+    loop {
+        match garden(site, args) {
+            Ok(v) => return Ok(v),
+            Err(e) if t.elapsed() > Duration::from_secs(120) => {
+                return Err(e.context(format!("{site}: still failing after 120 s")))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+struct SidecarsUp;
+impl Drop for SidecarsUp {
+    fn drop(&mut self) {
+        let _ = run_script(&["scripts/sidecars.sh", "stop"]);
+    }
+}
+
+/// The provider's half of a booking, then the consumer's confirmation: `consumer` books
+/// `units` of `provider`'s resource `id` for the last minute, uses them, both sign.
+async fn book_and_use(
+    consumer: &str,
+    provider: &str,
+    owner: &str,
+    id: &str,
+    units: u64,
+    nonce: u64,
+) -> Result<String> {
+    let now_ms = unix_now() * 1000;
+    let (start, end) = ((now_ms - 90_000).to_string(), (now_ms + 60_000).to_string());
+    let (used_from, used_to) = ((now_ms - 80_000).to_string(), (now_ms - 20_000).to_string());
+    let units_s = units.to_string();
+    let nonce_s = nonce.to_string();
+    let r = garden_until(
+        consumer,
+        &[
+            "bookings",
+            "request",
+            "--owner",
+            owner,
+            "--resource",
+            id,
+            "--start",
+            &start,
+            "--end",
+            &end,
+            "--units",
+            &units_s,
+            "--nonce",
+            &nonce_s,
+        ],
+    )
+    .await?;
+    let booking = r["booking"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            let c = r["booking"]["id"]["consumer"].as_str()?;
+            Some(format!("{c}#{nonce}"))
+        })
+        .with_context(|| format!("no booking id in {r}"))?;
+    for step in [&["confirm"][..], &["start"]] {
+        garden_until(
+            provider,
+            &[&["bookings"], step, &[booking.as_str()]].concat(),
+        )
+        .await?;
+    }
+    garden_until(
+        provider,
+        &[
+            "bookings",
+            "complete",
+            &booking,
+            "--units-used",
+            &units_s,
+            "--start",
+            &used_from,
+            "--end",
+            &used_to,
+        ],
+    )
+    .await?;
+    garden_until(consumer, &["bookings", "confirm-usage", &booking]).await?;
+    Ok(booking)
+}
+
+/// The whole path of issue 17: two sidecar processes (site-a, the `provider` member; site-b,
+/// the `consumer` member) each book the other's resource over the data plane, the provider
+/// reports the usage and the consumer countersigns; each site's `garden-signer take` pulls
+/// its confirmed usage from its sidecar's API, signs it with its member key, and the
+/// batches go through the gateway and Hermes to the settlement chain, which pays each
+/// provider from the other's escrow, once. The sidecars keep nothing afterwards, and a
+/// second take finds nothing.
+#[tokio::test]
+async fn usage_reports_from_two_sites_become_payments() -> Result<()> {
+    let w = world(0).await?;
+    let (site_b, _) = (site()?, ()); // the `consumer` member's queue (shared, see `site`)
+    let (site_a, _) = site_for("provider")?;
+    // Offers and escrow on the settlement chain: each site's resource priced, each
+    // consumer funded.
+    let (a_price, b_price) = (5u128, 3u128);
+    let (a_units, b_units) = (2u64, 4u64);
+    w.settle
+        .execute(
+            &w.provider,
+            &w.d.settlement,
+            &json!({"set_offer": {"kind": "compute", "unit": "core", "unit_price": a_price.to_string()}}),
+            vec![],
+        )
+        .await?;
+    w.settle
+        .execute(
+            &w.consumer,
+            &w.d.settlement,
+            &json!({"set_offer": {"kind": "storage", "unit": "gib", "unit_price": b_price.to_string()}}),
+            vec![],
+        )
+        .await?;
+    for (who, amount) in [
+        (&w.consumer, a_price * a_units as u128),
+        (&w.provider, b_price * b_units as u128),
+    ] {
+        w.settle
+            .execute(
+                who,
+                &w.d.settlement,
+                &json!({"deposit": {}}),
+                vec![w.settle.coin(amount)?],
+            )
+            .await?;
+    }
+    let paid = |consumer: &Wallet, provider: &Wallet| {
+        let q = json!({"paid": {"consumer": consumer.address.to_string(), "provider": provider.address.to_string()}});
+        let (settle, contract) = (&w.settle, &w.d.settlement);
+        async move {
+            let v: Value = settle.query(contract, &q).await?;
+            anyhow::Ok(v.as_str().unwrap_or("0").parse::<u128>()?)
+        }
+    };
+    let to_a0 = paid(&w.consumer, &w.provider).await?;
+    let to_b0 = paid(&w.provider, &w.consumer).await?;
+    // Anything an earlier failed run left in either queue settles first.
+    for s in [site_a.dir.as_path(), site_b.dir.as_path()] {
+        let st = Site {
+            dir: s.to_path_buf(),
+            wallet: Wallet::load(&site_b.dir.join("account.key"))?,
+        };
+        w.open_drained(&st).await?;
+    }
+
+    // The two sites, as processes, and their resources.
+    run_script(&["scripts/sidecars.sh", "start"])?;
+    let _up = SidecarsUp;
+    let did_a = garden("site-a", &["bookings", "list"])?["me"]
+        .as_str()
+        .context("site-a DID")?
+        .to_string();
+    let did_b = garden("site-b", &["bookings", "list"])?["me"]
+        .as_str()
+        .context("site-b DID")?
+        .to_string();
+    let tag = unix_now();
+    let (res_a, res_b) = (format!("cpu-{tag}"), format!("disk-{tag}"));
+    let available = format!(
+        "{}..{}",
+        (unix_now() - 3_600) * 1000,
+        (unix_now() + 86_400) * 1000
+    );
+    for (site, id, kind, unit, price, partner) in [
+        ("site-a", &res_a, "compute", "core", a_price, &did_b),
+        ("site-b", &res_b, "storage", "gib", b_price, &did_a),
+    ] {
+        garden(
+            site,
+            &[
+                "resources",
+                "create",
+                id,
+                "--kind",
+                kind,
+                "--name",
+                id,
+                "--capacity",
+                "8",
+                "--unit",
+                unit,
+                "--price",
+                &price.to_string(),
+                "--available",
+                &available,
+                "--partner",
+                partner,
+            ],
+        )?;
+    }
+    let booking_b = book_and_use("site-b", "site-a", &did_a, &res_a, a_units, tag).await?;
+    let booking_a = book_and_use("site-a", "site-b", &did_b, &res_b, b_units, tag + 1).await?;
+
+    // Each site's signer takes its confirmed usage from its sidecar, by the DID → member map.
+    let partners = format!(
+        "[sites]\n\"{did_a}\" = \"{}\"\n\"{did_b}\" = \"{}\"\n",
+        w.provider.address, w.consumer.address
+    );
+    for (s, site, booking) in [
+        (&site_a, "site-a", &booking_a),
+        (site_b, "site-b", &booking_b),
+    ] {
+        let cfg = signer_config(&w, s)?;
+        std::fs::write(s.dir.join("partners.toml"), &partners)?;
+        let port = if site == "site-a" { 7452 } else { 7453 };
+        let take = |what: &str| -> Result<Value> {
+            let out = Command::new(signer_bin()?)
+                .args(["--json", "take"])
+                .env("GARDEN_SIGNER_CONFIG", &cfg)
+                .env(
+                    "GARDEN_SIGNER_USAGE_FROM",
+                    format!("http://127.0.0.1:{port}"),
+                )
+                .env("GARDEN_SIGNER_PARTNERS", s.dir.join("partners.toml"))
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "{what}: garden-signer take failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let line = String::from_utf8_lossy(&out.stdout);
+            Ok(serde_json::from_str::<Value>(line.lines().last().unwrap_or(""))?["take"].clone())
+        };
+        let t = take(site)?;
+        assert_eq!(t["signed"][0][0], json!(booking), "{site}: {t}");
+        assert_eq!(t["left"], json!([]), "{site}: {t}");
+        let again = take(site)?;
+        assert_eq!(
+            again["listed"], 0,
+            "{site}: the sidecar still lists usage: {again}"
+        );
+        let signer = s.open(&w.zone, &w.d)?;
+        let nonce = t["signed"][0][1].as_u64().context("nonce")?;
+        assert_eq!(signer.origin(booking)?, Some(nonce));
+        w.drain(&signer, &s.wallet, Duration::from_secs(180))
+            .await?;
+        let item = signer.item(nonce)?.context("queued item")?;
+        assert!(
+            matches!(item.state, garden_signer::ItemState::Final { .. }),
+            "{site}: {item:?}"
+        );
+    }
+    assert_eq!(
+        paid(&w.consumer, &w.provider).await? - to_a0,
+        a_price * a_units as u128,
+        "site-a paid once"
+    );
+    assert_eq!(
+        paid(&w.provider, &w.consumer).await? - to_b0,
+        b_price * b_units as u128,
+        "site-b paid once"
+    );
     Ok(())
 }
