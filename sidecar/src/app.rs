@@ -487,7 +487,7 @@ async fn start_service(
     let db = db::open(&dir.join(RESOURCES_FILE)).map_err(|err| fail("resources database", &err))?;
     let stores = events::Stores::open(db.clone(), Did::of(&identity))
         .map_err(|err| fail("resources stores", &err))?;
-    let desk_catalogue = stores.catalogue.clone();
+    let (desk_catalogue, desk_copies) = (stores.catalogue.clone(), stores.copies.clone());
     let handoff = Handoff::new(db.clone()).map_err(|err| fail("usage hand-over", &err))?;
     let fanout =
         events::fanout::Fanout::new(db.clone()).map_err(|err| fail("fan-out table", &err))?;
@@ -504,9 +504,11 @@ async fn start_service(
     .with_standing(standing(cfg)?)
     .with_handoff(notify.clone())
     .with_fanout(fanout);
-    let desk = crate::api::usage::Desk {
+    let mut desk = crate::api::usage::Desk {
         handoff: handoff.clone(),
         catalogue: desk_catalogue,
+        copies: desk_copies,
+        ops: None,
     };
     let pending = events::settle::Pending { handoff, notify };
     let mut tasks = Vec::new();
@@ -527,6 +529,7 @@ async fn start_service(
         (Some(h), Some(sink), Some(requests))
     };
     let (ops, core) = events::core::spawn(service, sink, delivered, outcomes);
+    desk.ops = Some(ops.clone());
     tasks.push(core);
     if let (Some(h), Some(r)) = (&events, requests) {
         events::bridge::serve(h, r, ops.clone());

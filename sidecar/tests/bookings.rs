@@ -20,8 +20,9 @@ use garden_sidecar::app::App;
 use garden_sidecar::cli::client::{segment, Client};
 use garden_sidecar::config::{Config, Role};
 use garden_sidecar::dtn::{self, Entry, Level};
-use garden_sidecar::events::STEP_PROTOCOL;
+use garden_sidecar::events::{COPY_PROTOCOL, STEP_PROTOCOL};
 use garden_sidecar::keys::NodeIdentity;
+use garden_sidecar::resources::copies::CopyMessage;
 use garden_sidecar::resources::step::{Step, StepMessage};
 use garden_sidecar::resources::usage::{ConfirmedUsage, UsageReport};
 use garden_sidecar::resources::{BookingId, Did, ResourceId, ResourceRef, Window};
@@ -417,6 +418,10 @@ async fn confirmed_usage_waits_for_a_signer_in_another_process() {
     // A restart keeps the row: nobody took it.
     b.shutdown().await;
     let b = launch(&clock, &idb, &cfg_b).await;
+    b.client
+        .dial(mem_addr(&a).await)
+        .await
+        .expect("B dials A again");
     let api_b = api(&b);
     let (_, listed) = get(&api_b, "/v1/usage?limit=10").await;
     assert_eq!(listed["usage"][0]["id"], id, "{listed}");
@@ -428,8 +433,81 @@ async fn confirmed_usage_waits_for_a_signer_in_another_process() {
             (a.status, a.body)
         }
     };
-    let (status, r) = del(format!("/v1/usage/{}", segment(&id))).await;
+    let taken = |path: String, body: Value| {
+        let c = &api_b;
+        async move {
+            let a = c
+                .send(Method::POST, &path, Some(&body))
+                .await
+                .expect("answers");
+            (a.status, a.body)
+        }
+    };
+    let path = format!("/v1/usage/{}/taken", segment(&id));
+    // The signer hands its attestation back: refused unless it is hex of 1..=2 KiB.
+    for bad in [
+        json!({"attestation_hex": "zz"}),
+        json!({"attestation_hex": ""}),
+        json!({"attestation_hex": "00".repeat(2049)}),
+        json!({"attestation": "00"}),
+    ] {
+        let (status, r) = taken(path.clone(), bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {r}");
+    }
+    // The provider's site is not the one to send it.
+    let a_taken = api_a
+        .send(Method::POST, &path, Some(&json!({"attestation_hex": "ab"})))
+        .await
+        .expect("answers");
+    assert_eq!(a_taken.status, 403, "{}", a_taken.body);
+    let copy = "a5".repeat(300);
+    let (status, r) = taken(path.clone(), json!({"attestation_hex": copy})).await;
     assert_eq!((status, &r["removed"]), (200, &json!(true)), "{r}");
+    assert!(r["sent"]["entry"].is_string(), "{r}");
+    // The copy reaches the provider, from the booking's consumer; its signer removes it.
+    let held = eventually("A holds the attestation copy", || async {
+        let (_, v) = get(&api_a, "/v1/attestations").await;
+        (v["waiting"] == 1).then_some(v)
+    })
+    .await;
+    let row = &held["attestations"][0];
+    assert_eq!(
+        (&row["id"], &row["from"]),
+        (&json!(id), &json!(db.as_str())),
+        "{row}"
+    );
+    assert_eq!(row["attestation_hex"], copy);
+    // A copy pushed by the provider itself, or for a booking the receiver did not provide,
+    // is refused at the receiver: B provided nothing, so nothing is kept there.
+    let nc = async_nats::connect(&nats.url).await.expect("test client");
+    let js = async_nats::jetstream::new(nc);
+    push_copy(
+        &a,
+        &db,
+        &CopyMessage::new(BookingId::parse(&id).unwrap(), vec![1; 8]).unwrap(),
+    )
+    .await;
+    let refused = wait_event(
+        &js,
+        "GARDEN_B_EVENTS",
+        "garden.b.out.attestation.received",
+        |e| e["outcome"] == "refused",
+    )
+    .await;
+    assert_eq!(refused["reason"], "not a booking we provided", "{refused}");
+    let (_, at_b) = get(&api_b, "/v1/attestations").await;
+    assert_eq!(at_b["waiting"], 0, "{at_b}");
+    let (status, r) = api_a
+        .send(
+            Method::DELETE,
+            &format!("/v1/attestations/{}", segment(&id)),
+            None,
+        )
+        .await
+        .map(|a| (a.status, a.body))
+        .expect("answers");
+    assert_eq!((status, &r["removed"]), (200, &json!(true)), "{r}");
+
     let (status, r) = del(format!("/v1/usage/{}", segment(&id))).await;
     assert_eq!((status, &r["removed"]), (200, &json!(false)), "{r}");
     let (status, r) = del("/v1/usage/not-a-booking".into()).await;
@@ -438,6 +516,24 @@ async fn confirmed_usage_waits_for_a_signer_in_another_process() {
     assert_eq!(listed["waiting"], 0, "{listed}");
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// Pushes an attestation copy from `from`'s outbox to `to`, as a misbehaving site would.
+async fn push_copy(from: &App, to: &Did, msg: &CopyMessage) {
+    from.data_plane
+        .as_ref()
+        .expect("data plane")
+        .push(Entry {
+            peer: to.peer_id().expect("an Ed25519 DID"),
+            protocol: COPY_PROTOCOL.into(),
+            op: dtn::Op::Message,
+            resource: format!("{}/forged", msg.booking),
+            level: Level::Critical,
+            payload: msg.encode(),
+            expires_at: Timestamp::from_millis(u64::MAX / 2),
+        })
+        .await
+        .expect("pushed");
 }
 
 /// The API's bounds: oversized and malformed bodies, unknown fields, ids and endpoints are

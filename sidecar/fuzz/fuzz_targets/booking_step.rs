@@ -2,8 +2,10 @@
 //! `/garden/booking-step/1.0.0` and `/garden/booking-refusal/1.0.0`). Decoding is bounded and
 //! never panics; a decoded message re-encodes to one that decodes equal; the evidence's
 //! signature checks on fuzzed bytes return (they may only fail); a refusal's reason is cut to
-//! its bound. Booking ids typed in paths parse or are refused.
+//! its bound. Booking ids typed in paths parse or are refused. Attestation copies
+//! (`/garden/attestation-copy/1.0.0`) decode within their bounds and round-trip.
 #![no_main]
+use garden_sidecar::resources::copies::{CopyMessage, MAX_ATTESTATION_BYTES};
 use garden_sidecar::resources::step::{Step, StepMessage, StepRefusal, MAX_REASON_LEN};
 use garden_sidecar::resources::BookingId;
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +26,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(r) = StepRefusal::decode(data) {
         assert!(r.reason.len() <= MAX_REASON_LEN);
         assert_eq!(StepRefusal::decode(&r.encode()).as_ref(), Ok(&r));
+    }
+    if let Ok(c) = CopyMessage::decode(data) {
+        assert!(!c.attestation.is_empty() && c.attestation.len() <= MAX_ATTESTATION_BYTES);
+        assert_eq!(CopyMessage::decode(&c.encode()).as_ref(), Ok(&c));
     }
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(id) = BookingId::parse(s) {

@@ -5,6 +5,9 @@
 //! |---|---|
 //! | `GET /v1/usage[?limit=N]` | the rows of `usage.pending`, oldest booking key first, with the terms an attestation needs |
 //! | `DELETE /v1/usage/{booking}` | removes one row, once the signer holds it in its own durable queue |
+//! | `POST /v1/usage/{booking}/taken` | the same, with the signed attestation (`{"attestation_hex": "…"}`), first copied to the provider (critical outbox) |
+//! | `GET /v1/attestations[?limit=N]` | the copies our consumers sent for bookings we provided (`resources::copies`) |
+//! | `DELETE /v1/attestations/{booking}` | removes one, once our signer holds it |
 //!
 //! A row stays until its `DELETE`: a signer killed between the two reads it again and knows
 //! it by its booking (the signer keeps a booking → nonce map in the transaction that signs),
@@ -16,18 +19,21 @@
 //! resource's `kind` (the offer's `price_ref`) and `unit` from the catalogue — `null` when
 //! the provider deleted the resource since, which the signer reports instead of guessing.
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::body::refusal;
+use super::body::{read, refusal, reply};
 use crate::events::fields::{BadRequest, Kind};
 use crate::events::request::kind_name;
-use crate::events::view;
+use crate::events::request::Request;
+use crate::events::{view, Ops};
 use crate::resources::catalogue::Catalogue;
+use crate::resources::copies::Copies;
 use crate::resources::handoff::Handoff;
 use crate::resources::usage::ConfirmedUsage;
 use crate::resources::BookingId;
@@ -37,18 +43,52 @@ pub const DEFAULT_LISTED: usize = 100;
 /// Most rows one listing returns (a row is about 1 KiB of JSON).
 pub const MAX_LISTED: usize = 1_000;
 
-/// What the usage routes read: the hand-over table and the catalogue (for the terms).
+/// What the usage routes read: the hand-over table, the catalogue (for the terms), the
+/// received copies, and the service (which sends a copy).
 #[derive(Clone)]
 pub struct Desk {
     pub handoff: Handoff,
     pub catalogue: Catalogue,
+    pub copies: Copies,
+    pub ops: Option<Ops>,
 }
 
 pub(super) fn router<S: Clone + Send + Sync + 'static>(desk: Desk) -> Router<S> {
     Router::new()
         .route("/v1/usage", get(list))
         .route("/v1/usage/{booking}", delete(taken))
+        .route("/v1/usage/{booking}/taken", post(taken_with_copy))
+        .route("/v1/attestations", get(copies))
+        .route("/v1/attestations/{booking}", delete(copy_taken))
         .with_state(desk)
+}
+
+fn limit_of(params: &[(String, String)]) -> Result<usize, Response> {
+    let mut limit = DEFAULT_LISTED;
+    for (k, v) in params {
+        match k.as_str() {
+            "limit" => match v.parse() {
+                Ok(n) if (1..=MAX_LISTED).contains(&n) => limit = n,
+                _ => {
+                    return Err(refusal(&BadRequest::new(
+                        "limit",
+                        format!("must be 1..={MAX_LISTED}"),
+                    )))
+                }
+            },
+            other => {
+                return Err(refusal(&BadRequest::new(
+                    other.to_string(),
+                    "unknown parameter",
+                )))
+            }
+        }
+    }
+    Ok(limit)
+}
+
+fn booking_of(id: &str) -> Result<BookingId, Response> {
+    BookingId::parse(id).map_err(|e| refusal(&BadRequest::new("booking", e.to_string())))
 }
 
 fn store_error(e: impl std::fmt::Display) -> Response {
@@ -73,21 +113,10 @@ fn row(desk: &Desk, u: &ConfirmedUsage) -> Value {
 }
 
 async fn list(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
-    let mut limit = DEFAULT_LISTED;
-    for (k, v) in &params {
-        match k.as_str() {
-            "limit" => match v.parse() {
-                Ok(n) if (1..=MAX_LISTED).contains(&n) => limit = n,
-                _ => {
-                    return refusal(&BadRequest::new(
-                        "limit",
-                        format!("must be 1..={MAX_LISTED}"),
-                    ))
-                }
-            },
-            other => return refusal(&BadRequest::new(other.to_string(), "unknown parameter")),
-        }
-    }
+    let limit = match limit_of(&params) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
     let (rows, waiting) = match desk.handoff.pending(limit).and_then(|r| {
         let n = desk.handoff.len()?;
         Ok((r, n))
@@ -104,10 +133,49 @@ async fn list(State(desk): State<Desk>, Query(params): Query<Vec<(String, String
 }
 
 async fn taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
-    let id = match BookingId::parse(&id) {
+    match booking_of(&id) {
+        Ok(id) => remove_row(&desk, id, Value::Null),
+        Err(r) => r,
+    }
+}
+
+/// The signer holds the usage and gives its attestation: copied to the provider first (a
+/// failure leaves the row: the signer tries again and is recognised), then the row goes.
+async fn taken_with_copy(State(desk): State<Desk>, Path(id): Path<String>, body: Body) -> Response {
+    let id = match booking_of(&id) {
         Ok(id) => id,
-        Err(e) => return refusal(&BadRequest::new("booking", e.to_string())),
+        Err(r) => return r,
     };
+    let parsed = read(body).await.and_then(|b| {
+        let v = crate::events::fields::parse(&b)?;
+        let f = crate::events::fields::Fields::of(&v, "", &["attestation_hex"])?;
+        hex::decode(f.str("attestation_hex")?)
+            .map_err(|e| BadRequest::new("attestation_hex", format!("not hex: {e}")))
+    });
+    let attestation = match parsed {
+        Ok(a) => a,
+        Err(e) => return refusal(&e),
+    };
+    let Some(ops) = &desk.ops else {
+        return refusal(
+            &BadRequest::new("(service)", "the data plane's service is not running")
+                .of_kind(Kind::Unavailable),
+        );
+    };
+    let answer = ops
+        .call(Request::SendCopy {
+            booking: id.clone(),
+            attestation,
+        })
+        .await;
+    if answer.error.is_some() {
+        return reply(answer, StatusCode::OK);
+    }
+    let sent = answer.value.get("sent").cloned().unwrap_or(Value::Null);
+    remove_row(&desk, id, sent)
+}
+
+fn remove_row(desk: &Desk, id: BookingId, sent: Value) -> Response {
     match desk.handoff.done(&id) {
         Ok(removed) => {
             if removed {
@@ -115,10 +183,57 @@ async fn taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
             }
             (
                 StatusCode::OK,
-                axum::Json(json!({"ok": true, "booking": id.to_string(), "removed": removed})),
+                axum::Json(json!({"ok": true, "booking": id.to_string(), "removed": removed, "sent": sent})),
             )
                 .into_response()
         }
+        Err(e) => store_error(e),
+    }
+}
+
+/// The attestation copies waiting for our signer, oldest booking key first.
+async fn copies(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let limit = match limit_of(&params) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let (rows, waiting) = match desk
+        .copies
+        .list(limit)
+        .and_then(|r| Ok((r, desk.copies.len()?)))
+    {
+        Ok(x) => x,
+        Err(e) => return store_error(e),
+    };
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.booking.to_string(),
+                "from": r.from.as_str(),
+                "attestation_hex": hex::encode(&r.attestation),
+                "received_at_ms": r.received_at_ms,
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        axum::Json(json!({"ok": true, "waiting": waiting, "attestations": rows})),
+    )
+        .into_response()
+}
+
+async fn copy_taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
+    let id = match booking_of(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match desk.copies.remove(&id) {
+        Ok(removed) => (
+            StatusCode::OK,
+            axum::Json(json!({"ok": true, "booking": id.to_string(), "removed": removed})),
+        )
+            .into_response(),
         Err(e) => store_error(e),
     }
 }

@@ -30,6 +30,7 @@
 //! (`bridge::Stats::dropped`).
 
 pub mod bridge;
+mod copies;
 pub mod core;
 pub mod fanout;
 pub mod fields;
@@ -48,6 +49,6 @@ pub use bridge::{Handle, Stats};
 pub use core::{Ops, Reply};
 pub use nano::RECONCILE_ACTION;
 pub use service::{
-    Service, Stores, BOOKING_PROTOCOL, DELEGATED_PROTOCOL, MUTATION_PROTOCOL, REFUSAL_PROTOCOL,
-    RESOURCE_REFUSAL_PROTOCOL, STEP_PROTOCOL, SYNC_PROTOCOL,
+    Service, Stores, BOOKING_PROTOCOL, COPY_PROTOCOL, DELEGATED_PROTOCOL, MUTATION_PROTOCOL,
+    REFUSAL_PROTOCOL, RESOURCE_REFUSAL_PROTOCOL, STEP_PROTOCOL, SYNC_PROTOCOL,
 };

@@ -126,6 +126,12 @@ pub enum Request {
     Booking(BookingId),
     /// The DTN outbox's figures (the local API).
     Outbox,
+    /// Our signer's attestation for a booking we consumed, to copy to its provider (the
+    /// local API, `POST /v1/usage/{booking}/taken`).
+    SendCopy {
+        booking: BookingId,
+        attestation: Vec<u8>,
+    },
 }
 
 /// Parses the payload of inbound subject `kind`; `me` owns what is created.

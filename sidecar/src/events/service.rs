@@ -40,6 +40,7 @@ use crate::dtn::{self, Delivered, Entry, Level};
 use crate::keys::NodeIdentity;
 use crate::resources::booking::{Action, Actor, Booking, RequestError, State};
 use crate::resources::catalogue::{Catalogue, Outcome, Refusal};
+use crate::resources::copies::Copies;
 use crate::resources::db::StoreError;
 use crate::resources::delegate::SignedDelegation;
 use crate::resources::mirror;
@@ -67,6 +68,8 @@ pub const DELEGATED_PROTOCOL: &str = "/garden/delegated-resource/1.0.0";
 pub const SYNC_PROTOCOL: &str = "/garden/delegation-sync/1.0.0";
 /// A refused resource mutation, told back to its sender (`resources::refusal`).
 pub const RESOURCE_REFUSAL_PROTOCOL: &str = "/garden/resource-refusal/1.0.0";
+/// The consumer's signed attestation, copied to the provider (`resources::copies`).
+pub const COPY_PROTOCOL: &str = "/garden/attestation-copy/1.0.0";
 /// Largest booking message accepted from a peer.
 pub const MAX_BOOKING_BYTES: usize = 8 * 1024;
 
@@ -114,6 +117,8 @@ pub struct Service {
     pub(super) routes: Routes,
     /// The nano/master rounds' state.
     pub(super) sync: SyncStore,
+    /// Attestation copies received as provider.
+    pub(super) copies: Copies,
     /// On a nano: its statement naming its master, sent with its resources.
     pub(super) statement: Option<SignedDelegation>,
     /// Woken when the consumer confirmed usage (rows wait in `usage.pending`).
@@ -132,6 +137,7 @@ pub struct Stores {
     pub bookings: BookingStore,
     pub routes: Routes,
     pub sync: SyncStore,
+    pub copies: Copies,
 }
 
 impl Stores {
@@ -144,7 +150,8 @@ impl Stores {
             catalogue: Catalogue::new(db.clone(), me)?,
             bookings: BookingStore::new(db.clone())?,
             routes: Routes::new(db.clone())?,
-            sync: SyncStore::new(db)?,
+            sync: SyncStore::new(db.clone())?,
+            copies: Copies::new(db)?,
         })
     }
 }
@@ -165,6 +172,7 @@ impl Service {
             bookings: stores.bookings,
             routes: stores.routes,
             sync: stores.sync,
+            copies: stores.copies,
             statement: None,
             plane,
             clock,
@@ -244,6 +252,10 @@ impl Service {
                 .map_err(store_failure),
             Request::Resource(id) => self.own_resource(id),
             Request::Book(b) => self.book(b).await,
+            Request::SendCopy {
+                booking,
+                attestation,
+            } => self.send_copy(booking, attestation).await,
             Request::Step(s) => self.step(s).await,
             Request::Bookings { state, limit } => self
                 .bookings
@@ -523,6 +535,7 @@ impl Service {
             STEP_PROTOCOL => vec![(Outbound::Booking, self.received_step(d).await)],
             REFUSAL_PROTOCOL => vec![(Outbound::Booking, self.received_refusal(d).await)],
             SYNC_PROTOCOL => self.received_sync(d).await,
+            COPY_PROTOCOL => vec![(Outbound::AttestationReceived, self.received_copy(d))],
             _ => {
                 tracing::debug!(protocol = %d.protocol, "delivered entry of a protocol the service does not handle");
                 Vec::new()

@@ -3,7 +3,8 @@
 //! Inbound (request/reply): `<prefix>.resource.{create,update,delete,search}`,
 //! `<prefix>.booking.{request,confirm,decline,start,complete,cancel,usage.confirm}`.
 //! Outbound (events): `<prefix>.out.resource.{received,refused}`, `<prefix>.out.booking`,
-//! `<prefix>.out.usage.confirmed`, `<prefix>.out.delivery.{delivered,expired,dropped}`, kept
+//! `<prefix>.out.usage.confirmed`, `<prefix>.out.attestation.received`,
+//! `<prefix>.out.delivery.{delivered,expired,dropped}`, kept
 //! by the JetStream stream [`Subjects::stream`] when JetStream is on.
 
 /// Longest prefix accepted.
@@ -76,6 +77,8 @@ pub enum Outbound {
     Booking,
     /// Usage this site confirmed as a consumer, handed to settlement.
     UsageConfirmed,
+    /// A consumer's signed attestation for a booking we provided reached us.
+    AttestationReceived,
     /// A partner acknowledged an entry of ours.
     Delivered,
     /// An entry of ours expired undelivered.
@@ -91,6 +94,7 @@ impl Outbound {
             Outbound::ResourceRefused => "out.resource.refused",
             Outbound::Booking => "out.booking",
             Outbound::UsageConfirmed => "out.usage.confirmed",
+            Outbound::AttestationReceived => "out.attestation.received",
             Outbound::Delivered => "out.delivery.delivered",
             Outbound::Expired => "out.delivery.expired",
             Outbound::Dropped => "out.delivery.dropped",

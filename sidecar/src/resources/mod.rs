@@ -21,6 +21,7 @@
 //! | [`mirror`] | what a party's site makes of the other party's transition: catch-up, duplicate or refusal (pure) |
 //! | [`delegate`] | a nano's signed statement naming its master, and the envelope its resources travel in (bounded CBOR) |
 //! | [`routes`] | who speaks for whom: nanos' masters, and per booking the peer speaking for the other party (redb) |
+//! | [`copies`] | the provider's copies of the attestations its consumers signed (`attestations.received`) |
 //! | [`handoff`] | confirmed usage waiting for settlement (`usage.pending`, written with the confirmation) |
 //!
 //! Key material: these modules only ever see the node identity (`NodeIdentity`), which signs
@@ -30,6 +31,7 @@
 
 pub mod booking;
 pub mod catalogue;
+pub mod copies;
 pub mod db;
 pub mod delegate;
 pub mod did;
