@@ -15,7 +15,7 @@
 //! file (`--config`, `GARDEN_SIGNER_CONFIG`), whose keys are the flag names with `_`:
 //! `rpc_url`, `chain_id`, `denom`, `contract`, `target`, `settlement_key`, `account_key`, `queue`,
 //! `gas_price`, `fee_denom`, `gas_adjustment`, `max_items`, `max_age`, `pipeline`, `usage_from`,
-//! `partners`. `--json` prints one
+//! `partners`, `copy_grace`. `--json` prints one
 //! JSON object per command (per pass with `--watch`).
 
 use std::path::{Path, PathBuf};
@@ -83,6 +83,10 @@ struct Cli {
     /// Batches broadcast before confirming them (default 4; 1 = one at a time).
     #[arg(long, env = "GARDEN_SIGNER_PIPELINE", global = true)]
     pipeline: Option<usize>,
+    /// Seconds a held copy of a consumer's attestation waits for the consumer's signer
+    /// before this signer submits it itself (default 3 600).
+    #[arg(long, env = "GARDEN_SIGNER_COPY_GRACE", global = true)]
+    copy_grace: Option<u64>,
     /// A sidecar's operator API (`http://127.0.0.1:7450`) to take confirmed usage from
     /// (`take`, and each pass of `submit --watch`).
     #[arg(long, env = "GARDEN_SIGNER_USAGE_FROM", global = true)]
@@ -256,6 +260,7 @@ struct FileConfig {
     pipeline: Option<usize>,
     usage_from: Option<String>,
     partners: Option<PathBuf>,
+    copy_grace: Option<u64>,
 }
 
 /// Flags and environment over the file.
@@ -284,6 +289,7 @@ fn merge(cli: &Cli) -> Result<FileConfig> {
         pipeline: cli.pipeline.or(f.pipeline),
         usage_from: cli.usage_from.clone().or(f.usage_from),
         partners: cli.partners.clone().or(f.partners),
+        copy_grace: cli.copy_grace.or(f.copy_grace),
     })
 }
 
@@ -409,6 +415,10 @@ async fn submit(
         cfg.gas_price = v;
     }
     cfg.fee_denom = c.fee_denom.clone();
+    if let Some(v) = c.copy_grace {
+        cfg.copy_grace = v;
+    }
+    let grace = cfg.copy_grace;
     let mut sub = Submitter::new(&signer, &chain, &wallet, cfg);
     // A backlog drains with a progress bar on a terminal (never in --json output).
     let backlog = {
@@ -446,6 +456,16 @@ async fn submit(
             }
         }
         let rep = sub.pass(now(), flush).await;
+        // The copies this site holds as provider: forgotten once settled, submitted by us
+        // once the consumer's signer let the grace pass.
+        let copies = match sub.settle_copies(now(), grace).await {
+            Ok(c) => Some(c),
+            Err(e) if watch => {
+                eprintln!("garden-signer: held copies not settled: {e:#}");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let stats = signer.stats(now())?;
         if let Some(b) = &bar {
             b.set_position((stats.final_ + stats.refused).saturating_sub(done0));
@@ -454,7 +474,7 @@ async fn submit(
         match rep {
             Ok(rep) if json_out => println!(
                 "{}",
-                json!({"pass": serde_json::to_value(&rep)?, "queue": stats_json(&stats)})
+                json!({"pass": serde_json::to_value(&rep)?, "copies": copies, "queue": stats_json(&stats)})
             ),
             Ok(rep) => {
                 println!(
@@ -463,6 +483,12 @@ async fn submit(
                 rep.items_refused, rep.requeued, rep.pending, stats.signed, stats.submitted,
                 stats.relayed, stats.final_, stats.refused
             );
+                if let Some(c) = copies.filter(|c| c.settled + c.submitted > 0) {
+                    println!(
+                        "held copies: {} settled and forgotten, {} submitted, {} waiting",
+                        c.settled, c.submitted, c.waiting
+                    );
+                }
                 if let Some(r) = &rep.last_refusal {
                     eprintln!("garden-signer: last refusal: {r}");
                 }
@@ -498,6 +524,15 @@ fn print_take(t: &TakeReport, json_out: bool) {
             t.nothing.len(),
             t.left.len()
         );
+    }
+    if !t.copies_held.is_empty() {
+        println!(
+            "holding {} attestation copies as provider",
+            t.copies_held.len()
+        );
+    }
+    for (id, why) in &t.copies_discarded {
+        eprintln!("garden-signer: attestation copy {id} discarded: {why}");
     }
     for (id, why) in &t.left {
         eprintln!("garden-signer: usage {id} left in the sidecar: {why}");

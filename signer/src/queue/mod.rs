@@ -41,6 +41,7 @@
 //! out again. A crash before the commit loses the attempt, never reuses a nonce.
 //! [`Signer::sign_many`] signs a burst in one transaction (one fsync for many items).
 
+mod copies;
 mod origin;
 mod record;
 mod relay;
@@ -55,6 +56,7 @@ use garden_wire::nonce::{first_nonce, Counter};
 use garden_wire::{Attestation, Domain};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+pub use copies::{copy_bytes, decode_copy, CopyRefusal, HeldCopy};
 pub use origin::Keyed;
 use record::{decode_batch, decode_item, encode_batch, encode_item, state_range};
 use types::dbe;
@@ -79,6 +81,8 @@ const TX_TIMEOUT: TableDefinition<u64, u64> = TableDefinition::new("tx_timeout")
 /// Where an attestation came from (a sidecar's booking id) → its nonce: signing a usage
 /// report twice is recognised ([`Signer::sign_keyed`]).
 const ORIGINS: TableDefinition<&str, u64> = TableDefinition::new("origins");
+/// Other members' attestations held as the provider's copy (`copies`).
+const COPIES: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("copies");
 
 const K_EPOCH: &str = "counter_epoch";
 const K_SEQ: &str = "counter_next_seq";
@@ -134,6 +138,7 @@ impl Signer {
             txn.open_table(BATCHES).map_err(dbe)?;
             txn.open_table(TX_TIMEOUT).map_err(dbe)?;
             txn.open_table(ORIGINS).map_err(dbe)?;
+            txn.open_table(COPIES).map_err(dbe)?;
         }
         txn.commit().map_err(dbe)?;
         Ok(Signer {

@@ -567,3 +567,71 @@ fn keyed_usage_is_signed_once_across_calls_and_restarts() {
     );
     assert_eq!(s.items().unwrap().len(), 2);
 }
+
+#[test]
+fn a_copy_is_held_only_if_another_key_signed_it_for_our_domain() {
+    let (mine, theirs, elsewhere) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let me = open(&mine);
+    let consumer = Signer::open(
+        &theirs.path().join("q.redb"),
+        SettlementKey::from_seed([9; 32]),
+        &DOMAIN,
+    )
+    .unwrap();
+    let other_domain = Signer::open(
+        &elsewhere.path().join("q.redb"),
+        SettlementKey::from_seed([9; 32]),
+        &Domain {
+            chain_id: "garden-zone-1",
+            contract: "wasm1othergateway",
+        },
+    )
+    .unwrap();
+    let att = consumer.sign(input(1, T0), T0).unwrap().attestation;
+    let bytes = copy_bytes(&att).unwrap();
+    assert_eq!(me.hold_copy(&bytes, T0 + 1).unwrap(), Ok(true));
+    assert_eq!(me.hold_copy(&bytes, T0 + 2).unwrap(), Ok(false), "held once");
+
+    // Refused: a forged figure, another signing domain, our own key, not one item.
+    let mut forged = att.clone();
+    forged.quantity += 1;
+    assert!(matches!(
+        me.hold_copy(&copy_bytes(&forged).unwrap(), T0).unwrap(),
+        Err(CopyRefusal::Signature { .. })
+    ));
+    let foreign = other_domain.sign(input(2, T0), T0).unwrap().attestation;
+    assert!(matches!(
+        me.hold_copy(&copy_bytes(&foreign).unwrap(), T0).unwrap(),
+        Err(CopyRefusal::Signature { .. })
+    ));
+    let own = me.sign(input(3, T0), T0).unwrap().attestation;
+    assert_eq!(
+        me.hold_copy(&copy_bytes(&own).unwrap(), T0).unwrap(),
+        Err(CopyRefusal::Own)
+    );
+    let two = garden_wire::batch::encode(&[att.clone(), foreign]).unwrap();
+    assert!(matches!(
+        me.hold_copy(&two, T0).unwrap(),
+        Err(CopyRefusal::Malformed(_))
+    ));
+    assert!(matches!(
+        me.hold_copy(b"GWAB", T0).unwrap(),
+        Err(CopyRefusal::Malformed(_))
+    ));
+
+    // Held across a restart, its grace restarted by a submission, then forgotten.
+    drop(me);
+    let me = open(&mine);
+    let held = me.copies(10).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((&held[0].attestation, held[0].since), (&att, T0 + 1));
+    me.touch_copy(&att.signer, att.nonce, T0 + 99).unwrap();
+    assert_eq!(me.copies(10).unwrap()[0].since, T0 + 99);
+    assert!(me.drop_copy(&att.signer, att.nonce).unwrap());
+    assert!(me.copies(10).unwrap().is_empty());
+    assert_eq!(me.items().unwrap().len(), 1, "copies never enter the own queue");
+}

@@ -20,6 +20,7 @@
 //! were never broadcast: the hash is recorded before the broadcast). Only then is the account
 //! sequence read again and new batches taken.
 
+mod copies;
 pub mod decide;
 
 use std::time::Duration;
@@ -30,6 +31,7 @@ use serde_json::json;
 
 use crate::chain::{Account, Broadcast, Chain, GasPolicy, Lookup, TxDraft, Wallet};
 use crate::queue::{BatchState, RetryCause, Signer};
+pub use copies::{CopiesReport, MAX_COPIES_PER_PASS};
 use decide::{BroadcastSeen, LookupSeen, Step};
 
 pub use decide::Target;
@@ -57,6 +59,9 @@ pub struct SubmitConfig {
     pub confirm_timeout: Duration,
     /// Batches broadcast (consecutive sequences) before confirming them; 1 = one at a time.
     pub pipeline: usize,
+    /// Seconds a held copy of a consumer's attestation waits for the consumer's signer
+    /// before this one submits it (`settle_copies`).
+    pub copy_grace: u64,
 }
 
 impl SubmitConfig {
@@ -72,6 +77,7 @@ impl SubmitConfig {
             timeout_blocks: 40,
             confirm_timeout: Duration::from_secs(120),
             pipeline: 4,
+            copy_grace: 3_600,
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, Uri};
 use serde_json::Value;
@@ -46,7 +46,7 @@ impl Desk {
     /// Up to `limit` confirmed usages waiting, oldest first.
     pub async fn waiting(&self, limit: usize) -> Result<Vec<Value>> {
         let v = self
-            .call(Method::GET, &format!("/v1/usage?limit={limit}"))
+            .call(Method::GET, &format!("/v1/usage?limit={limit}"), None)
             .await?;
         match v.get("usage") {
             Some(Value::Array(rows)) => Ok(rows.clone()),
@@ -54,22 +54,76 @@ impl Desk {
         }
     }
 
-    /// Tells the sidecar the usage of `booking` is in the signer's queue.
+    /// Tells the sidecar the usage of `booking` is in the signer's queue (nothing to copy:
+    /// a usage with nothing to pay).
     pub async fn taken(&self, booking: &str) -> Result<()> {
-        self.call(Method::DELETE, &format!("/v1/usage/{}", segment(booking)))
-            .await
-            .map(|_| ())
+        self.call(
+            Method::DELETE,
+            &format!("/v1/usage/{}", segment(booking)),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
-    async fn call(&self, method: Method, path: &str) -> Result<Value> {
+    /// Tells the sidecar the usage of `booking` is signed, with the attestation it copies
+    /// to the provider.
+    pub async fn taken_with_copy(&self, booking: &str, attestation: &[u8]) -> Result<()> {
+        let body = serde_json::json!({"attestation_hex": hex::encode(attestation)});
+        self.call(
+            Method::POST,
+            &format!("/v1/usage/{}/taken", segment(booking)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Up to `limit` attestation copies the sidecar received as provider: (booking, bytes).
+    pub async fn copies(&self, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let v = self
+            .call(
+                Method::GET,
+                &format!("/v1/attestations?limit={limit}"),
+                None,
+            )
+            .await?;
+        let Some(Value::Array(rows)) = v.get("attestations") else {
+            bail!("GET /v1/attestations: no `attestations` list in the answer");
+        };
+        rows.iter()
+            .map(|r| {
+                let id = r["id"].as_str().context("attestation copy without an id")?;
+                let bytes = hex::decode(r["attestation_hex"].as_str().unwrap_or(""))
+                    .with_context(|| format!("attestation copy {id}: attestation_hex"))?;
+                Ok((id.to_string(), bytes))
+            })
+            .collect()
+    }
+
+    /// Tells the sidecar the copy of `booking` is held (or discarded) by the signer.
+    pub async fn copy_taken(&self, booking: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/v1/attestations/{}", segment(booking)),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Value> {
         let what = format!("{method} http://{}{path}", self.authority);
-        tokio::time::timeout(TIMEOUT, self.exchange(method, path))
-            .await
-            .map_err(|_| anyhow!("{what}: no answer within {TIMEOUT:?}"))?
-            .with_context(|| what.clone())
+        tokio::time::timeout(
+            TIMEOUT,
+            self.exchange(method, path, body.unwrap_or_default()),
+        )
+        .await
+        .map_err(|_| anyhow!("{what}: no answer within {TIMEOUT:?}"))?
+        .with_context(|| what.clone())
     }
 
-    async fn exchange(&self, method: Method, path: &str) -> Result<Value> {
+    async fn exchange(&self, method: Method, path: &str, body: Vec<u8>) -> Result<Value> {
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
             .context("is the sidecar running with its API on ([api] listen)?")?;
@@ -80,7 +134,8 @@ impl Desk {
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, &self.authority)
-            .body(Empty::<Bytes>::new())?;
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))?;
         let resp = sender.send_request(req).await?;
         let status = resp.status().as_u16();
         let body = Limited::new(resp.into_body(), MAX_ANSWER)

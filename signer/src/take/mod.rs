@@ -38,7 +38,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::input::UsageInput;
-use crate::queue::{Keyed, Signer};
+use crate::queue::{copy_bytes, decode_copy, Keyed, Signer};
 pub use desk::Desk;
 
 /// DIDs → member chain addresses (see the module docs).
@@ -152,6 +152,11 @@ pub struct TakeReport {
     /// Bookings signed whose row the sidecar could not be told to drop (taken again,
     /// recognised, on the next pass).
     pub untold: Vec<(String, String)>,
+    /// As provider: consumers' attestations received through the sidecar and now held
+    /// (booking, nonce), to submit if the consumer's signer does not.
+    pub copies_held: Vec<(String, u64)>,
+    /// As provider: copies discarded, and why (forged, another signing domain, not ours).
+    pub copies_discarded: Vec<(String, String)>,
 }
 
 /// Most rows asked for per request.
@@ -183,17 +188,32 @@ pub async fn take(
             Err(reason) => rep.left.push((id, reason)),
         }
     }
+    let mut attested = Vec::new();
     for (id, answer) in signer.sign_keyed(inputs, now)? {
         match answer {
             Keyed::Signed(item) => {
                 rep.signed.push((id.clone(), item.nonce));
-                drop_rows.push(id);
+                attested.push((id, item.attestation));
             }
             Keyed::Already { nonce } => {
                 rep.already.push((id.clone(), nonce));
-                drop_rows.push(id);
+                match signer.item(nonce)? {
+                    Some(item) => attested.push((id, item.attestation)),
+                    None => drop_rows.push(id),
+                }
             }
             Keyed::Invalid(reason) => rep.left.push((id, reason)),
+        }
+    }
+    // Each signed usage leaves the sidecar with its attestation, which the sidecar copies
+    // to the provider first (a failure leaves the row: taken again, recognised, copied).
+    for (id, att) in attested {
+        let told = match copy_bytes(&att) {
+            Ok(bytes) => desk.taken_with_copy(&id, &bytes).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = told {
+            rep.untold.push((id, format!("{e:#}")));
         }
     }
     drop_rows.dedup();
@@ -202,7 +222,47 @@ pub async fn take(
             rep.untold.push((id, format!("{e:#}")));
         }
     }
+    take_copies(signer, desk, partners, now, &mut rep).await?;
     Ok(rep)
+}
+
+/// As provider: holds the copies our consumers' sites sent (checked: one attestation, a
+/// valid signature under our signing domain, a provider the partners file names), then
+/// tells the sidecar; a copy that fails a check is discarded with the reason.
+async fn take_copies(
+    signer: &Signer,
+    desk: &Desk,
+    partners: &Partners,
+    now: u64,
+    rep: &mut TakeReport,
+) -> Result<()> {
+    for (id, bytes) in desk.copies(TAKE_LIMIT).await? {
+        let checked = decode_copy(&bytes)
+            .map_err(|r| r.to_string())
+            .and_then(|a| {
+                if partners.sites.values().any(|addr| *addr == a.provider) {
+                    Ok(a)
+                } else {
+                    Err(format!(
+                        "provider {} is not in the partners file",
+                        a.provider
+                    ))
+                }
+            });
+        match checked.and_then(|a| match signer.hold_copy(&bytes, now) {
+            Ok(Ok(_)) => Ok(Ok(a.nonce)),
+            Ok(Err(refusal)) => Err(refusal.to_string()),
+            Err(e) => Ok(Err(e)),
+        }) {
+            Ok(Ok(nonce)) => rep.copies_held.push((id.clone(), nonce)),
+            Ok(Err(store)) => return Err(store.into()),
+            Err(reason) => rep.copies_discarded.push((id.clone(), reason)),
+        }
+        if let Err(e) = desk.copy_taken(&id).await {
+            rep.untold.push((id, format!("{e:#}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

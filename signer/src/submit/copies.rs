@@ -1,0 +1,123 @@
+//! The provider's side of "either side can submit": the copies this signer holds of its
+//! consumers' attestations (`queue::copies`) are settled by the consumer's signer in the
+//! normal case; each pass asks the contract where each copy stands, forgets the settled
+//! ones, and submits those still free once they are `copy_grace` old (the consumer's
+//! signer had its chance: it may be offline, broken or gone). A copy the consumer submits
+//! at the same time is harmless: the contract takes each (signer, nonce) once.
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use serde_json::json;
+
+use super::{Submitter, Target};
+use crate::queue::HeldCopy;
+
+/// Copies looked at per pass (each costs one query).
+pub const MAX_COPIES_PER_PASS: usize = 200;
+
+/// What one [`Submitter::settle_copies`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CopiesReport {
+    /// Copies found settled (by the consumer's signer or by us) and forgotten.
+    pub settled: u64,
+    /// Copies in flight (IBC mode: forwarded, not yet acknowledged) or not yet due.
+    pub waiting: u64,
+    /// Copies submitted by this pass.
+    pub submitted: u64,
+    /// The submission's transaction hash, if any.
+    pub tx: Option<String>,
+}
+
+/// Where a copy stands on the contract.
+enum Standing {
+    Settled,
+    InFlight,
+    Free,
+}
+
+impl Submitter<'_> {
+    async fn standing(&self, c: &HeldCopy) -> Result<Standing> {
+        let signer = base64::engine::general_purpose::STANDARD.encode(c.attestation.signer);
+        let nonce = c.attestation.nonce;
+        Ok(match self.cfg.target {
+            Target::Gateway => {
+                let s: garden_wire::ibc::ItemStatus = self
+                    .chain
+                    .query(
+                        &self.cfg.contract,
+                        &json!({"item": {"signer": signer, "nonce": nonce}}),
+                    )
+                    .await
+                    .with_context(|| format!("gateway status of copy {nonce}"))?;
+                match s.state {
+                    garden_wire::ibc::ItemState::Settled => Standing::Settled,
+                    garden_wire::ibc::ItemState::Pending => Standing::InFlight,
+                    // Released with a settlement code: refused for good (escrow, offer…)
+                    // unless it can change; the consumer's own signer keeps trying it, and
+                    // so do we after the grace.
+                    garden_wire::ibc::ItemState::Free | garden_wire::ibc::ItemState::Released => {
+                        Standing::Free
+                    }
+                }
+            }
+            Target::Settlement => {
+                let used: bool = self
+                    .chain
+                    .query(
+                        &self.cfg.contract,
+                        &json!({"nonce_used": {"signer": signer, "nonce": nonce}}),
+                    )
+                    .await
+                    .with_context(|| format!("settlement status of copy {nonce}"))?;
+                if used {
+                    Standing::Settled
+                } else {
+                    Standing::Free
+                }
+            }
+        })
+    }
+
+    /// One look at the held copies at `now` (unix seconds); submits the due free ones in one
+    /// transaction (up to the batch limit) and leaves their outcome to the next pass.
+    pub async fn settle_copies(&mut self, now: u64, grace: u64) -> Result<CopiesReport> {
+        let mut rep = CopiesReport::default();
+        let mut due = Vec::new();
+        for c in self.signer.copies(MAX_COPIES_PER_PASS)? {
+            match self.standing(&c).await? {
+                Standing::Settled => {
+                    self.signer
+                        .drop_copy(&c.attestation.signer, c.attestation.nonce)?;
+                    rep.settled += 1;
+                }
+                Standing::Free if now.saturating_sub(c.since) >= grace => due.push(c.attestation),
+                _ => rep.waiting += 1,
+            }
+        }
+        let limit = self.limit().await?;
+        due.truncate(limit);
+        if due.is_empty() {
+            return Ok(rep);
+        }
+        let batch = garden_wire::batch::encode(&due)
+            .map_err(|e| anyhow::anyhow!("encoding the copies: {e}"))?;
+        let batch = base64::engine::general_purpose::STANDARD.encode(batch);
+        let msg = match self.cfg.target {
+            Target::Settlement => json!({"settle_batch": {"batch": batch, "strict": null}}),
+            Target::Gateway => json!({"submit_batch": {"batch": batch}}),
+        };
+        // Sent and confirmed on its own; the own queue's tracked sequence is re-read after.
+        let out = self
+            .chain
+            .execute(self.wallet, &self.cfg.contract, &msg, vec![])
+            .await
+            .context("submitting held copies")?;
+        self.account = None;
+        for a in &due {
+            self.signer.touch_copy(&a.signer, a.nonce, now)?;
+        }
+        rep.submitted = due.len() as u64;
+        rep.tx = Some(out.hash.clone());
+        Ok(rep)
+    }
+}
