@@ -840,7 +840,9 @@ async fn book_and_use(
 /// its confirmed usage from its sidecar's API, signs it with its member key, and the
 /// batches go through the gateway and Hermes to the settlement chain, which pays each
 /// provider from the other's escrow, once. The sidecars keep nothing afterwards, and a
-/// second take finds nothing.
+/// second take finds nothing. Each attestation is also copied to its provider's site: the
+/// provider's signer forgets a copy its consumer settled, and settles one its consumer
+/// signed but never submitted; the consumer's late submission is not paid again.
 #[tokio::test]
 async fn usage_reports_from_two_sites_become_payments() -> Result<()> {
     let w = world(0).await?;
@@ -867,7 +869,8 @@ async fn usage_reports_from_two_sites_become_payments() -> Result<()> {
         )
         .await?;
     for (who, amount) in [
-        (&w.consumer, a_price * a_units as u128),
+        // Two bookings of site-a's resource: the second settled from the provider's copy.
+        (&w.consumer, 2 * a_price * a_units as u128),
         (&w.provider, b_price * b_units as u128),
     ] {
         w.settle
@@ -955,32 +958,10 @@ async fn usage_reports_from_two_sites_become_payments() -> Result<()> {
         (&site_a, "site-a", &booking_a),
         (site_b, "site-b", &booking_b),
     ] {
-        let cfg = signer_config(&w, s)?;
-        std::fs::write(s.dir.join("partners.toml"), &partners)?;
-        let port = if site == "site-a" { 7452 } else { 7453 };
-        let take = |what: &str| -> Result<Value> {
-            let out = Command::new(signer_bin()?)
-                .args(["--json", "take"])
-                .env("GARDEN_SIGNER_CONFIG", &cfg)
-                .env(
-                    "GARDEN_SIGNER_USAGE_FROM",
-                    format!("http://127.0.0.1:{port}"),
-                )
-                .env("GARDEN_SIGNER_PARTNERS", s.dir.join("partners.toml"))
-                .output()?;
-            if !out.status.success() {
-                bail!(
-                    "{what}: garden-signer take failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let line = String::from_utf8_lossy(&out.stdout);
-            Ok(serde_json::from_str::<Value>(line.lines().last().unwrap_or(""))?["take"].clone())
-        };
-        let t = take(site)?;
+        let t = signer_take(&w, s, site, &partners)?;
         assert_eq!(t["signed"][0][0], json!(booking), "{site}: {t}");
         assert_eq!(t["left"], json!([]), "{site}: {t}");
-        let again = take(site)?;
+        let again = signer_take(&w, s, site, &partners)?;
         assert_eq!(
             again["listed"], 0,
             "{site}: the sidecar still lists usage: {again}"
@@ -1006,5 +987,105 @@ async fn usage_reports_from_two_sites_become_payments() -> Result<()> {
         b_price * b_units as u128,
         "site-b paid once"
     );
+
+    // The provider's copy: site-b's sidecar sent site-a the attestation of booking_b;
+    // site-a's signer holds it, finds it settled by site-b's signer, forgets it.
+    let held = copies_taken(&w, &site_a, &partners, &booking_b).await?;
+    assert_eq!(held["copies_discarded"], json!([]), "{held}");
+    {
+        let signer_a = site_a.open(&w.zone, &w.d)?;
+        let rep = Submitter::new(&signer_a, &w.zone, &site_a.wallet, w.config())
+            .settle_copies(unix_now(), 0)
+            .await?;
+        assert_eq!((rep.settled, rep.submitted), (1, 0), "{rep:?}");
+    }
+
+    // A consumer whose signer signs but never submits: the provider submits its copy.
+    let booking_c = book_and_use("site-b", "site-a", &did_a, &res_a, a_units, tag + 2).await?;
+    let t = signer_take(&w, site_b, "site-b", &partners)?;
+    let nonce_c = t["signed"][0][1].as_u64().context("nonce")?;
+    copies_taken(&w, &site_a, &partners, &booking_c).await?;
+    {
+        let signer_a = site_a.open(&w.zone, &w.d)?;
+        let mut sub = Submitter::new(&signer_a, &w.zone, &site_a.wallet, w.config());
+        let rep = sub.settle_copies(unix_now(), 0).await?;
+        assert_eq!(rep.submitted, 1, "{rep:?}");
+        let t0 = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Submitted once: the grace restarted, nothing is sent again while it settles.
+            let rep = sub.settle_copies(unix_now(), 3_600).await?;
+            assert_eq!(rep.submitted, 0, "{rep:?}");
+            if rep.settled == 1 {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(120) {
+                bail!("site-a's copy of {booking_c} not settled after 120 s: {rep:?}");
+            }
+        }
+    }
+    assert_eq!(
+        paid(&w.consumer, &w.provider).await? - to_a0,
+        2 * a_price * a_units as u128,
+        "the copy paid once"
+    );
+    // The consumer's signer comes back and submits its own: settled already, not paid again.
+    let signer_b = site_b.open(&w.zone, &w.d)?;
+    w.drain(&signer_b, &site_b.wallet, Duration::from_secs(180))
+        .await?;
+    let item = signer_b.item(nonce_c)?.context("queued item")?;
+    assert!(
+        matches!(item.state, garden_signer::ItemState::Final { .. }),
+        "{item:?}"
+    );
+    assert_eq!(
+        paid(&w.consumer, &w.provider).await? - to_a0,
+        2 * a_price * a_units as u128,
+        "paid once, whoever submitted"
+    );
     Ok(())
+}
+
+/// `garden-signer --json take` for `site` (its sidecar's API and the partners file).
+fn signer_take(w: &World, s: &Site, site: &str, partners: &str) -> Result<Value> {
+    let cfg = signer_config(w, s)?;
+    std::fs::write(s.dir.join("partners.toml"), partners)?;
+    let port = if site == "site-a" { 7452 } else { 7453 };
+    let out = Command::new(signer_bin()?)
+        .args(["--json", "take"])
+        .env("GARDEN_SIGNER_CONFIG", &cfg)
+        .env(
+            "GARDEN_SIGNER_USAGE_FROM",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("GARDEN_SIGNER_PARTNERS", s.dir.join("partners.toml"))
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "{site}: garden-signer take failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The last page's report (one line per page).
+    Ok(serde_json::from_str::<Value>(text.lines().last().unwrap_or(""))?["take"].clone())
+}
+
+/// Takes at site-a until its signer holds the copy of `booking` (the copy crosses the data
+/// plane after site-b's signer took the usage); returns that take's report.
+async fn copies_taken(w: &World, s: &Site, partners: &str, booking: &str) -> Result<Value> {
+    let t0 = Instant::now();
+    loop {
+        let t = signer_take(w, s, "site-a", partners)?;
+        let held = t["copies_held"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|c| c[0] == booking));
+        if held {
+            return Ok(t);
+        }
+        if t0.elapsed() > Duration::from_secs(90) {
+            bail!("site-a holds no copy of {booking} after 90 s: {t}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

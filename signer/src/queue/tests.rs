@@ -594,7 +594,11 @@ fn a_copy_is_held_only_if_another_key_signed_it_for_our_domain() {
     let att = consumer.sign(input(1, T0), T0).unwrap().attestation;
     let bytes = copy_bytes(&att).unwrap();
     assert_eq!(me.hold_copy(&bytes, T0 + 1).unwrap(), Ok(true));
-    assert_eq!(me.hold_copy(&bytes, T0 + 2).unwrap(), Ok(false), "held once");
+    assert_eq!(
+        me.hold_copy(&bytes, T0 + 2).unwrap(),
+        Ok(false),
+        "held once"
+    );
 
     // Refused: a forged figure, another signing domain, our own key, not one item.
     let mut forged = att.clone();
@@ -633,5 +637,9 @@ fn a_copy_is_held_only_if_another_key_signed_it_for_our_domain() {
     assert_eq!(me.copies(10).unwrap()[0].since, T0 + 99);
     assert!(me.drop_copy(&att.signer, att.nonce).unwrap());
     assert!(me.copies(10).unwrap().is_empty());
-    assert_eq!(me.items().unwrap().len(), 1, "copies never enter the own queue");
+    assert_eq!(
+        me.items().unwrap().len(),
+        1,
+        "copies never enter the own queue"
+    );
 }
