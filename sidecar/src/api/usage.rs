@@ -63,32 +63,27 @@ pub(super) fn router<S: Clone + Send + Sync + 'static>(desk: Desk) -> Router<S> 
         .with_state(desk)
 }
 
-fn limit_of(params: &[(String, String)]) -> Result<usize, Response> {
+fn limit_of(params: &[(String, String)]) -> Result<usize, BadRequest> {
     let mut limit = DEFAULT_LISTED;
     for (k, v) in params {
         match k.as_str() {
             "limit" => match v.parse() {
                 Ok(n) if (1..=MAX_LISTED).contains(&n) => limit = n,
                 _ => {
-                    return Err(refusal(&BadRequest::new(
+                    return Err(BadRequest::new(
                         "limit",
                         format!("must be 1..={MAX_LISTED}"),
-                    )))
+                    ))
                 }
             },
-            other => {
-                return Err(refusal(&BadRequest::new(
-                    other.to_string(),
-                    "unknown parameter",
-                )))
-            }
+            other => return Err(BadRequest::new(other.to_string(), "unknown parameter")),
         }
     }
     Ok(limit)
 }
 
-fn booking_of(id: &str) -> Result<BookingId, Response> {
-    BookingId::parse(id).map_err(|e| refusal(&BadRequest::new("booking", e.to_string())))
+fn booking_of(id: &str) -> Result<BookingId, BadRequest> {
+    BookingId::parse(id).map_err(|e| BadRequest::new("booking", e.to_string()))
 }
 
 fn store_error(e: impl std::fmt::Display) -> Response {
@@ -115,7 +110,7 @@ fn row(desk: &Desk, u: &ConfirmedUsage) -> Value {
 async fn list(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let limit = match limit_of(&params) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refusal(&e),
     };
     let (rows, waiting) = match desk.handoff.pending(limit).and_then(|r| {
         let n = desk.handoff.len()?;
@@ -135,7 +130,7 @@ async fn list(State(desk): State<Desk>, Query(params): Query<Vec<(String, String
 async fn taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
     match booking_of(&id) {
         Ok(id) => remove_row(&desk, id, Value::Null),
-        Err(r) => r,
+        Err(e) => refusal(&e),
     }
 }
 
@@ -144,7 +139,7 @@ async fn taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
 async fn taken_with_copy(State(desk): State<Desk>, Path(id): Path<String>, body: Body) -> Response {
     let id = match booking_of(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refusal(&e),
     };
     let parsed = read(body).await.and_then(|b| {
         let v = crate::events::fields::parse(&b)?;
@@ -195,7 +190,7 @@ fn remove_row(desk: &Desk, id: BookingId, sent: Value) -> Response {
 async fn copies(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let limit = match limit_of(&params) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refusal(&e),
     };
     let (rows, waiting) = match desk
         .copies
@@ -226,7 +221,7 @@ async fn copies(State(desk): State<Desk>, Query(params): Query<Vec<(String, Stri
 async fn copy_taken(State(desk): State<Desk>, Path(id): Path<String>) -> Response {
     let id = match booking_of(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return refusal(&e),
     };
     match desk.copies.remove(&id) {
         Ok(removed) => (

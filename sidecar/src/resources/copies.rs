@@ -208,9 +208,7 @@ mod tests {
 
     #[test]
     fn the_first_copy_of_a_booking_stays_until_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = crate::resources::db::open(&dir.path().join("r.redb")).unwrap();
-        let copies = Copies::new(database).unwrap();
+        let copies = Copies::new(crate::resources::db::temp()).unwrap();
         let b = booking(3);
         let from = Did::of(&NodeIdentity::generate());
         let first = Received {
