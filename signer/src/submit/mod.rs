@@ -144,6 +144,10 @@ pub struct Submitter<'a> {
     wallet: &'a Wallet,
     cfg: SubmitConfig,
     account: Option<Account>,
+    /// The chain height read by the round's first transaction: the others of the round
+    /// reuse it for their timeout height (a round lasts a block or two, far inside
+    /// `timeout_blocks`), which saves one query per transaction.
+    round_height: Option<u64>,
     limit: Option<usize>,
     /// Settled-or-refused items shown on a progress bar, counted from a base.
     progress: Option<(indicatif::ProgressBar, u64)>,
@@ -162,6 +166,7 @@ impl<'a> Submitter<'a> {
             wallet,
             cfg,
             account: None,
+            round_height: None,
             limit: None,
             progress: None,
         }
@@ -348,7 +353,14 @@ impl<'a> Submitter<'a> {
             Some(a) => a,
             None => self.chain.account_info(&self.wallet.address).await?,
         };
-        let height = self.chain.height().await?;
+        let height = match self.round_height {
+            Some(h) if in_round => h,
+            _ => {
+                let h = self.chain.height().await?;
+                self.round_height = Some(h);
+                h
+            }
+        };
         let timeout_height = height + self.cfg.timeout_blocks;
         let draft = TxDraft {
             msgs: &msgs,
