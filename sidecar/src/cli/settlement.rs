@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 #[derive(Debug, clap::Args)]
 #[command(disable_help_flag = true)]
 pub struct Args {
-    /// `status`, `queue`, `submit`, `query`, `sign`, `keygen`, `pubkey`, then their flags
+    /// `status`, `queue`, `submit`, `take`, `query`, `sign`, `keygen`, `pubkey`, then their flags
     /// (settings also come from `GARDEN_SIGNER_*`, see docs/OPERATIONS.md).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub args: Vec<String>,
@@ -22,7 +22,8 @@ pub struct Args {
 /// What the signer offers under `garden settlement` (others are refused here, so a typo is
 /// not sent on).
 const COMMANDS: &[&str] = &[
-    "status", "queue", "submit", "query", "sign", "keygen", "pubkey", "help", "--help", "-h",
+    "status", "queue", "submit", "take", "query", "sign", "keygen", "pubkey", "help", "--help",
+    "-h",
 ];
 
 /// `GARDEN_SIGNER_BIN`, else `garden-signer` beside this executable, else on `PATH`.
