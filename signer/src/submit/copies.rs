@@ -78,12 +78,19 @@ impl Submitter<'_> {
         })
     }
 
-    /// One look at the held copies at `now` (unix seconds); submits the due free ones in one
-    /// transaction (up to the batch limit) and leaves their outcome to the next pass.
+    /// One look at the held copies whose grace is over at `now` (unix seconds): forgets the
+    /// settled ones, submits the free ones in one transaction (up to the batch limit; their
+    /// grace restarts) and leaves their outcome to a later pass.
     pub async fn settle_copies(&mut self, now: u64, grace: u64) -> Result<CopiesReport> {
         let mut rep = CopiesReport::default();
         let mut due = Vec::new();
         for c in self.signer.copies(MAX_COPIES_PER_PASS)? {
+            // A copy is looked at once its grace is over, not before: the chain is asked
+            // about each copy about once per grace, not once per pass.
+            if now.saturating_sub(c.since) < grace {
+                rep.waiting += 1;
+                continue;
+            }
             match self.standing(&c).await? {
                 Standing::Settled => {
                     self.signer
