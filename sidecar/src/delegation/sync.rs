@@ -307,11 +307,7 @@ impl MasterSync {
         b: Booking,
         gone: &BTreeSet<BookingId>,
     ) -> Result<MasterStep, SyncError> {
-        if !self.has_room() {
-            return Err(SyncError::TooMany(self.new.len() + 1));
-        }
-        self.new.retain(|x| x.id != b.id);
-        self.new.push(b);
+        add_new(&mut self.new, b)?;
         if self.awaiting {
             Ok(MasterStep::Quiet)
         } else {
@@ -384,6 +380,16 @@ impl MasterSync {
     }
 }
 
+/// Adds `b` to a side's new bookings (replacing a version under its id), within the bound.
+fn add_new(new: &mut Vec<Booking>, b: Booking) -> Result<(), SyncError> {
+    new.retain(|x| x.id != b.id);
+    if new.len() >= MAX_SYNC_BOOKINGS {
+        return Err(SyncError::TooMany(new.len() + 1));
+    }
+    new.push(b);
+    Ok(())
+}
+
 /// `base` without the bookings of `gone`.
 fn without(base: &[Booking], gone: &[BookingId]) -> Vec<Booking> {
     base.iter()
@@ -438,11 +444,7 @@ impl NanoSync {
         b: Booking,
         gone: &BTreeSet<BookingId>,
     ) -> Result<SyncMessage, SyncError> {
-        if !self.has_room() {
-            return Err(SyncError::TooMany(self.new.len() + 1));
-        }
-        self.new.retain(|x| x.id != b.id);
-        self.new.push(b);
+        add_new(&mut self.new, b)?;
         Ok(self.report(gone))
     }
 
