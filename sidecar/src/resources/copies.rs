@@ -15,10 +15,10 @@
 
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::db::{db, StoreError};
+use super::db::{db, BookingRows, StoreError};
 use super::ids::BookingId;
 use super::Did;
 
@@ -88,33 +88,25 @@ pub struct Received {
     pub received_at_ms: u64,
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        table: "attestations.received",
-        reason: e.to_string(),
-    }
-}
-
 /// See the module docs.
 #[derive(Clone)]
 pub struct Copies {
-    db: Arc<Database>,
+    rows: BookingRows,
 }
 
 impl Copies {
     /// The table in `db` (created if missing).
     pub fn new(database: Arc<Database>) -> Result<Copies, StoreError> {
-        let tx = database.begin_write().map_err(db)?;
-        tx.open_table(RECEIVED).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(Copies { db: database })
+        Ok(Copies {
+            rows: BookingRows::open(database, RECEIVED, "attestations.received")?,
+        })
     }
 
     /// Keeps `r`; false (nothing changes) when a copy for its booking is already here: the
     /// first one stays, the provider's signer checks it and a later one cannot replace it.
     pub fn keep(&self, r: &Received) -> Result<bool, StoreError> {
-        let bytes = cbor4ii::serde::to_vec(Vec::new(), r).map_err(corrupt)?;
-        let tx = self.db.begin_write().map_err(db)?;
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), r).map_err(|e| self.rows.corrupt(e))?;
+        let tx = self.rows.database().begin_write().map_err(db)?;
         let added = {
             let mut t = tx.open_table(RECEIVED).map_err(db)?;
             let key = (r.booking.consumer.as_str(), r.booking.nonce);
@@ -131,34 +123,16 @@ impl Copies {
 
     /// Up to `max` copies, in booking key order.
     pub fn list(&self, max: usize) -> Result<Vec<Received>, StoreError> {
-        let tx = self.db.begin_read().map_err(db)?;
-        let t = tx.open_table(RECEIVED).map_err(db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(db)?.take(max) {
-            let (_, v) = row.map_err(db)?;
-            out.push(cbor4ii::serde::from_slice(v.value()).map_err(corrupt)?);
-        }
-        Ok(out)
+        self.rows.list(max)
     }
 
     /// The provider's signer took the copy of `booking`. False when there was none.
     pub fn remove(&self, booking: &BookingId) -> Result<bool, StoreError> {
-        let tx = self.db.begin_write().map_err(db)?;
-        let removed = {
-            let mut t = tx.open_table(RECEIVED).map_err(db)?;
-            let r = t
-                .remove((booking.consumer.as_str(), booking.nonce))
-                .map_err(db)?;
-            r.is_some()
-        };
-        tx.commit().map_err(db)?;
-        Ok(removed)
+        self.rows.remove(booking)
     }
 
     pub fn len(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(db)?;
-        let t = tx.open_table(RECEIVED).map_err(db)?;
-        t.len().map_err(db)
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> Result<bool, StoreError> {

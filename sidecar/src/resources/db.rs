@@ -27,6 +27,81 @@ pub fn open(path: &Path) -> Result<Arc<Database>, StoreError> {
     Ok(Arc::new(garden_store::open(path).map_err(db)?))
 }
 
+/// A table of CBOR values keyed by booking id (`(consumer DID, nonce)`) in the database:
+/// the rows that wait for settlement on either side of a booking ([`super::handoff`] on the
+/// consumer's, [`super::copies`] on the provider's). Each owner writes its rows its own way;
+/// listing, removal and counting are this one implementation.
+#[derive(Clone)]
+pub(crate) struct BookingRows {
+    db: Arc<Database>,
+    table: redb::TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+    /// Named in [`StoreError::Corrupt`].
+    name: &'static str,
+}
+
+impl BookingRows {
+    /// `table` in `db` (created if missing).
+    pub(crate) fn open(
+        db: Arc<Database>,
+        table: redb::TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        name: &'static str,
+    ) -> Result<BookingRows, StoreError> {
+        let tx = db.begin_write().map_err(self::db)?;
+        tx.open_table(table).map_err(self::db)?;
+        tx.commit().map_err(self::db)?;
+        Ok(BookingRows { db, table, name })
+    }
+
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// A stored value that does not decode (or encode).
+    pub(crate) fn corrupt(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            table: self.name,
+            reason: e.to_string(),
+        }
+    }
+
+    /// Up to `max` rows, in booking key order.
+    pub(crate) fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        max: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        use redb::ReadableTable;
+        let tx = self.db.begin_read().map_err(db)?;
+        let t = tx.open_table(self.table).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)?.take(max) {
+            let (_, v) = row.map_err(db)?;
+            out.push(cbor4ii::serde::from_slice(v.value()).map_err(|e| self.corrupt(e))?);
+        }
+        Ok(out)
+    }
+
+    /// Removes the row of `booking`; false when there was none.
+    pub(crate) fn remove(&self, booking: &super::BookingId) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(db)?;
+        let removed = {
+            let mut t = tx.open_table(self.table).map_err(db)?;
+            let r = t
+                .remove((booking.consumer.as_str(), booking.nonce))
+                .map_err(db)?;
+            r.is_some()
+        };
+        tx.commit().map_err(db)?;
+        Ok(removed)
+    }
+
+    pub(crate) fn len(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        let tx = self.db.begin_read().map_err(db)?;
+        let t = tx.open_table(self.table).map_err(db)?;
+        t.len().map_err(db)
+    }
+}
+
 /// A fresh in-memory database (tests; reopen tests use [`open`] on a [`tempdir::TempDir`]).
 /// Creating one takes a quarter of a second in a debug build: property tests share one.
 #[cfg(test)]

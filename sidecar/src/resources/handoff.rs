@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{Database, TableDefinition, WriteTransaction};
 
-use super::db::{db, StoreError};
+use super::db::{db, BookingRows, StoreError};
 use super::ids::BookingId;
 use super::usage::ConfirmedUsage;
 
@@ -23,19 +23,15 @@ pub(super) const PENDING: TableDefinition<(&str, u64), &[u8]> =
 /// See the module docs.
 #[derive(Clone)]
 pub struct Handoff {
-    db: Arc<Database>,
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        table: "usage.pending",
-        reason: e.to_string(),
-    }
+    rows: BookingRows,
 }
 
 /// Queues `usage` inside the caller's write transaction.
 pub(super) fn queue(tx: &WriteTransaction, usage: &ConfirmedUsage) -> Result<(), StoreError> {
-    let bytes = cbor4ii::serde::to_vec(Vec::new(), usage).map_err(corrupt)?;
+    let bytes = cbor4ii::serde::to_vec(Vec::new(), usage).map_err(|e| StoreError::Corrupt {
+        table: "usage.pending",
+        reason: e.to_string(),
+    })?;
     let mut t = tx.open_table(PENDING).map_err(db)?;
     t.insert(
         (usage.booking.consumer.as_str(), usage.booking.nonce),
@@ -48,43 +44,24 @@ pub(super) fn queue(tx: &WriteTransaction, usage: &ConfirmedUsage) -> Result<(),
 impl Handoff {
     /// The table in `db` (created if missing).
     pub fn new(database: Arc<Database>) -> Result<Handoff, StoreError> {
-        let tx = database.begin_write().map_err(db)?;
-        tx.open_table(PENDING).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(Handoff { db: database })
+        Ok(Handoff {
+            rows: BookingRows::open(database, PENDING, "usage.pending")?,
+        })
     }
 
     /// Up to `max` waiting confirmed usages, in key order.
     pub fn pending(&self, max: usize) -> Result<Vec<ConfirmedUsage>, StoreError> {
-        let tx = self.db.begin_read().map_err(db)?;
-        let t = tx.open_table(PENDING).map_err(db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(db)?.take(max) {
-            let (_, v) = row.map_err(db)?;
-            out.push(cbor4ii::serde::from_slice(v.value()).map_err(corrupt)?);
-        }
-        Ok(out)
+        self.rows.list(max)
     }
 
     /// Settlement took the usage of `booking`: its row goes. False when there was none.
     pub fn done(&self, booking: &BookingId) -> Result<bool, StoreError> {
-        let tx = self.db.begin_write().map_err(db)?;
-        let removed = {
-            let mut t = tx.open_table(PENDING).map_err(db)?;
-            let r = t
-                .remove((booking.consumer.as_str(), booking.nonce))
-                .map_err(db)?;
-            r.is_some()
-        };
-        tx.commit().map_err(db)?;
-        Ok(removed)
+        self.rows.remove(booking)
     }
 
     /// Rows waiting.
     pub fn len(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(db)?;
-        let t = tx.open_table(PENDING).map_err(db)?;
-        t.len().map_err(db)
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> Result<bool, StoreError> {
