@@ -504,13 +504,10 @@ async fn start_service(
     .with_standing(standing(cfg)?)
     .with_handoff(notify.clone())
     .with_fanout(fanout);
-    let mut desk = crate::api::usage::Desk {
+    let pending = events::settle::Pending {
         handoff: handoff.clone(),
-        catalogue: desk_catalogue,
-        copies: desk_copies,
-        ops: None,
+        notify,
     };
-    let pending = events::settle::Pending { handoff, notify };
     let mut tasks = Vec::new();
     let (events, sink, requests) = if e.nats_url.is_empty() {
         (None, None, None)
@@ -529,7 +526,12 @@ async fn start_service(
         (Some(h), Some(sink), Some(requests))
     };
     let (ops, core) = events::core::spawn(service, sink, delivered, outcomes);
-    desk.ops = Some(ops.clone());
+    let desk = crate::api::usage::Desk {
+        handoff,
+        catalogue: desk_catalogue,
+        copies: desk_copies,
+        ops: ops.clone(),
+    };
     tasks.push(core);
     if let (Some(h), Some(r)) = (&events, requests) {
         events::bridge::serve(h, r, ops.clone());

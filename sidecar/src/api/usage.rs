@@ -50,7 +50,7 @@ pub struct Desk {
     pub handoff: Handoff,
     pub catalogue: Catalogue,
     pub copies: Copies,
-    pub ops: Option<Ops>,
+    pub ops: Ops,
 }
 
 pub(super) fn router<S: Clone + Send + Sync + 'static>(desk: Desk) -> Router<S> {
@@ -151,13 +151,8 @@ async fn taken_with_copy(State(desk): State<Desk>, Path(id): Path<String>, body:
         Ok(a) => a,
         Err(e) => return refusal(&e),
     };
-    let Some(ops) = &desk.ops else {
-        return refusal(
-            &BadRequest::new("(service)", "the data plane's service is not running")
-                .of_kind(Kind::Unavailable),
-        );
-    };
-    let answer = ops
+    let answer = desk
+        .ops
         .call(Request::SendCopy {
             booking: id.clone(),
             attestation,
