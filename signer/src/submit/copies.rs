@@ -6,7 +6,6 @@
 //! at the same time is harmless: the contract takes each (signer, nonce) once.
 
 use anyhow::{Context, Result};
-use base64::Engine;
 use serde_json::json;
 
 use super::{Submitter, Target};
@@ -37,18 +36,10 @@ enum Standing {
 
 impl Submitter<'_> {
     async fn standing(&self, c: &HeldCopy) -> Result<Standing> {
-        let signer = base64::engine::general_purpose::STANDARD.encode(c.attestation.signer);
         let nonce = c.attestation.nonce;
         Ok(match self.cfg.target {
             Target::Gateway => {
-                let s: garden_wire::ibc::ItemStatus = self
-                    .chain
-                    .query(
-                        &self.cfg.contract,
-                        &json!({"item": {"signer": signer, "nonce": nonce}}),
-                    )
-                    .await
-                    .with_context(|| format!("gateway status of copy {nonce}"))?;
+                let s = self.gateway_item(&c.attestation.signer, nonce).await?;
                 match s.state {
                     garden_wire::ibc::ItemState::Settled => Standing::Settled,
                     garden_wire::ibc::ItemState::Pending => Standing::InFlight,
@@ -61,6 +52,8 @@ impl Submitter<'_> {
                 }
             }
             Target::Settlement => {
+                use base64::Engine;
+                let signer = base64::engine::general_purpose::STANDARD.encode(c.attestation.signer);
                 let used: bool = self
                     .chain
                     .query(
@@ -108,11 +101,7 @@ impl Submitter<'_> {
         }
         let batch = garden_wire::batch::encode(&due)
             .map_err(|e| anyhow::anyhow!("encoding the copies: {e}"))?;
-        let batch = base64::engine::general_purpose::STANDARD.encode(batch);
-        let msg = match self.cfg.target {
-            Target::Settlement => json!({"settle_batch": {"batch": batch, "strict": null}}),
-            Target::Gateway => json!({"submit_batch": {"batch": batch}}),
-        };
+        let msg = self.cfg.target.execute_msg(&batch);
         // Sent and confirmed on its own; the own queue's tracked sequence is re-read after.
         let out = self
             .chain

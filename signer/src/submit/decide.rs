@@ -66,6 +66,18 @@ impl Target {
             Target::Gateway => "submit_batch",
         }
     }
+
+    /// The execute message that hands `batch` (a `GWAB` payload) to the target.
+    pub fn execute_msg(self, batch: &[u8]) -> serde_json::Value {
+        use base64::Engine;
+        let batch = base64::engine::general_purpose::STANDARD.encode(batch);
+        match self {
+            Target::Settlement => {
+                serde_json::json!({"settle_batch": {"batch": batch, "strict": null}})
+            }
+            Target::Gateway => serde_json::json!({"submit_batch": {"batch": batch}}),
+        }
+    }
 }
 
 /// Blocks past a transaction's timeout height before "not found" is believed.

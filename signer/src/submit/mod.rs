@@ -340,12 +340,7 @@ impl<'a> Submitter<'a> {
         in_round: bool,
         rep: &mut PassReport,
     ) -> Result<Sent> {
-        use base64::Engine;
-        let batch = base64::engine::general_purpose::STANDARD.encode(&payload);
-        let msg = match self.cfg.target {
-            Target::Settlement => json!({"settle_batch": {"batch": batch, "strict": null}}),
-            Target::Gateway => json!({"submit_batch": {"batch": batch}}),
-        };
+        let msg = self.cfg.target.execute_msg(&payload);
         let any =
             crate::chain::execute_any(&self.wallet.address, &self.cfg.contract, &msg, vec![])?;
         let msgs = [any];
@@ -550,20 +545,29 @@ impl<'a> Submitter<'a> {
 }
 
 impl Submitter<'_> {
+    /// IBC mode: what the gateway knows of (`signer`, `nonce`).
+    async fn gateway_item(
+        &self,
+        signer: &[u8; 32],
+        nonce: u64,
+    ) -> Result<garden_wire::ibc::ItemStatus> {
+        use base64::Engine;
+        let signer = base64::engine::general_purpose::STANDARD.encode(signer);
+        self.chain
+            .query(
+                &self.cfg.contract,
+                &json!({"item": {"signer": signer, "nonce": nonce}}),
+            )
+            .await
+            .with_context(|| format!("gateway status of item {nonce}"))
+    }
+
     /// IBC mode: asks the gateway what became of each `relayed` item (oldest first, at most
     /// [`MAX_POLLED_PER_PASS`]) and applies the answer ([`decide::on_gateway_item`]).
     pub async fn poll_relayed(&mut self, rep: &mut PassReport) -> Result<()> {
-        use base64::Engine;
-        let signer = base64::engine::general_purpose::STANDARD.encode(self.signer.public_key());
+        let signer = self.signer.public_key();
         for nonce in self.signer.relayed(MAX_POLLED_PER_PASS)? {
-            let status: garden_wire::ibc::ItemStatus = self
-                .chain
-                .query(
-                    &self.cfg.contract,
-                    &json!({"item": {"signer": signer, "nonce": nonce}}),
-                )
-                .await
-                .with_context(|| format!("gateway status of item {nonce}"))?;
+            let status = self.gateway_item(&signer, nonce).await?;
             let Some(outcome) = decide::on_gateway_item(&status) else {
                 continue;
             };
