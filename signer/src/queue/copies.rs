@@ -33,13 +33,13 @@ pub enum CopyRefusal {
 }
 
 impl Signer {
-    /// Checks a copy (one attestation, signed under our signing domain by another key) and
-    /// holds it; `Ok(false)` when it is already held.
-    pub fn hold_copy(&self, bytes: &[u8], now: u64) -> Result<Result<bool, CopyRefusal>, Error> {
-        let att = match decode_copy(bytes) {
-            Ok(a) => a,
-            Err(r) => return Ok(Err(r)),
-        };
+    /// Checks a copy ([`decode_copy`]'s attestation: signed under our signing domain by
+    /// another key) and holds it; `Ok(false)` when it is already held.
+    pub fn hold_copy(
+        &self,
+        att: &Attestation,
+        now: u64,
+    ) -> Result<Result<bool, CopyRefusal>, Error> {
         if att.signer == self.key.public_key() {
             return Ok(Err(CopyRefusal::Own));
         }
@@ -62,6 +62,8 @@ impl Signer {
                 contract: self.contract.clone(),
             }));
         }
+        // The batch as received: the wire decoder is canonical, so encoding gives its bytes.
+        let bytes = copy_bytes(att)?;
         let txn = self.db.begin_write().map_err(dbe)?;
         let added = {
             let mut t = txn.open_table(COPIES).map_err(dbe)?;
@@ -70,7 +72,7 @@ impl Signer {
                 false
             } else {
                 let mut v = now.to_be_bytes().to_vec();
-                v.extend_from_slice(bytes);
+                v.extend_from_slice(&bytes);
                 t.insert(key, v.as_slice()).map_err(dbe)?;
                 true
             }

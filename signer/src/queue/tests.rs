@@ -592,10 +592,11 @@ fn a_copy_is_held_only_if_another_key_signed_it_for_our_domain() {
     )
     .unwrap();
     let att = consumer.sign(input(1, T0), T0).unwrap().attestation;
-    let bytes = copy_bytes(&att).unwrap();
-    assert_eq!(me.hold_copy(&bytes, T0 + 1).unwrap(), Ok(true));
+    let received = decode_copy(&copy_bytes(&att).unwrap()).unwrap();
+    assert_eq!(received, att);
+    assert_eq!(me.hold_copy(&received, T0 + 1).unwrap(), Ok(true));
     assert_eq!(
-        me.hold_copy(&bytes, T0 + 2).unwrap(),
+        me.hold_copy(&received, T0 + 2).unwrap(),
         Ok(false),
         "held once"
     );
@@ -604,26 +605,20 @@ fn a_copy_is_held_only_if_another_key_signed_it_for_our_domain() {
     let mut forged = att.clone();
     forged.quantity += 1;
     assert!(matches!(
-        me.hold_copy(&copy_bytes(&forged).unwrap(), T0).unwrap(),
+        me.hold_copy(&forged, T0).unwrap(),
         Err(CopyRefusal::Signature { .. })
     ));
     let foreign = other_domain.sign(input(2, T0), T0).unwrap().attestation;
     assert!(matches!(
-        me.hold_copy(&copy_bytes(&foreign).unwrap(), T0).unwrap(),
+        me.hold_copy(&foreign, T0).unwrap(),
         Err(CopyRefusal::Signature { .. })
     ));
     let own = me.sign(input(3, T0), T0).unwrap().attestation;
-    assert_eq!(
-        me.hold_copy(&copy_bytes(&own).unwrap(), T0).unwrap(),
-        Err(CopyRefusal::Own)
-    );
+    assert_eq!(me.hold_copy(&own, T0).unwrap(), Err(CopyRefusal::Own));
     let two = garden_wire::batch::encode(&[att.clone(), foreign]).unwrap();
+    assert!(matches!(decode_copy(&two), Err(CopyRefusal::Malformed(_))));
     assert!(matches!(
-        me.hold_copy(&two, T0).unwrap(),
-        Err(CopyRefusal::Malformed(_))
-    ));
-    assert!(matches!(
-        me.hold_copy(b"GWAB", T0).unwrap(),
+        decode_copy(b"GWAB"),
         Err(CopyRefusal::Malformed(_))
     ));
 

@@ -237,26 +237,22 @@ async fn take_copies(
     rep: &mut TakeReport,
 ) -> Result<()> {
     for (id, bytes) in desk.copies(TAKE_LIMIT).await? {
-        let checked = decode_copy(&bytes)
-            .map_err(|r| r.to_string())
-            .and_then(|a| {
-                if partners.sites.values().any(|addr| *addr == a.provider) {
-                    Ok(a)
-                } else {
-                    Err(format!(
-                        "provider {} is not in the partners file",
-                        a.provider
-                    ))
+        let discarded = match decode_copy(&bytes) {
+            Err(refusal) => Some(refusal.to_string()),
+            Ok(a) if !partners.sites.values().any(|addr| *addr == a.provider) => Some(format!(
+                "provider {} is not in the partners file",
+                a.provider
+            )),
+            Ok(a) => match signer.hold_copy(&a, now)? {
+                Ok(_) => {
+                    rep.copies_held.push((id.clone(), a.nonce));
+                    None
                 }
-            });
-        match checked.and_then(|a| match signer.hold_copy(&bytes, now) {
-            Ok(Ok(_)) => Ok(Ok(a.nonce)),
-            Ok(Err(refusal)) => Err(refusal.to_string()),
-            Err(e) => Ok(Err(e)),
-        }) {
-            Ok(Ok(nonce)) => rep.copies_held.push((id.clone(), nonce)),
-            Ok(Err(store)) => return Err(store.into()),
-            Err(reason) => rep.copies_discarded.push((id.clone(), reason)),
+                Err(refusal) => Some(refusal.to_string()),
+            },
+        };
+        if let Some(reason) = discarded {
+            rep.copies_discarded.push((id.clone(), reason));
         }
         if let Err(e) = desk.copy_taken(&id).await {
             rep.untold.push((id, format!("{e:#}")));
