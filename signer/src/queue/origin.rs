@@ -33,32 +33,41 @@ impl Signer {
         inputs: Vec<(String, UsageInput)>,
         now: u64,
     ) -> Result<Vec<(String, Keyed)>, Error> {
+        /// One input's answer while the call runs.
+        enum Slot {
+            Done(Keyed),
+            /// Checked, signed below.
+            Fresh,
+            /// A repeat of the origin at this index: answers as that one did.
+            SameAs(usize),
+        }
         let txn = self.db.begin_write().map_err(dbe)?;
-        let mut answers: Vec<(String, Option<Keyed>)> = Vec::with_capacity(inputs.len());
+        let mut answers: Vec<(String, Slot)> = Vec::with_capacity(inputs.len());
         let mut fresh = Vec::new();
         {
             let origins = txn.open_table(ORIGINS).map_err(dbe)?;
-            let mut seen = std::collections::BTreeSet::new();
+            let mut first = std::collections::BTreeMap::new();
             for (origin, input) in inputs {
-                let answer = if origin.is_empty() || origin.len() > MAX_ORIGIN_LEN {
-                    Some(Keyed::Invalid(format!(
+                let slot = if origin.is_empty() || origin.len() > MAX_ORIGIN_LEN {
+                    Slot::Done(Keyed::Invalid(format!(
                         "origin: must be 1..={MAX_ORIGIN_LEN} bytes, is {}",
                         origin.len()
                     )))
                 } else if let Some(n) = origins.get(origin.as_str()).map_err(dbe)? {
-                    Some(Keyed::Already { nonce: n.value() })
-                } else if !seen.insert(origin.clone()) {
-                    None // the first copy in this call answers for it
+                    Slot::Done(Keyed::Already { nonce: n.value() })
+                } else if let Some(&j) = first.get(&origin) {
+                    Slot::SameAs(j)
                 } else {
+                    first.insert(origin.clone(), answers.len());
                     match check_input(&input, now) {
                         Ok(()) => {
                             fresh.push((answers.len(), input));
-                            None
+                            Slot::Fresh
                         }
-                        Err(e) => Some(Keyed::Invalid(e.to_string())),
+                        Err(e) => Slot::Done(Keyed::Invalid(e.to_string())),
                     }
                 };
-                answers.push((origin, answer));
+                answers.push((origin, slot));
             }
         }
         let (slots, inputs): (Vec<usize>, Vec<UsageInput>) = fresh.into_iter().unzip();
@@ -68,30 +77,28 @@ impl Signer {
             for (slot, item) in slots.iter().zip(signed) {
                 let origin = answers[*slot].0.clone();
                 origins.insert(origin.as_str(), item.nonce).map_err(dbe)?;
-                answers[*slot].1 = Some(Keyed::Signed(Box::new(item)));
+                answers[*slot].1 = Slot::Done(Keyed::Signed(Box::new(item)));
             }
         }
         txn.commit().map_err(dbe)?;
-        // A repeated origin answers as its first copy did.
-        let mut out = Vec::with_capacity(answers.len());
-        for i in 0..answers.len() {
-            let answer = match &answers[i].1 {
-                Some(a) => a.clone(),
-                None => {
-                    let first = answers[..i]
-                        .iter()
-                        .find(|(o, _)| *o == answers[i].0)
-                        .and_then(|(_, a)| a.clone());
-                    match first {
-                        Some(Keyed::Signed(item)) => Keyed::Already { nonce: item.nonce },
-                        Some(other) => other,
-                        None => Keyed::Invalid("origin: repeated".into()),
-                    }
-                }
-            };
-            out.push((answers[i].0.clone(), answer));
-        }
-        Ok(out)
+        let answer_of = |slot: &Slot| match slot {
+            Slot::Done(k) => k.clone(),
+            // Every fresh slot was signed above; a repeat's first is always Done.
+            Slot::Fresh | Slot::SameAs(_) => Keyed::Invalid("origin: not answered".into()),
+        };
+        Ok(answers
+            .iter()
+            .map(|(origin, slot)| {
+                let answer = match slot {
+                    Slot::SameAs(j) => match answer_of(&answers[*j].1) {
+                        Keyed::Signed(item) => Keyed::Already { nonce: item.nonce },
+                        other => other,
+                    },
+                    slot => answer_of(slot),
+                };
+                (origin.clone(), answer)
+            })
+            .collect())
     }
 
     /// The nonce signed for `origin`, if any.
