@@ -247,13 +247,18 @@ impl World {
 
     /// Takes honest peer `i` down.
     pub async fn crash(&mut self, i: usize, how: Crash) {
+        // The crash happens when the network cuts the process off, not when its shutdown
+        // returns: its peers may read the reset and report it meanwhile (seconds of protocol
+        // time at ×20). Stamped after the shutdown, those early reports fell before the crash
+        // and their holders looked as if they never learnt of it.
+        let t = self.clock.now();
         self.net.crash(i, how);
         if let Some(app) = self.peers[i].app.take() {
             // A crash sends no tombstones: the process just stops.
             let _ = tokio::time::timeout(Duration::from_secs(10), app.shutdown()).await;
         }
         self.log.lock().life.push(Life {
-            t: self.clock.now(),
+            t,
             peer: i,
             up: false,
             how: Some(how),
