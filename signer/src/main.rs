@@ -483,10 +483,10 @@ async fn submit(
                 rep.items_refused, rep.requeued, rep.pending, stats.signed, stats.submitted,
                 stats.relayed, stats.final_, stats.refused
             );
-                if let Some(c) = copies.filter(|c| c.settled + c.submitted > 0) {
+                if let Some(c) = copies.filter(|c| c.settled + c.submitted + c.expired > 0) {
                     println!(
-                        "held copies: {} settled and forgotten, {} submitted, {} waiting",
-                        c.settled, c.submitted, c.waiting
+                        "held copies: {} settled and forgotten, {} submitted, {} waiting, {} given up (past the contract's window)",
+                        c.settled, c.submitted, c.waiting, c.expired
                     );
                 }
                 if let Some(r) = &rep.last_refusal {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use cosmrs::AccountId;
 use garden_e2e::localnet::{repo_root, run_script, test_mnemonic};
-use garden_e2e::settlement::unix_now;
+use garden_e2e::settlement::{unix_now, AttestationSpec};
 use garden_e2e::signer_files::{signer_bin, write_0600};
 use garden_e2e::{founder, Chain, ChainConfig, TestAccount, Wallet};
 use garden_signer::{SettlementKey, Signer, SubmitConfig, Submitter, Target, UsageInput};
@@ -1042,6 +1042,35 @@ async fn usage_reports_from_two_sites_become_payments() -> Result<()> {
         paid(&w.consumer, &w.provider).await? - to_a0,
         2 * a_price * a_units as u128,
         "paid once, whoever submitted"
+    );
+
+    // A copy signed longer ago than the gateway's window (7 days) can never be paid: the
+    // provider's signer gives it up at its first look instead of retrying it forever.
+    let stale_at = unix_now() - 8 * 24 * 3600;
+    let gateway = w.d.gateway.to_string();
+    let stale = AttestationSpec {
+        chain_id: &w.zone.config.chain_id,
+        settlement: &gateway,
+        provider: w.provider.address.as_ref(),
+        consumer: w.consumer.address.as_ref(),
+        key: &founder("consumer")?.attestation_key()?,
+        kind: "compute",
+        unit: "core",
+        max_unit_price: a_price,
+        quantity: a_units,
+        signed_at: stale_at,
+    }
+    .sign(0);
+    let signer_a = site_a.open(&w.zone, &w.d)?;
+    assert_eq!(signer_a.hold_copy(&stale, unix_now())?, Ok(true));
+    let rep = Submitter::new(&signer_a, &w.zone, &site_a.wallet, w.config())
+        .settle_copies(unix_now(), 0)
+        .await?;
+    assert_eq!((rep.expired, rep.submitted), (1, 0), "{rep:?}");
+    assert_eq!(
+        signer_a.copies(10)?,
+        vec![],
+        "the stale copy is no longer held"
     );
     Ok(())
 }
