@@ -410,6 +410,7 @@ async fn confirmed_usage_waits_for_a_signer_in_another_process() {
         "/v1/usage?limit=0",
         "/v1/usage?limit=1001",
         "/v1/usage?sort=1",
+        "/v1/usage?after=not-a-booking",
     ] {
         let (status, r) = get(&api_b, bad).await;
         assert_eq!(status, 400, "{bad}: {r}");
@@ -425,6 +426,11 @@ async fn confirmed_usage_waits_for_a_signer_in_another_process() {
     let api_b = api(&b);
     let (_, listed) = get(&api_b, "/v1/usage?limit=10").await;
     assert_eq!(listed["usage"][0]["id"], id, "{listed}");
+    // The next page after the only row is empty; the row still waits.
+    let (status, next) = get(&api_b, &format!("/v1/usage?after={}", segment(&id))).await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["usage"], json!([]), "{next}");
+    assert_eq!(next["waiting"], 1, "{next}");
 
     let del = |path: String| {
         let c = &api_b;

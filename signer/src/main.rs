@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use garden_signer::chain::{Chain, Endpoint, Wallet};
-use garden_signer::take::{take, Desk, Partners, TakeReport, TAKE_LIMIT};
+use garden_signer::take::{take, Desk, Partners, TakeReport};
 use garden_signer::{
     ItemState, SettlementKey, Signer, Stats, SubmitConfig, Submitter, Target, UsageInput,
 };
@@ -587,16 +587,10 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Take => {
             let signer = open_queue(&c)?;
             let (desk, partners) = taker(&c)?;
-            // Pages of up to TAKE_LIMIT rows until the sidecar has nothing new for us.
-            loop {
-                let t = take(&signer, &desk, &partners, now()).await?;
-                print_take(&t, cli.json);
-                let progressed =
-                    !(t.signed.is_empty() && t.already.is_empty() && t.nothing.is_empty());
-                if t.listed < TAKE_LIMIT || !progressed || !t.untold.is_empty() {
-                    return Ok(());
-                }
-            }
+            // Every page the sidecar lists, in one report.
+            let t = take(&signer, &desk, &partners, now()).await?;
+            print_take(&t, cli.json);
+            Ok(())
         }
         Cmd::Queue { state, limit } => queue_cmd(&c, cli.json, *state, *limit),
         Cmd::Query { msg } => query_cmd(&c, msg).await,

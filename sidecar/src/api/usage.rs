@@ -3,7 +3,7 @@
 //!
 //! | method and path | answer |
 //! |---|---|
-//! | `GET /v1/usage[?limit=N]` | the rows of `usage.pending`, oldest booking key first, with the terms an attestation needs |
+//! | `GET /v1/usage[?limit=N][&after=B]` | the rows of `usage.pending`, oldest booking key first (after booking `B`), with the terms an attestation needs |
 //! | `DELETE /v1/usage/{booking}` | removes one row, once the signer holds it in its own durable queue |
 //! | `POST /v1/usage/{booking}/taken` | the same, with the signed attestation (`{"attestation_hex": "…"}`), first copied to the provider (critical outbox) |
 //! | `GET /v1/attestations[?limit=N]` | the copies our consumers sent for bookings we provided (`resources::copies`) |
@@ -63,10 +63,22 @@ pub(super) fn router<S: Clone + Send + Sync + 'static>(desk: Desk) -> Router<S> 
         .with_state(desk)
 }
 
-fn limit_of(params: &[(String, String)]) -> Result<usize, BadRequest> {
+/// A listing's query: `limit`, and `after` (a booking id) on `/v1/usage`, where rows the
+/// signer cannot take yet stay and would otherwise hide the newer ones.
+struct Listing {
+    limit: usize,
+    after: Option<BookingId>,
+}
+
+fn listing_of(params: &[(String, String)], with_after: bool) -> Result<Listing, BadRequest> {
     let mut limit = DEFAULT_LISTED;
+    let mut after = None;
     for (k, v) in params {
         match k.as_str() {
+            "after" if with_after => {
+                after =
+                    Some(BookingId::parse(v).map_err(|e| BadRequest::new("after", e.to_string()))?)
+            }
             "limit" => match v.parse() {
                 Ok(n) if (1..=MAX_LISTED).contains(&n) => limit = n,
                 _ => {
@@ -79,7 +91,7 @@ fn limit_of(params: &[(String, String)]) -> Result<usize, BadRequest> {
             other => return Err(BadRequest::new(other.to_string(), "unknown parameter")),
         }
     }
-    Ok(limit)
+    Ok(Listing { limit, after })
 }
 
 fn booking_of(id: &str) -> Result<BookingId, BadRequest> {
@@ -108,14 +120,17 @@ fn row(desk: &Desk, u: &ConfirmedUsage) -> Value {
 }
 
 async fn list(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
-    let limit = match limit_of(&params) {
-        Ok(l) => l,
+    let q = match listing_of(&params, true) {
+        Ok(q) => q,
         Err(e) => return refusal(&e),
     };
-    let (rows, waiting) = match desk.handoff.pending(limit).and_then(|r| {
-        let n = desk.handoff.len()?;
-        Ok((r, n))
-    }) {
+    let (rows, waiting) = match desk
+        .handoff
+        .pending(q.limit, q.after.as_ref())
+        .and_then(|r| {
+            let n = desk.handoff.len()?;
+            Ok((r, n))
+        }) {
         Ok(x) => x,
         Err(e) => return store_error(e),
     };
@@ -183,8 +198,8 @@ fn remove_row(desk: &Desk, id: BookingId, sent: Value) -> Response {
 
 /// The attestation copies waiting for our signer, oldest booking key first.
 async fn copies(State(desk): State<Desk>, Query(params): Query<Vec<(String, String)>>) -> Response {
-    let limit = match limit_of(&params) {
-        Ok(l) => l,
+    let limit = match listing_of(&params, false) {
+        Ok(q) => q.limit,
         Err(e) => return refusal(&e),
     };
     let (rows, waiting) = match desk

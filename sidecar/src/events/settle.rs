@@ -33,7 +33,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// start are handed over at once).
 pub async fn run(handoff: Handoff, to: UsageSender, notify: Arc<Notify>) {
     loop {
-        let rows = match handoff.pending(BATCH) {
+        let rows = match handoff.pending(BATCH, None) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "confirmed usage not read");

@@ -123,7 +123,7 @@ impl Copies {
 
     /// Up to `max` copies, in booking key order.
     pub fn list(&self, max: usize) -> Result<Vec<Received>, StoreError> {
-        self.rows.list(max)
+        self.rows.list(max, None)
     }
 
     /// The provider's signer took the copy of `booking`. False when there was none.

@@ -64,16 +64,25 @@ impl BookingRows {
         }
     }
 
-    /// Up to `max` rows, in booking key order.
+    /// Up to `max` rows, in booking key order, after the row of `after` when given (a
+    /// reader pages through rows it cannot take yet instead of seeing them again).
     pub(crate) fn list<T: serde::de::DeserializeOwned>(
         &self,
         max: usize,
+        after: Option<&super::BookingId>,
     ) -> Result<Vec<T>, StoreError> {
-        use redb::ReadableTable;
+        use std::ops::Bound;
         let tx = self.db.begin_read().map_err(db)?;
         let t = tx.open_table(self.table).map_err(db)?;
         let mut out = Vec::new();
-        for row in t.iter().map_err(db)?.take(max) {
+        let start = match after {
+            Some(b) => Bound::Excluded((b.consumer.as_str(), b.nonce)),
+            None => Bound::Unbounded,
+        };
+        let rows = t
+            .range::<(&str, u64)>((start, Bound::Unbounded))
+            .map_err(db)?;
+        for row in rows.take(max) {
             let (_, v) = row.map_err(db)?;
             out.push(cbor4ii::serde::from_slice(v.value()).map_err(|e| self.corrupt(e))?);
         }
@@ -99,6 +108,60 @@ impl BookingRows {
         let tx = self.db.begin_read().map_err(db)?;
         let t = tx.open_table(self.table).map_err(db)?;
         t.len().map_err(db)
+    }
+}
+
+#[cfg(test)]
+mod rows_tests {
+    use super::*;
+    use crate::keys::NodeIdentity;
+    use crate::resources::{BookingId, Did};
+
+    const ROWS: redb::TableDefinition<(&str, u64), &[u8]> = redb::TableDefinition::new("rows");
+
+    #[test]
+    fn a_listing_pages_after_a_booking_in_key_order() {
+        let rows = BookingRows::open(temp(), ROWS, "rows").unwrap();
+        let dids = [NodeIdentity::generate(), NodeIdentity::generate()].map(|i| Did::of(&i));
+        let mut ids: Vec<BookingId> = dids
+            .iter()
+            .flat_map(|d| {
+                (1..=3).map(|nonce| BookingId {
+                    consumer: d.clone(),
+                    nonce,
+                })
+            })
+            .collect();
+        let tx = rows.database().begin_write().unwrap();
+        {
+            let mut t = tx.open_table(ROWS).unwrap();
+            for (n, b) in ids.iter().enumerate() {
+                let v = cbor4ii::serde::to_vec(Vec::new(), &(n as u64)).unwrap();
+                t.insert((b.consumer.as_str(), b.nonce), v.as_slice())
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        ids.sort_by(|a, b| (a.consumer.as_str(), a.nonce).cmp(&(b.consumer.as_str(), b.nonce)));
+        let all: Vec<u64> = rows.list(10, None).unwrap();
+        assert_eq!(all.len(), 6);
+        // Pages of two, each after the last key of the one before: every row once, in order.
+        let mut paged: Vec<u64> = Vec::new();
+        let mut after: Option<&BookingId> = None;
+        for page in 0..3 {
+            let got: Vec<u64> = rows.list(2, after).unwrap();
+            assert_eq!(got.len(), 2, "page {page}");
+            paged.extend(got);
+            after = Some(&ids[2 * page + 1]);
+        }
+        assert_eq!(paged, all);
+        assert!(rows.list::<u64>(2, after).unwrap().is_empty());
+        // A cursor that is not a row (taken meanwhile) still starts after its key.
+        let gone = BookingId {
+            consumer: ids[0].consumer.clone(),
+            nonce: 0,
+        };
+        assert_eq!(rows.list::<u64>(10, Some(&gone)).unwrap(), all);
     }
 }
 

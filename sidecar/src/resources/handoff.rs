@@ -49,9 +49,13 @@ impl Handoff {
         })
     }
 
-    /// Up to `max` waiting confirmed usages, in key order.
-    pub fn pending(&self, max: usize) -> Result<Vec<ConfirmedUsage>, StoreError> {
-        self.rows.list(max)
+    /// Up to `max` waiting confirmed usages, in key order, after `after`'s when given.
+    pub fn pending(
+        &self,
+        max: usize,
+        after: Option<&BookingId>,
+    ) -> Result<Vec<ConfirmedUsage>, StoreError> {
+        self.rows.list(max, after)
     }
 
     /// Settlement took the usage of `booking`: its row goes. False when there was none.

@@ -416,7 +416,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(u.newly_confirmed_usage(), Some(&usage));
-        assert_eq!(handoff.pending(10).unwrap(), vec![usage.clone()]);
+        assert_eq!(handoff.pending(10, None).unwrap(), vec![usage.clone()]);
         // Unchanged (a duplicate): nothing more is queued.
         let same = store.update(&b.id, guard, |_| Ok(None)).unwrap();
         assert_eq!((&same.after, same.newly_confirmed_usage()), (&None, None));

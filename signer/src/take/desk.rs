@@ -43,11 +43,13 @@ impl Desk {
         })
     }
 
-    /// Up to `limit` confirmed usages waiting, oldest first.
-    pub async fn waiting(&self, limit: usize) -> Result<Vec<Value>> {
-        let v = self
-            .call(Method::GET, &format!("/v1/usage?limit={limit}"), None)
-            .await?;
+    /// Up to `limit` confirmed usages waiting, oldest first (after booking `after`).
+    pub async fn waiting(&self, limit: usize, after: Option<&str>) -> Result<Vec<Value>> {
+        let mut path = format!("/v1/usage?limit={limit}");
+        if let Some(b) = after {
+            path.push_str(&format!("&after={}", segment(b)));
+        }
+        let v = self.call(Method::GET, &path, None).await?;
         match v.get("usage") {
             Some(Value::Array(rows)) => Ok(rows.clone()),
             _ => bail!("GET /v1/usage: no `usage` list in the answer"),

@@ -141,6 +141,8 @@ fn row_input(row: &Value, partners: &Partners) -> Result<Row, String> {
 pub struct TakeReport {
     /// Rows the sidecar listed.
     pub listed: usize,
+    /// Listing requests made (pages of up to [`TAKE_LIMIT`] rows).
+    pub pages: usize,
     /// Bookings signed now, with their nonce.
     pub signed: Vec<(String, u64)>,
     /// Bookings signed by an earlier pass (the sidecar had not been told).
@@ -162,22 +164,46 @@ pub struct TakeReport {
 /// Most rows asked for per request.
 pub const TAKE_LIMIT: usize = 1_000;
 
-/// Takes what `desk` lists into `signer`'s queue at `now` (unix seconds): one request for
-/// up to [`TAKE_LIMIT`] rows, one signing transaction, then one `DELETE` per row taken.
+/// Takes what `desk` lists into `signer`'s queue at `now` (unix seconds), page by page: one
+/// request for up to [`TAKE_LIMIT`] rows, one signing transaction, then one `DELETE` per row
+/// taken; the next page starts after the last row listed, so rows left in the sidecar (an
+/// unknown DID, say) never hide the newer ones. Then the provider's copies.
 pub async fn take(
     signer: &Signer,
     desk: &Desk,
     partners: &Partners,
     now: u64,
 ) -> Result<TakeReport> {
-    let rows = desk.waiting(TAKE_LIMIT).await?;
-    let mut rep = TakeReport {
-        listed: rows.len(),
-        ..TakeReport::default()
-    };
+    let mut rep = TakeReport::default();
+    let mut after: Option<String> = None;
+    loop {
+        let rows = desk.waiting(TAKE_LIMIT, after.as_deref()).await?;
+        rep.listed += rows.len();
+        rep.pages += 1;
+        take_page(signer, desk, partners, now, &rows, &mut rep).await?;
+        // A short page is the last one; so is one whose last row has no id (the cursor
+        // could not move on: the next pass starts over).
+        match rows.last().and_then(|r| r["id"].as_str()) {
+            Some(id) if rows.len() == TAKE_LIMIT => after = Some(id.to_string()),
+            _ => break,
+        }
+    }
+    take_copies(signer, desk, partners, now, &mut rep).await?;
+    Ok(rep)
+}
+
+/// One page of usage rows: signed in one transaction, then each row told.
+async fn take_page(
+    signer: &Signer,
+    desk: &Desk,
+    partners: &Partners,
+    now: u64,
+    rows: &[Value],
+    rep: &mut TakeReport,
+) -> Result<()> {
     let mut inputs = Vec::new();
     let mut drop_rows = Vec::new();
-    for row in &rows {
+    for row in rows {
         let id = row["id"].as_str().unwrap_or("(no id)").to_string();
         match row_input(row, partners) {
             Ok(Row::Attest(id, input)) => inputs.push((id, input)),
@@ -222,8 +248,7 @@ pub async fn take(
             rep.untold.push((id, format!("{e:#}")));
         }
     }
-    take_copies(signer, desk, partners, now, &mut rep).await?;
-    Ok(rep)
+    Ok(())
 }
 
 /// As provider: holds the copies our consumers' sites sent (checked: one attestation, a
