@@ -14,7 +14,7 @@
 //! | `GET /v1/bookings/{id}` | one booking (`id`: `<consumer did>#<nonce>`, `#` as `%23`) |
 //! | `POST /v1/bookings` | request a booking (the body of `<p>.booking.request`) |
 //! | `POST /v1/bookings/{id}/{confirm,decline,start,complete,cancel,confirm-usage}` | a transition (the body of `<p>.booking.<step>` without `booking`) |
-//! | `GET /v1/usage[?limit=]`, `DELETE /v1/usage/{booking}` | confirmed usage waiting for settlement, taken by `garden-signer take` ([`usage`]) |
+//! | `GET /v1/usage[?limit=&after=]`, `DELETE /v1/usage/{booking}` | confirmed usage waiting for settlement, taken by `garden-signer take` ([`usage`]) |
 //!
 //! **One implementation, two transports.** A request is parsed by the NATS bridge's own
 //! parser (`events::request`: the same bounds and the same errors naming the field) and run
