@@ -1096,7 +1096,7 @@ fn signer_take(w: &World, s: &Site, site: &str, partners: &str) -> Result<Value>
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    // One report line for every page taken.
+    // One report for every page taken, on the last line.
     Ok(serde_json::from_str::<Value>(text.lines().last().unwrap_or(""))?["take"].clone())
 }
 

@@ -137,8 +137,9 @@ impl Submitter<'_> {
                         .drop_copy(&c.attestation.signer, c.attestation.nonce)?;
                     rep.settled += 1;
                 }
-                Standing::Free if now.saturating_sub(c.since) >= grace => due.push(c.attestation),
-                _ => rep.waiting += 1,
+                // Its grace is over (checked above): ours to submit.
+                Standing::Free => due.push(c.attestation),
+                Standing::InFlight => rep.waiting += 1,
             }
         }
         let limit = self.limit().await?;
