@@ -28,7 +28,9 @@ pub const MAX_ATTESTATION_BYTES: usize = 2 * 1024;
 /// Largest copy message accepted from a peer.
 pub const MAX_COPY_BYTES: usize = MAX_ATTESTATION_BYTES + 512;
 
-const RECEIVED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("attestations.received");
+const RECEIVED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new(NAME);
+/// The table's name, also in [`StoreError::Corrupt`].
+const NAME: &str = "attestations.received";
 
 /// What travels from the consumer's site to the provider's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +100,7 @@ impl Copies {
     /// The table in `db` (created if missing).
     pub fn new(database: Arc<Database>) -> Result<Copies, StoreError> {
         Ok(Copies {
-            rows: BookingRows::open(database, RECEIVED, "attestations.received")?,
+            rows: BookingRows::open(database, RECEIVED, NAME)?,
         })
     }
 

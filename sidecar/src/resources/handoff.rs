@@ -17,8 +17,9 @@ use super::db::{db, BookingRows, StoreError};
 use super::ids::BookingId;
 use super::usage::ConfirmedUsage;
 
-pub(super) const PENDING: TableDefinition<(&str, u64), &[u8]> =
-    TableDefinition::new("usage.pending");
+pub(super) const PENDING: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new(NAME);
+/// The table's name, also in [`StoreError::Corrupt`].
+const NAME: &str = "usage.pending";
 
 /// See the module docs.
 #[derive(Clone)]
@@ -29,7 +30,7 @@ pub struct Handoff {
 /// Queues `usage` inside the caller's write transaction.
 pub(super) fn queue(tx: &WriteTransaction, usage: &ConfirmedUsage) -> Result<(), StoreError> {
     let bytes = cbor4ii::serde::to_vec(Vec::new(), usage).map_err(|e| StoreError::Corrupt {
-        table: "usage.pending",
+        table: NAME,
         reason: e.to_string(),
     })?;
     let mut t = tx.open_table(PENDING).map_err(db)?;
@@ -45,7 +46,7 @@ impl Handoff {
     /// The table in `db` (created if missing).
     pub fn new(database: Arc<Database>) -> Result<Handoff, StoreError> {
         Ok(Handoff {
-            rows: BookingRows::open(database, PENDING, "usage.pending")?,
+            rows: BookingRows::open(database, PENDING, NAME)?,
         })
     }
 
